@@ -1,0 +1,44 @@
+# ClaudeCloud. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+export UV_LINK_MODE ?= copy
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: uv
+uv: ## Install uv (the package manager) when it is missing
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+
+.PHONY: env
+env: uv ## Create or update the virtual environment from the lock file
+	$(UV) sync --frozen --all-packages
+
+.PHONY: run
+run: env ## Run the whole platform on its embedded defaults (NATS, SQLite, every service)
+	$(UV) run --frozen claudecloud-run
+
+.PHONY: test
+test: env ## Run the whole test suite (unit, integration on real NATS/Postgres, end-to-end)
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: env ## ruff format check, ruff, mypy strict
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen mypy
+
+.PHONY: format
+format: env ## Format and fix what ruff can
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+.PHONY: bench
+bench: env ## Print the benchmark figures (see bench/)
+	$(UV) run --frozen python -m bench.instances
+
+.PHONY: clean
+clean: ## Remove local data and caches
+	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

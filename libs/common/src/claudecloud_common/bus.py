@@ -1,0 +1,380 @@
+"""The bus: one broker factory, the streams, durable subscribers, publishing, dead letters.
+
+Delivery is at-least-once. Effects become exactly-once through three things this module sets up
+and the services use: ``Nats-Msg-Id`` on every publish (JetStream drops duplicates within its
+window), explicit acknowledgement after the handler's transaction committed, and bounded
+redelivery with backoff that ends on ``dlq.<subject>`` instead of silently dropping a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from functools import partial
+from typing import Any, Protocol, TypeVar, cast
+
+from faststream import AckPolicy, BaseMiddleware
+from faststream.exceptions import AckMessage, HandlerException, NackMessage
+from faststream.message import StreamMessage
+from faststream.nats import JStream, NatsBroker, PullSub
+from nats.errors import Error as NatsError
+from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from pydantic import BaseModel, ValidationError
+
+from .contracts.base import ErrorBody, Message, RpcReply
+from .errors import AppError, UnavailableError
+from .logging import get_logger
+from .metrics import BUS_DEAD_LETTERS, BUS_HANDLED, BUS_HANDLER_SECONDS, BUS_RETRIES
+from .settings import ServiceSettings
+
+__all__ = [
+    "RemoteError",
+    "RetryPolicy",
+    "command_subscriber",
+    "delivery_attempt",
+    "ensure_streams",
+    "event_subscriber",
+    "make_broker",
+    "publish",
+    "publish_raw",
+    "request",
+    "rpc_reply",
+    "rpc_subscriber",
+]
+
+log = get_logger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+class HandlerDecorator(Protocol):
+    """What the subscriber helpers return: a decorator that keeps the handler's type."""
+
+    def __call__(self, handler: F, /) -> F: ...
+
+
+DAY = 86_400.0
+STREAMS: tuple[StreamConfig, ...] = (
+    StreamConfig(
+        name="CMD",
+        subjects=["cmd.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        max_age=7 * DAY,
+        duplicate_window=300.0,
+    ),
+    StreamConfig(
+        name="EVT",
+        subjects=["evt.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=7 * DAY,
+        duplicate_window=300.0,
+    ),
+    StreamConfig(
+        name="DLQ",
+        subjects=["dlq.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=30 * DAY,
+        duplicate_window=300.0,
+    ),
+)
+_STREAM_BY_PREFIX = {"cmd": "CMD", "evt": "EVT", "dlq": "DLQ"}
+
+
+class RetryPolicy:
+    """How often and how far apart a failing message is retried before it is dead-lettered."""
+
+    def __init__(self, max_deliver: int, backoff: tuple[float, ...]) -> None:
+        self.max_deliver = max_deliver
+        self.backoff = backoff or (1.0,)
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> RetryPolicy:
+        return cls(settings.bus_max_deliver, settings.bus_backoff_seconds)
+
+    def delay(self, attempt: int) -> float:
+        return self.backoff[min(attempt, len(self.backoff)) - 1]
+
+
+def make_broker(settings: ServiceSettings) -> NatsBroker:
+    """The one way a service gets a broker: reconnects forever, retries and dead-letters."""
+    policy = RetryPolicy.from_settings(settings)
+    return NatsBroker(
+        settings.nats_url,
+        name=settings.service_name,
+        middlewares=[partial(DeadLetterMiddleware, policy=policy)],
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=5,
+        graceful_timeout=15.0,
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,  # per-message "Received"/"Processed" lines only when debugging
+    )
+
+
+async def ensure_streams(broker: NatsBroker) -> None:
+    """Create the CMD, EVT and DLQ streams, or bring an existing one to our configuration."""
+    js = broker.connection.jetstream()
+    for config in STREAMS:
+        try:
+            await js.add_stream(config=config)
+        except BadRequestError:
+            await js.update_stream(config=config)
+
+
+def _stream_for(subject: str) -> str:
+    try:
+        return _STREAM_BY_PREFIX[subject.split(".", 1)[0]]
+    except KeyError:
+        raise ValueError(f"{subject!r} is not a stream subject") from None
+
+
+def _durable_name(service: str, subject: str) -> str:
+    return f"{service}-{subject}".replace(".", "-").replace(">", "all").replace("*", "any")
+
+
+def command_subscriber(
+    broker: NatsBroker, subject: StrEnum, *, settings: ServiceSettings
+) -> HandlerDecorator:
+    """A work-queue consumer on ``cmd.*``: one durable consumer group shared by all replicas."""
+    return _stream_subscriber(broker, subject, settings=settings, deliver_new=False)
+
+
+def event_subscriber(
+    broker: NatsBroker, subject: StrEnum, *, settings: ServiceSettings
+) -> HandlerDecorator:
+    """This service's own durable consumer on an ``evt.*`` subject (from now on, never replayed
+    from the start of the stream on first deploy)."""
+    return _stream_subscriber(broker, subject, settings=settings, deliver_new=True)
+
+
+def _stream_subscriber(
+    broker: NatsBroker, subject: StrEnum, *, settings: ServiceSettings, deliver_new: bool
+) -> HandlerDecorator:
+    config = ConsumerConfig(
+        ack_wait=settings.bus_ack_wait_seconds,
+        max_deliver=settings.bus_max_deliver + 1,  # one spare delivery to dead-letter after a crash
+        deliver_policy=DeliverPolicy.NEW if deliver_new else DeliverPolicy.ALL,
+    )
+    subscriber = broker.subscriber(
+        str(subject),
+        stream=JStream(_stream_for(str(subject)), declare=False),
+        durable=_durable_name(settings.service_name, str(subject)),
+        config=config,
+        pull_sub=PullSub(batch_size=min(64, settings.bus_max_workers * 2), timeout=1.0),
+        max_workers=settings.bus_max_workers,
+        ack_policy=AckPolicy.ACK,
+    )
+    return cast("HandlerDecorator", subscriber)
+
+
+def rpc_subscriber(
+    broker: NatsBroker, subject: StrEnum, *, settings: ServiceSettings
+) -> HandlerDecorator:
+    """A request-reply responder; replicas share requests through a queue group."""
+    subscriber = broker.subscriber(
+        str(subject), queue=settings.service_name, max_workers=settings.bus_max_workers
+    )
+    return cast("HandlerDecorator", subscriber)
+
+
+def delivery_attempt(message: StreamMessage[Any]) -> int:
+    """Which delivery of this message this is (1 on the first), for JetStream messages."""
+    try:
+        return int(message.raw_message.metadata.num_delivered)
+    except (AttributeError, NatsError, TypeError):
+        return 1
+
+
+async def publish(broker: NatsBroker, subject: StrEnum, message: Message) -> None:
+    """Publish ``message`` durably (PubAck awaited); raise :class:`UnavailableError` if the bus
+    does not answer. The message id is its ``Nats-Msg-Id``."""
+    try:
+        await publish_raw(
+            broker,
+            str(subject),
+            message.model_dump_json().encode(),
+            message_id=str(message.id),
+            correlation_id=message.correlation_id,
+        )
+    except (NatsError, TimeoutError, OSError) as exc:
+        raise UnavailableError("the message bus did not answer; try again shortly") from exc
+
+
+async def publish_raw(
+    broker: NatsBroker,
+    subject: str,
+    payload: bytes,
+    *,
+    message_id: str,
+    correlation_id: str | None,
+    extra_headers: dict[str, str] | None = None,
+    timeout: float = 2.0,
+) -> None:
+    headers = {"Nats-Msg-Id": message_id, "content-type": "application/json"}
+    headers.update(extra_headers or {})
+    await broker.publish(
+        payload,
+        subject,
+        headers=headers,
+        correlation_id=correlation_id,
+        stream=_stream_for(subject),
+        timeout=timeout,
+    )
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+async def request(
+    broker: NatsBroker, subject: StrEnum, query: BaseModel, result: type[T], *, timeout: float
+) -> T | None:
+    """Ask ``rpc.*`` and return the result; an error reply is raised as the matching AppError.
+
+    Raises :class:`UnavailableError` when nobody answers within ``timeout``.
+    """
+    try:
+        reply = await broker.request(
+            query.model_dump_json().encode(),
+            str(subject),
+            timeout=timeout,
+            headers={"content-type": "application/json"},
+        )
+    except (NatsError, TimeoutError, OSError) as exc:
+        raise UnavailableError(f"{subject.split('.')[1]} service did not answer in time") from exc
+    parsed = RpcReply[result].model_validate_json(reply.body)  # type: ignore[valid-type]
+    if parsed.error is not None:
+        raise RemoteError(parsed.error)
+    return parsed.result
+
+
+class RemoteError(AppError):
+    """An error another service answered with; keeps its name, detail and status code."""
+
+    def __init__(self, body: ErrorBody) -> None:
+        super().__init__(body.detail, **body.extra)
+        self.body = body
+        self.status_code = body.status_code  # type: ignore[misc]
+
+    @property
+    def error(self) -> str:
+        return self.body.error
+
+
+def rpc_reply(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an rpc handler so any AppError it raises travels back as an error reply."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> bytes:
+        try:
+            value = await handler(*args, **kwargs)
+        except AppError as exc:
+            body = ErrorBody(
+                error=exc.error,
+                detail=exc.detail,
+                status_code=exc.status_code,
+                extra={k: str(v) for k, v in exc.extra.items()},
+            )
+            return RpcReply[Any](error=body).model_dump_json().encode()
+        return RpcReply[Any](result=value).model_dump_json().encode()
+
+    functools.update_wrapper(wrapper, handler)
+    # FastStream validates the handler's return against its annotation: ours is the reply bytes.
+    wrapper.__signature__ = inspect.signature(handler).replace(  # type: ignore[attr-defined]
+        return_annotation=bytes
+    )
+    wrapper.__annotations__ = {**handler.__annotations__, "return": bytes}
+    return wrapper
+
+
+class DeadLetterMiddleware(BaseMiddleware):
+    """Turns handler failures on JetStream messages into explicit acknowledgements.
+
+    A message that cannot be parsed (or whose handler raised an :class:`AppError`, a refusal that
+    retrying will not change) is dead-lettered at once. Any other failure is handed back with a
+    delay from the backoff schedule, and dead-lettered when the deliveries run out. The dead letter
+    carries the original body and headers plus the error, so it can be inspected and replayed.
+    """
+
+    def __init__(self, msg: Any, /, *, context: Any, policy: RetryPolicy) -> None:
+        super().__init__(msg, context=context)
+        self.policy = policy
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        subject = getattr(msg.raw_message, "subject", "?")
+        is_stream = _is_stream_message(msg)
+        started = time.perf_counter()
+        try:
+            result = await call_next(msg)
+        except (HandlerException, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if not is_stream:
+                raise
+            await self._on_failure(msg, subject, exc)
+            raise  # unreachable: _on_failure always raises an ack/nack instruction
+        finally:
+            BUS_HANDLER_SECONDS.labels(subject).observe(time.perf_counter() - started)
+        BUS_HANDLED.labels(subject, "ok").inc()
+        return result
+
+    async def _on_failure(self, msg: StreamMessage[Any], subject: str, exc: Exception) -> None:
+        attempt = delivery_attempt(msg)
+        permanent = isinstance(exc, ValidationError | AppError)
+        if not permanent and attempt < self.policy.max_deliver:
+            delay = self.policy.delay(attempt)
+            BUS_RETRIES.labels(subject).inc()
+            log.warning(
+                "bus.retry", subject=subject, attempt=attempt, delay=delay, error=_describe(exc)
+            )
+            raise NackMessage(delay=delay)
+        try:
+            await self._dead_letter(msg, subject, exc, attempt)
+        except Exception as publish_error:
+            log.error("bus.dead_letter_failed", subject=subject, error=str(publish_error))
+            raise NackMessage(delay=self.policy.delay(attempt)) from exc
+        BUS_HANDLED.labels(subject, "dead_lettered").inc()
+        BUS_DEAD_LETTERS.labels(subject).inc()
+        log.error("bus.dead_lettered", subject=subject, attempt=attempt, error=_describe(exc))
+        raise AckMessage()
+
+    async def _dead_letter(
+        self, msg: StreamMessage[Any], subject: str, exc: Exception, attempt: int
+    ) -> None:
+        broker: NatsBroker = self.context.get("broker")
+        original = dict(msg.headers or {})
+        message_id = original.pop("Nats-Msg-Id", None) or msg.message_id
+        headers = {k: v for k, v in original.items() if not k.startswith("Nats-")}
+        headers.update(
+            {
+                "Dlq-Original-Subject": subject,
+                "Dlq-Error": _describe(exc)[:2000],
+                "Dlq-Deliveries": str(attempt),
+            }
+        )
+        await publish_raw(
+            broker,
+            f"dlq.{subject}",
+            msg.body,
+            message_id=f"dlq-{message_id}",
+            correlation_id=msg.correlation_id,
+            extra_headers=headers,
+        )
+
+
+def _is_stream_message(msg: StreamMessage[Any]) -> bool:
+    reply = getattr(msg.raw_message, "reply", "") or ""
+    return reply.startswith("$JS.ACK.")
+
+
+def _describe(exc: Exception) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())

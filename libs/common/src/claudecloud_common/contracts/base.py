@@ -1,0 +1,59 @@
+"""What every message on the bus carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Command", "ErrorBody", "Event", "Message", "RpcReply", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """Base of every bus message.
+
+    ``id`` is unique per message and doubles as the ``Nats-Msg-Id`` (JetStream de-duplication) and
+    the inbox key (exactly-once effects). ``correlation_id`` ties together everything one user
+    action caused. Each concrete message adds a ``type`` literal.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    correlation_id: str | None = None
+
+
+class Command(Message):
+    """Asks the owning service to do something; work-queue delivery, one consumer group."""
+
+
+class Event(Message):
+    """States that something happened; every interested service has its own durable consumer."""
+
+
+class ErrorBody(BaseModel):
+    """An error travelling back over request-reply, mapped to HTTP by the caller."""
+
+    model_config = ConfigDict(frozen=True)
+
+    error: str
+    detail: str
+    status_code: int
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+class RpcReply(BaseModel, Generic[T]):
+    """The answer to an ``rpc.*`` request: a result or an error, never both."""
+
+    result: T | None = None
+    error: ErrorBody | None = None

@@ -1,0 +1,228 @@
+"""Instances: owned by the provisioner."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .base import Command, Event
+
+__all__ = [
+    "LIVE_STATUSES",
+    "AnyInstanceEvent",
+    "CreateInstance",
+    "DestroyInstance",
+    "GetInstance",
+    "InstanceAccepted",
+    "InstanceCommand",
+    "InstanceDestroyed",
+    "InstanceEvent",
+    "InstanceFailed",
+    "InstanceList",
+    "InstancePaused",
+    "InstanceRejected",
+    "InstanceRequested",
+    "InstanceRunning",
+    "InstanceStatus",
+    "InstanceSubject",
+    "InstanceView",
+    "InstanceWoken",
+    "ListInstances",
+    "PauseInstance",
+    "PauseReason",
+    "WakeInstance",
+    "parse_instance_event",
+]
+
+
+class InstanceSubject(StrEnum):
+    CREATE = "cmd.instance.create"
+    PAUSE = "cmd.instance.pause"
+    WAKE = "cmd.instance.wake"
+    DESTROY = "cmd.instance.destroy"
+
+    REQUESTED = "evt.instance.requested"
+    ACCEPTED = "evt.instance.accepted"
+    REJECTED = "evt.instance.rejected"
+    RUNNING = "evt.instance.running"
+    PAUSED = "evt.instance.paused"
+    WOKEN = "evt.instance.woken"
+    DESTROYED = "evt.instance.destroyed"
+    FAILED = "evt.instance.failed"
+    ALL_EVENTS = "evt.instance.>"
+
+    GET = "rpc.instance.get"
+    LIST = "rpc.instance.list"
+
+
+class InstanceStatus(StrEnum):
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    WAKING = "waking"
+    DESTROYING = "destroying"
+    DESTROYED = "destroyed"
+    FAILED = "failed"
+
+
+LIVE_STATUSES: frozenset[InstanceStatus] = frozenset(InstanceStatus) - {
+    InstanceStatus.DESTROYED,
+    InstanceStatus.FAILED,
+}
+"""A user has at most one instance in one of these."""
+
+
+class PauseReason(StrEnum):
+    USER = "user"
+    IDLE = "idle"
+    BILLING = "billing"
+
+
+class InstanceView(BaseModel):
+    """An instance as callers see it. Never carries the agent secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    user_id: UUID
+    status: InstanceStatus
+    provider: str
+    host: str | None = None
+    reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+# Commands
+
+
+class CreateInstance(Command):
+    type: Literal["instance.create"] = "instance.create"
+    instance_id: UUID
+    user_id: UUID
+
+
+class PauseInstance(Command):
+    type: Literal["instance.pause"] = "instance.pause"
+    instance_id: UUID
+    reason: PauseReason = PauseReason.USER
+
+
+class WakeInstance(Command):
+    type: Literal["instance.wake"] = "instance.wake"
+    instance_id: UUID
+
+
+class DestroyInstance(Command):
+    type: Literal["instance.destroy"] = "instance.destroy"
+    instance_id: UUID
+    purge: bool = False
+    """Also delete the data volume."""
+
+
+InstanceCommand = CreateInstance | PauseInstance | WakeInstance | DestroyInstance
+
+
+# Events
+
+
+class InstanceEvent(Event):
+    """Every lifecycle event names the instance, its owner and the status it now has."""
+
+    type: str
+    instance_id: UUID
+    user_id: UUID
+    status: InstanceStatus
+    command_id: UUID | None = None
+    """The command that caused this event, so a caller can wait for the outcome of its own."""
+
+
+class InstanceRequested(InstanceEvent):
+    type: Literal["instance.requested"] = "instance.requested"
+    mesh: bool = False
+
+
+class InstanceAccepted(InstanceEvent):
+    """A pause, wake or destroy was admitted; ``status`` is the transitional state it entered."""
+
+    type: Literal["instance.accepted"] = "instance.accepted"
+    command: str
+
+
+class InstanceRejected(InstanceEvent):
+    """A command was refused: the transition was illegal or the user already has an instance."""
+
+    type: Literal["instance.rejected"] = "instance.rejected"
+    command: str
+    detail: str
+    existing_instance_id: UUID | None = None
+
+
+class InstanceRunning(InstanceEvent):
+    type: Literal["instance.running"] = "instance.running"
+    host: str | None = None
+
+
+class InstancePaused(InstanceEvent):
+    type: Literal["instance.paused"] = "instance.paused"
+    reason: PauseReason = PauseReason.USER
+
+
+class InstanceWoken(InstanceEvent):
+    type: Literal["instance.woken"] = "instance.woken"
+
+
+class InstanceDestroyed(InstanceEvent):
+    type: Literal["instance.destroyed"] = "instance.destroyed"
+    purged: bool = False
+
+
+class InstanceFailed(InstanceEvent):
+    type: Literal["instance.failed"] = "instance.failed"
+    reason: str
+
+
+# Queries (request-reply)
+
+
+class GetInstance(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: UUID
+
+
+class ListInstances(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: UUID | None = None
+    live_only: bool = False
+
+
+class InstanceList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[InstanceView]
+
+
+AnyInstanceEvent = Annotated[
+    InstanceRequested
+    | InstanceAccepted
+    | InstanceRejected
+    | InstanceRunning
+    | InstancePaused
+    | InstanceWoken
+    | InstanceDestroyed
+    | InstanceFailed,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[AnyInstanceEvent] = TypeAdapter(AnyInstanceEvent)
+
+
+def parse_instance_event(data: bytes | str) -> InstanceEvent:
+    """Any ``evt.instance.*`` payload, as its own event class."""
+    return _EVENT_ADAPTER.validate_json(data)

@@ -1,0 +1,62 @@
+"""Alembic per service: each service keeps its own scripts and its own version table.
+
+A service's ``migrations/env.py`` is two lines that call :func:`run_env`; the service (and
+``make run``) upgrades with :func:`upgrade_to_head` before it starts handling anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+__all__ = ["run_env", "upgrade_to_head"]
+
+
+def _config(database_url: str, script_location: Path, version_table: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    config.attributes["version_table"] = version_table
+    return config
+
+
+async def upgrade_to_head(database_url: str, script_location: Path, version_table: str) -> None:
+    """Bring the service's database to the newest schema (safe to run on every start)."""
+    config = _config(database_url, script_location, version_table)
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+
+def run_env(metadata: MetaData, tables: set[str]) -> None:
+    """The body of every service's ``env.py``: migrate only the tables this service owns."""
+    config = context.config
+    version_table = config.attributes.get("version_table", "alembic_version")
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+
+    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        return type_ != "table" or name in tables
+
+    def migrate(connection: Connection) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            include_object=include_object,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run() -> None:
+        engine = create_async_engine(url)
+        async with engine.connect() as connection:
+            await connection.run_sync(migrate)
+        await engine.dispose()
+
+    asyncio.run(run())

@@ -1,0 +1,104 @@
+"""Typed settings: one pydantic-settings class per service on this shared base.
+
+Each service reads ``<PREFIX>_<NAME>`` first and then the plain ``<NAME>``, so one environment can
+configure several services at once while each can still be told apart.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import ClassVar, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["ConfigurationError", "Environment", "ServiceSettings", "is_default_secret"]
+
+DEFAULT_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 (a marker, not a secret)
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(Exception):
+    """The configuration cannot run; ``problems`` lists every reason at once."""
+
+    def __init__(self, service: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{service}: refusing to start with this configuration:\n{lines}")
+
+
+def is_default_secret(value: SecretStr | None) -> bool:
+    return (
+        value is None
+        or not value.get_secret_value()
+        or (value.get_secret_value().startswith(DEFAULT_SECRET_PREFIX))
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``service_name`` and the env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_file=None)
+
+    service_name: ClassVar[str] = "service"
+
+    environment: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    nats_url: str = "nats://127.0.0.1:4222"
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+
+    rpc_timeout_seconds: float = Field(default=2.0, gt=0)
+    bus_ack_wait_seconds: float = Field(default=30.0, gt=0)
+    bus_max_deliver: int = Field(default=6, ge=1)
+    bus_backoff_seconds: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
+    bus_max_workers: int = Field(default=16, ge=1)
+    outbox_poll_seconds: float = Field(default=2.0, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        unprefixed = EnvSettingsSource(settings_cls, env_prefix="")
+        return init_settings, env_settings, unprefixed, file_secret_settings
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database to use: ``DATABASE_URL``, else one SQLite file under ``DATA_DIR``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / f'{self.service_name}.db'}"
+
+    def production_problems(self) -> list[str]:
+        """What stops this configuration from running in production. Subclasses extend it."""
+        problems = []
+        if not self.database_url:
+            problems.append("DATABASE_URL is required in production")
+        return problems
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            problems = self.production_problems()
+            if problems:
+                raise ConfigurationError(self.service_name, problems)
+        return self

@@ -1,0 +1,114 @@
+"""How a bus worker runs: one ASGI process with the broker, ``/healthz`` and ``/metrics``.
+
+Every worker service builds a :class:`WorkerParts` and hands it to :func:`make_worker_app`;
+start-up is the same everywhere: migrate, connect, ensure the streams, start the outbox relay,
+then the subscribers; shutdown drains in reverse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.nats import NatsBroker
+from prometheus_client import make_asgi_app
+
+from .bus import ensure_streams
+from .db import Database
+from .logging import get_logger
+from .migrations import upgrade_to_head
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+__all__ = ["WorkerParts", "health_report", "make_worker_app", "serve"]
+
+log = get_logger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class WorkerParts:
+    settings: ServiceSettings
+    broker: NatsBroker
+    db: Database
+    migrations: Path
+    on_started: Sequence[Hook] = field(default_factory=list)
+    on_stopping: Sequence[Hook] = field(default_factory=list)
+
+
+async def health_report(broker: NatsBroker, db: Database) -> tuple[bool, dict[str, str]]:
+    """Whether the bus and the database answer, for ``/healthz`` everywhere."""
+    checks: dict[str, str] = {}
+    try:
+        checks["bus"] = "ok" if await broker.ping(timeout=1.0) else "unreachable"
+    except Exception:
+        checks["bus"] = "unreachable"
+    try:
+        await db.ping()
+        checks["database"] = "ok"
+    except Exception:
+        checks["database"] = "unreachable"
+    return all(v == "ok" for v in checks.values()), checks
+
+
+def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
+    settings, broker, db = parts.settings, parts.broker, parts.db
+    relay = OutboxRelay(db, broker, poll_seconds=settings.outbox_poll_seconds)
+
+    @get(include_in_schema=False)
+    async def healthz(scope: object) -> AsgiResponse:
+        ok, checks = await health_report(broker, db)
+        body = json.dumps({"status": "ok" if ok else "degraded", **checks}).encode()
+        return AsgiResponse(body, 200 if ok else 503, {"content-type": "application/json"})
+
+    async def on_startup() -> None:
+        await upgrade_to_head(
+            settings.resolved_database_url,
+            parts.migrations,
+            f"alembic_version_{settings.service_name}",
+        )
+        await broker.connect()
+        await ensure_streams(broker)
+
+    async def after_startup() -> None:
+        relay.start()
+        for hook in parts.on_started:
+            await hook()
+        log.info("service.started", service=settings.service_name)
+
+    async def on_shutdown() -> None:
+        for hook in parts.on_stopping:
+            await hook()
+        await relay.stop()
+
+    async def after_shutdown() -> None:
+        await db.dispose()
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app())],
+        on_startup=[on_startup],
+        after_startup=[after_startup],
+        on_shutdown=[on_shutdown],
+        after_shutdown=[after_shutdown],
+        logger=logging.getLogger("faststream.app"),
+    )
+
+
+def serve(app: Any, host: str, port: int) -> None:
+    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own)."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

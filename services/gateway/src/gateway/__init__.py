@@ -1,0 +1,1 @@
+"""The gateway: the public HTTP/WebSocket edge of ClaudeCloud."""

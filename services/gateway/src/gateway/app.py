@@ -1,0 +1,73 @@
+"""Wiring of the gateway: settings → logging → database and bus → routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from claudecloud_common.bus import ensure_streams, make_broker
+from claudecloud_common.contracts.instances import AnyInstanceEvent, InstanceSubject
+from claudecloud_common.db import Database
+from claudecloud_common.logging import configure_logging, get_logger
+from claudecloud_common.migrations import upgrade_to_head
+
+from .errors import install_error_handlers
+from .events import EventHub
+from .middleware import BodySizeLimit
+from .routes import health, instances
+from .service import InstanceGateway
+from .settings import GatewaySettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = get_logger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    configure_logging(settings)
+    db = Database(settings.resolved_database_url)
+    broker = make_broker(settings)
+    hub = EventHub()
+
+    @broker.subscriber(str(InstanceSubject.ALL_EVENTS))
+    async def on_instance_event(event: AnyInstanceEvent) -> None:
+        hub.dispatch(event)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await upgrade_to_head(settings.resolved_database_url, MIGRATIONS, "alembic_version_gateway")
+        await broker.connect()
+        await ensure_streams(broker)
+        await broker.start()
+        log.info("service.started", service="gateway", url=settings.base_url)
+        try:
+            yield
+        finally:
+            await broker.stop()
+            await db.dispose()
+
+    app = FastAPI(
+        title="ClaudeCloud",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="A personal, persistent cloud workstation with Claude Code for every user.",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.broker = broker
+    app.state.hub = hub
+    app.state.instances = InstanceGateway(
+        broker,
+        hub,
+        rpc_timeout=settings.rpc_timeout_seconds,
+        admission_timeout=settings.admission_timeout_seconds,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.include_router(health.router)
+    app.include_router(instances.router)
+    return app

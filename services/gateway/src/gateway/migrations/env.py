@@ -1,0 +1,8 @@
+"""Alembic environment of the gateway: its own tables and version table."""
+
+from sqlmodel import SQLModel
+
+from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
+from claudecloud_common.migrations import run_env
+
+run_env(SQLModel.metadata, tables={"inbox", "outbox"})

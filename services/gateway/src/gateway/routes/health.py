@@ -1,0 +1,24 @@
+"""Liveness for load balancers and monitors: no auth, says what answers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from claudecloud_common.worker import health_report
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Whether the bus and the database answer")
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the bus and the gateway's database answer, 503 (with which one) otherwise."""
+    ok, checks = await health_report(request.app.state.broker, request.app.state.db)
+    body = {"status": "ok" if ok else "degraded", **checks}
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

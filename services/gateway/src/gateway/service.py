@@ -1,0 +1,132 @@
+"""What the instance API does, in terms of the bus: queries over request-reply, commands over
+JetStream, and the provisioner's answer to each command awaited for a bounded time."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from uuid import UUID, uuid4, uuid5
+
+from faststream.nats import NatsBroker
+
+from claudecloud_common.bus import RemoteError, publish, request
+from claudecloud_common.contracts.instances import (
+    CreateInstance,
+    DestroyInstance,
+    GetInstance,
+    InstanceCommand,
+    InstanceEvent,
+    InstanceList,
+    InstanceRejected,
+    InstanceSubject,
+    InstanceView,
+    ListInstances,
+    PauseInstance,
+    WakeInstance,
+)
+from claudecloud_common.errors import ConflictError
+
+from .events import EventHub
+
+IDEMPOTENCY_NAMESPACE = UUID("6f1c0c5e-2f55-4c47-9a43-5b1c3f6e8a10")
+
+_SUBJECTS: dict[type[InstanceCommand], InstanceSubject] = {
+    CreateInstance: InstanceSubject.CREATE,
+    PauseInstance: InstanceSubject.PAUSE,
+    WakeInstance: InstanceSubject.WAKE,
+    DestroyInstance: InstanceSubject.DESTROY,
+}
+
+
+class InstanceConflict(ConflictError):
+    pass
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A command the bus holds: admitted (``status`` is where it went) or still queued."""
+
+    instance_id: UUID
+    user_id: UUID
+    status: str
+    replayed: bool = False
+
+
+class InstanceGateway:
+    def __init__(
+        self, broker: NatsBroker, hub: EventHub, *, rpc_timeout: float, admission_timeout: float
+    ) -> None:
+        self.broker = broker
+        self.hub = hub
+        self.rpc_timeout = rpc_timeout
+        self.admission_timeout = admission_timeout
+
+    async def get(self, instance_id: UUID) -> InstanceView:
+        view = await request(
+            self.broker,
+            InstanceSubject.GET,
+            GetInstance(instance_id=instance_id),
+            InstanceView,
+            timeout=self.rpc_timeout,
+        )
+        assert view is not None
+        return view
+
+    async def list(self, user_id: UUID | None) -> list[InstanceView]:
+        found = await request(
+            self.broker,
+            InstanceSubject.LIST,
+            ListInstances(user_id=user_id),
+            InstanceList,
+            timeout=self.rpc_timeout,
+        )
+        return found.items if found else []
+
+    async def create(
+        self, user_id: UUID, *, idempotency_key: str | None, correlation_id: str
+    ) -> Accepted:
+        if idempotency_key is None:
+            command = CreateInstance(
+                instance_id=uuid4(), user_id=user_id, correlation_id=correlation_id
+            )
+        else:
+            seed = f"{user_id}:{idempotency_key}"
+            command = CreateInstance(
+                id=uuid5(IDEMPOTENCY_NAMESPACE, f"cmd:{seed}"),
+                instance_id=uuid5(IDEMPOTENCY_NAMESPACE, f"instance:{seed}"),
+                user_id=user_id,
+                correlation_id=correlation_id,
+            )
+            replay = await self._existing(command.instance_id)
+            if replay is not None:
+                return Accepted(replay.id, replay.user_id, replay.status.value, replayed=True)
+        return await self._send(command, user_id)
+
+    async def transition(
+        self, command: PauseInstance | WakeInstance | DestroyInstance, owner: UUID
+    ) -> Accepted:
+        return await self._send(command, owner)
+
+    async def _existing(self, instance_id: UUID) -> InstanceView | None:
+        try:
+            return await self.get(instance_id)
+        except RemoteError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    async def _send(self, command: InstanceCommand, user_id: UUID) -> Accepted:
+        with self.hub.admission(command.id) as answer:
+            await publish(self.broker, _SUBJECTS[type(command)], command)
+            try:
+                event: InstanceEvent = await asyncio.wait_for(answer, self.admission_timeout)
+            except TimeoutError:
+                return Accepted(command.instance_id, user_id, "queued")
+        if isinstance(event, InstanceRejected):
+            extra = (
+                {"existing_instance_id": str(event.existing_instance_id)}
+                if (event.existing_instance_id)
+                else {}
+            )
+            raise InstanceConflict(event.detail, **extra)
+        return Accepted(command.instance_id, user_id, event.status.value)

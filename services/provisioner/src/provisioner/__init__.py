@@ -1,0 +1,1 @@
+"""The provisioner: owns instances, their lifecycle state machine, and the compute providers."""

@@ -1,0 +1,80 @@
+"""Wiring: settings → logging → database, broker, provider → handlers → the worker app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from pathlib import Path
+
+from faststream.asgi import AsgiFastStream
+
+from claudecloud_common.bus import make_broker
+from claudecloud_common.db import Database
+from claudecloud_common.logging import configure_logging, get_logger
+from claudecloud_common.worker import WorkerParts, make_worker_app
+
+from .handlers import CommandRunner, register
+from .providers import make_provider
+from .service import InstanceService
+from .settings import ProvisionerSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = get_logger(__name__)
+
+
+def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
+    settings = settings or ProvisionerSettings()
+    configure_logging(settings)
+    db = Database(settings.resolved_database_url)
+    broker = make_broker(settings)
+    provider = make_provider(settings)
+    if provider.name == "fake":
+        log.warning("provider.demo_mode", detail="FAKE provider: no real machines are created")
+    runner = CommandRunner(db, provider, settings)
+    register(broker, runner)
+    sweeper = StuckSweeper(db, provider.name, timedelta(seconds=settings.stuck_after_seconds))
+    return make_worker_app(
+        WorkerParts(
+            settings=settings,
+            broker=broker,
+            db=db,
+            migrations=MIGRATIONS,
+            on_started=[sweeper.start],
+            on_stopping=[sweeper.stop, provider.close],
+        )
+    )
+
+
+class StuckSweeper:
+    """Fails instances left in a transitional state too long, so none hangs forever."""
+
+    def __init__(self, db: Database, provider_name: str, after: timedelta) -> None:
+        self.db = db
+        self.provider_name = provider_name
+        self.after = after
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="stuck-sweeper")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        interval = min(60.0, self.after.total_seconds() / 4)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.db.transaction() as session:
+                    failed = await InstanceService(session, self.provider_name).fail_stuck(
+                        self.after
+                    )
+                for instance_id in failed:
+                    log.warning("instance.stuck_failed", instance_id=str(instance_id))
+            except Exception as exc:
+                log.warning("instance.sweep_failed", error=str(exc))

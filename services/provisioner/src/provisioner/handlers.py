@@ -1,0 +1,133 @@
+"""The provisioner's bus edge: commands, queries, and the transactions around them."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from sqlalchemy.exc import IntegrityError
+
+from claudecloud_common.bus import (
+    command_subscriber,
+    delivery_attempt,
+    rpc_reply,
+    rpc_subscriber,
+)
+from claudecloud_common.contracts.instances import (
+    CreateInstance,
+    DestroyInstance,
+    GetInstance,
+    InstanceCommand,
+    InstanceList,
+    InstanceSubject,
+    InstanceView,
+    ListInstances,
+    PauseInstance,
+    WakeInstance,
+)
+from claudecloud_common.db import Database
+from claudecloud_common.logging import bind_correlation, get_logger
+
+from .providers import Machine, Provider, ProviderError
+from .service import InstanceService, Work
+from .settings import ProvisionerSettings
+
+log = get_logger(__name__)
+
+
+class CommandRunner:
+    """Runs one instance command: admit, call the provider, record the outcome.
+
+    Each step is its own transaction, so a crash at any point leaves a row whose
+    ``pending_command_id`` lets the redelivered command pick up where it stopped.
+    """
+
+    def __init__(self, db: Database, provider: Provider, settings: ProvisionerSettings) -> None:
+        self.db = db
+        self.provider = provider
+        self.settings = settings
+
+    def service(self, session: object) -> InstanceService:
+        return InstanceService(session, self.provider.name)  # type: ignore[arg-type]
+
+    async def run(self, command: InstanceCommand, attempt: int) -> None:
+        with bind_correlation(
+            command.correlation_id, instance_id=str(command.instance_id), command=command.type
+        ):
+            work = await self._begin(command)
+            if work is None:
+                return
+            try:
+                machine = await self._act(work)
+            except ProviderError as exc:
+                if exc.retryable and attempt < self.settings.bus_max_deliver:
+                    raise
+                async with self.db.transaction() as session:
+                    await self.service(session).fail(command, str(exc))
+                return
+            async with self.db.transaction() as session:
+                await self.service(session).complete(command, machine)
+
+    async def _begin(self, command: InstanceCommand) -> Work | None:
+        try:
+            async with self.db.transaction() as session:
+                return await self.service(session).begin(command)
+        except IntegrityError:
+            # Another create for the same user committed first; admitting again now sees it.
+            async with self.db.transaction() as session:
+                return await self.service(session).begin(command)
+
+    async def _act(self, work: Work) -> Machine | None:
+        match work.command:
+            case CreateInstance():
+                return await self.provider.create(work.ref)
+            case PauseInstance():
+                await self.provider.pause(work.ref)
+                return None
+            case WakeInstance():
+                return await self.provider.wake(work.ref)
+            case DestroyInstance(purge=purge):
+                await self.provider.destroy(work.ref, purge=purge)
+                return None
+        raise AssertionError(f"unknown command {work.command!r}")
+
+
+def register(broker: NatsBroker, runner: CommandRunner) -> None:
+    """Attach the provisioner's subscribers to ``broker``."""
+    settings = runner.settings
+
+    @command_subscriber(broker, InstanceSubject.CREATE, settings=settings)
+    async def on_create(command: CreateInstance, message: NatsMessage) -> None:
+        """Create the user's instance, unless they already have a live one."""
+        await runner.run(command, delivery_attempt(message))
+
+    @command_subscriber(broker, InstanceSubject.PAUSE, settings=settings)
+    async def on_pause(command: PauseInstance, message: NatsMessage) -> None:
+        """Stop a running instance's compute, keeping its data."""
+        await runner.run(command, delivery_attempt(message))
+
+    @command_subscriber(broker, InstanceSubject.WAKE, settings=settings)
+    async def on_wake(command: WakeInstance, message: NatsMessage) -> None:
+        """Start a paused instance again."""
+        await runner.run(command, delivery_attempt(message))
+
+    @command_subscriber(broker, InstanceSubject.DESTROY, settings=settings)
+    async def on_destroy(command: DestroyInstance, message: NatsMessage) -> None:
+        """Remove an instance's compute (and its data when purged)."""
+        await runner.run(command, delivery_attempt(message))
+
+    @rpc_subscriber(broker, InstanceSubject.GET, settings=settings)
+    @rpc_reply
+    async def on_get(query: GetInstance) -> InstanceView:
+        """One instance by id."""
+        async with runner.db.transaction(notify=False) as session:
+            return await runner.service(session).get(query.instance_id)
+
+    @rpc_subscriber(broker, InstanceSubject.LIST, settings=settings)
+    @rpc_reply
+    async def on_list(query: ListInstances) -> InstanceList:
+        """Instances, newest first, optionally one user's and only live ones."""
+        async with runner.db.transaction(notify=False) as session:
+            items = await runner.service(session).list_instances(
+                user_id=query.user_id, live_only=query.live_only
+            )
+        return InstanceList(items=items)

@@ -1,0 +1,9 @@
+"""Alembic environment of the provisioner: its own tables and version table."""
+
+from sqlmodel import SQLModel
+
+from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
+from claudecloud_common.migrations import run_env
+from provisioner import models  # noqa: F401
+
+run_env(SQLModel.metadata, tables={"instances", "inbox", "outbox"})

@@ -1,0 +1,62 @@
+"""The provisioner's tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Enum, Index, text
+from sqlmodel import Field, SQLModel
+
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus, InstanceView
+from claudecloud_common.db import UTCDateTime
+
+_LIVE = ", ".join(sorted(f"'{s.value}'" for s in LIVE_STATUSES))
+
+
+class Instance(SQLModel, table=True):
+    """One user's workstation. At most one live row per user, enforced by a partial index."""
+
+    __tablename__ = "instances"
+    __table_args__ = (
+        Index(
+            "uq_instances_one_live_per_user",
+            "user_id",
+            unique=True,
+            sqlite_where=text(f"status IN ({_LIVE})"),
+            postgresql_where=text(f"status IN ({_LIVE})"),
+        ),
+    )
+
+    id: UUID = Field(primary_key=True)
+    user_id: UUID = Field(index=True)
+    status: InstanceStatus = Field(
+        sa_type=Enum(
+            InstanceStatus,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        )
+    )
+    provider: str = Field(max_length=20)
+    provider_id: str | None = Field(default=None, max_length=200)
+    host: str | None = Field(default=None, max_length=200)
+    agent_secret: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=1000)
+    pending_command_id: UUID | None = None
+    """The command that started the current transition, so its redelivery resumes it."""
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+    def view(self) -> InstanceView:
+        return InstanceView(
+            id=self.id,
+            user_id=self.user_id,
+            status=self.status,
+            provider=self.provider,
+            host=self.host,
+            reason=self.reason,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )

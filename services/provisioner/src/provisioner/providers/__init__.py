@@ -1,0 +1,23 @@
+"""Compute providers: one protocol, implementations chosen by the ``PROVIDER`` setting."""
+
+from .base import (
+    Activity,
+    Machine,
+    MachineRef,
+    Provider,
+    ProviderError,
+    ProviderFailure,
+    ProviderUnavailable,
+)
+from .factory import make_provider
+
+__all__ = [
+    "Activity",
+    "Machine",
+    "MachineRef",
+    "Provider",
+    "ProviderError",
+    "ProviderFailure",
+    "ProviderUnavailable",
+    "make_provider",
+]

@@ -1,0 +1,300 @@
+"""The instance lifecycle rules. Never commits: the handler that calls it owns the transaction.
+
+A command runs in three steps, each its own transaction around the provider call in between:
+``begin`` admits it (or rejects it with a reason) and enters the transitional state;
+``complete`` or ``fail`` records the outcome. Each step writes its event to the outbox and the
+last one marks the command processed in the inbox, so a redelivered command resumes or is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.contracts.instances import (
+    CreateInstance,
+    DestroyInstance,
+    InstanceAccepted,
+    InstanceCommand,
+    InstanceDestroyed,
+    InstanceEvent,
+    InstanceFailed,
+    InstancePaused,
+    InstanceRejected,
+    InstanceRequested,
+    InstanceRunning,
+    InstanceStatus,
+    InstanceSubject,
+    InstanceView,
+    InstanceWoken,
+    PauseInstance,
+    WakeInstance,
+)
+from claudecloud_common.db import AsyncSession
+from claudecloud_common.errors import ConflictError
+from claudecloud_common.inbox import already_processed, mark_processed
+from claudecloud_common.logging import get_logger
+from claudecloud_common.outbox import add_to_outbox
+
+from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound
+from .models import Instance
+from .providers import Machine, MachineRef
+from .repository import InstanceRepository
+
+log = get_logger(__name__)
+
+S = InstanceStatus
+
+
+@dataclass(frozen=True)
+class Rule:
+    verb: str
+    allowed_from: frozenset[InstanceStatus]
+    via: InstanceStatus
+    to: InstanceStatus
+
+
+RULES: dict[type[InstanceCommand], Rule] = {
+    CreateInstance: Rule("create", frozenset(), S.PROVISIONING, S.RUNNING),
+    PauseInstance: Rule("pause", frozenset({S.RUNNING}), S.PAUSING, S.PAUSED),
+    WakeInstance: Rule("wake", frozenset({S.PAUSED}), S.WAKING, S.RUNNING),
+    DestroyInstance: Rule(
+        "destroy", frozenset({S.RUNNING, S.PAUSED, S.FAILED}), S.DESTROYING, S.DESTROYED
+    ),
+}
+
+_WHY_NOT = {
+    S.PROVISIONING: "it is still being created",
+    S.PAUSING: "it is being paused",
+    S.WAKING: "it is waking up",
+    S.DESTROYING: "it is being destroyed",
+    S.DESTROYED: "it has been destroyed",
+    S.FAILED: "it has failed; destroy it and create a new one",
+    S.RUNNING: "it is already running",
+    S.PAUSED: "it is paused; wake it first",
+}
+
+
+def _event_subject(event: InstanceEvent) -> InstanceSubject:
+    return InstanceSubject(f"evt.{event.type}")
+
+
+@dataclass(frozen=True)
+class Work:
+    """An admitted command: what the handler must ask the provider to do."""
+
+    command: InstanceCommand
+    ref: MachineRef
+
+
+class InstanceService:
+    def __init__(self, session: AsyncSession, provider_name: str) -> None:
+        self.session = session
+        self.repo = InstanceRepository(session)
+        self.provider_name = provider_name
+
+    # Queries
+
+    async def get(self, instance_id: UUID) -> InstanceView:
+        instance = await self.repo.get(instance_id)
+        if instance is None:
+            raise InstanceNotFound(f"no instance with id {instance_id}")
+        return instance.view()
+
+    async def list_instances(self, *, user_id: UUID | None, live_only: bool) -> list[InstanceView]:
+        return [i.view() for i in await self.repo.list(user_id=user_id, live_only=live_only)]
+
+    # Commands
+
+    async def begin(self, command: InstanceCommand) -> Work | None:
+        """Admit ``command`` and enter its transitional state; None when there is nothing to do."""
+        if await already_processed(self.session, command.id, self._consumer(command)):
+            return None
+        instance = await self.repo.get(command.instance_id, for_update=True)
+        if instance is not None and instance.pending_command_id == command.id:
+            return Work(command, _ref(instance))  # a redelivery: resume the interrupted work
+        try:
+            if isinstance(command, CreateInstance):
+                instance = await self._admit_create(command, instance)
+            else:
+                instance = self._admit_transition(command, instance)
+        except ConflictError as refusal:
+            self._reject(command, instance, refusal)
+            return None
+        if instance is None:
+            mark_processed(self.session, command.id, self._consumer(command))
+            return None
+        return Work(command, _ref(instance))
+
+    async def complete(self, command: InstanceCommand, machine: Machine | None) -> None:
+        instance = await self._pending(command)
+        if instance is None:
+            return
+        rule = RULES[type(command)]
+        self._set_status(instance, rule.to)
+        if machine is not None:
+            instance.provider_id = machine.provider_id
+            instance.host = machine.host
+            if machine.agent_secret is not None:
+                instance.agent_secret = machine.agent_secret.get_secret_value()
+        self._emit(_outcome_event(command, instance))
+        mark_processed(self.session, command.id, self._consumer(command))
+        log.info(f"instance.{rule.to.value}", instance_id=str(instance.id))
+
+    async def fail(self, command: InstanceCommand, reason: str) -> None:
+        instance = await self._pending(command)
+        if instance is None:
+            return
+        self._set_status(instance, S.FAILED, reason=reason)
+        self._emit(
+            InstanceFailed(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=S.FAILED,
+                reason=reason,
+                command_id=command.id,
+                correlation_id=command.correlation_id,
+            )
+        )
+        mark_processed(self.session, command.id, self._consumer(command))
+        log.warning("instance.failed", instance_id=str(instance.id), reason=reason)
+
+    async def fail_stuck(self, older_than: timedelta) -> list[UUID]:
+        """Mark instances stuck in a transitional state as failed; an instance never hangs."""
+        failed = []
+        for instance in await self.repo.stuck(utcnow() - older_than):
+            reason = f"timed out while {instance.status.value}"
+            self._set_status(instance, S.FAILED, reason=reason)
+            self._emit(
+                InstanceFailed(
+                    instance_id=instance.id,
+                    user_id=instance.user_id,
+                    status=S.FAILED,
+                    reason=reason,
+                )
+            )
+            failed.append(instance.id)
+        return failed
+
+    # Rules
+
+    async def _admit_create(
+        self, cmd: CreateInstance, existing: Instance | None
+    ) -> Instance | None:
+        if existing is not None:
+            return None  # the same instance id again: the create already happened
+        live = await self.repo.live_for_user(cmd.user_id)
+        if live is not None:
+            raise InstanceAlreadyExists(
+                f"user {cmd.user_id} already has instance {live.id} ({live.status.value})",
+                existing_instance_id=str(live.id),
+            )
+        instance = Instance(
+            id=cmd.instance_id,
+            user_id=cmd.user_id,
+            status=S.PROVISIONING,
+            provider=self.provider_name,
+            pending_command_id=cmd.id,
+        )
+        self.repo.add(instance)
+        self._emit(
+            InstanceRequested(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=S.PROVISIONING,
+                command_id=cmd.id,
+                correlation_id=cmd.correlation_id,
+            )
+        )
+        return instance
+
+    def _admit_transition(self, cmd: InstanceCommand, instance: Instance | None) -> Instance | None:
+        if instance is None:
+            log.warning("instance.command_for_unknown", instance_id=str(cmd.instance_id))
+            return None
+        rule = RULES[type(cmd)]
+        if instance.status not in rule.allowed_from:
+            raise IllegalTransition(
+                f"cannot {rule.verb} instance {instance.id}: {_WHY_NOT[instance.status]}",
+                status=instance.status.value,
+            )
+        self._set_status(instance, rule.via)
+        instance.pending_command_id = cmd.id
+        self._emit(
+            InstanceAccepted(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=rule.via,
+                command=rule.verb,
+                command_id=cmd.id,
+                correlation_id=cmd.correlation_id,
+            )
+        )
+        return instance
+
+    def _reject(self, cmd: InstanceCommand, instance: Instance | None, why: ConflictError) -> None:
+        existing = why.extra.get("existing_instance_id")
+        self._emit(
+            InstanceRejected(
+                instance_id=cmd.instance_id,
+                user_id=cmd.user_id if isinstance(cmd, CreateInstance) else instance.user_id,  # type: ignore[union-attr]
+                status=instance.status if instance is not None else S.FAILED,
+                command=RULES[type(cmd)].verb,
+                detail=why.detail,
+                existing_instance_id=UUID(existing) if existing else None,
+                command_id=cmd.id,
+                correlation_id=cmd.correlation_id,
+            )
+        )
+        mark_processed(self.session, cmd.id, self._consumer(cmd))
+        log.info("instance.command_rejected", instance_id=str(cmd.instance_id), detail=why.detail)
+
+    async def _pending(self, command: InstanceCommand) -> Instance | None:
+        instance = await self.repo.get(command.instance_id, for_update=True)
+        if instance is None or instance.pending_command_id != command.id:
+            mark_processed(self.session, command.id, self._consumer(command))
+            return None
+        return instance
+
+    def _set_status(
+        self, instance: Instance, status: InstanceStatus, *, reason: str | None = None
+    ) -> None:
+        instance.status = status
+        instance.reason = reason
+        instance.updated_at = utcnow()
+        if status not in (S.PROVISIONING, S.PAUSING, S.WAKING, S.DESTROYING):
+            instance.pending_command_id = None
+        self.session.add(instance)
+
+    def _emit(self, event: InstanceEvent) -> None:
+        add_to_outbox(self.session, _event_subject(event), event)
+
+    @staticmethod
+    def _consumer(command: InstanceCommand) -> str:
+        return f"provisioner.{command.type}"
+
+
+def _ref(instance: Instance) -> MachineRef:
+    return MachineRef(instance_id=instance.id, user_id=instance.user_id)
+
+
+def _outcome_event(command: InstanceCommand, instance: Instance) -> InstanceEvent:
+    common = {
+        "instance_id": instance.id,
+        "user_id": instance.user_id,
+        "status": instance.status,
+        "command_id": command.id,
+        "correlation_id": command.correlation_id,
+    }
+    match command:
+        case CreateInstance():
+            return InstanceRunning(host=instance.host, **common)
+        case PauseInstance(reason=reason):
+            return InstancePaused(reason=reason, **common)
+        case WakeInstance():
+            return InstanceWoken(**common)
+        case DestroyInstance(purge=purge):
+            return InstanceDestroyed(purged=purge, **common)
+    raise AssertionError(f"unknown command {command!r}")
