@@ -16,10 +16,13 @@ from claudecloud_common.migrations import upgrade_to_head
 
 from .errors import install_error_handlers
 from .events import EventHub
-from .middleware import BodySizeLimit
-from .routes import health, instances
+from .mailer import make_mailer
+from .middleware import BodySizeLimit, SecurityHeaders
+from .ratelimit import make_rate_limits
+from .routes import auth, connect, health, instances
 from .service import InstanceGateway
 from .settings import GatewaySettings
+from .tokens import Purpose, Tokens
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +36,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     broker = make_broker(settings)
     hub = EventHub()
 
-    @broker.subscriber(str(InstanceSubject.ALL_EVENTS))
+    # no_reply: events are JetStream publishes (requests awaiting a PubAck); a core subscriber that
+    # answered them would race the server's acknowledgement with an empty reply.
+    @broker.subscriber(str(InstanceSubject.ALL_EVENTS), no_reply=True)
     async def on_instance_event(event: AnyInstanceEvent) -> None:
         hub.dispatch(event)
 
@@ -66,8 +71,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         rpc_timeout=settings.rpc_timeout_seconds,
         admission_timeout=settings.admission_timeout_seconds,
     )
+    app.state.tokens = Tokens(
+        settings.jwt_secret.get_secret_value(),
+        settings.jwt_issuer,
+        {
+            Purpose.MAGIC_LINK: settings.magic_link_ttl_seconds,
+            Purpose.SESSION: settings.session_ttl_seconds,
+        },
+    )
+    app.state.mailer = make_mailer(settings)
+    app.state.rate_limits = make_rate_limits(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, https=settings.is_https)  # outermost: on every answer
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(instances.router)
+    app.include_router(connect.router)
     return app

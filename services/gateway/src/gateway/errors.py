@@ -9,8 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claudecloud_common.errors import AppError, UnauthorizedError
+from claudecloud_common.errors import (
+    AppError,
+    ForbiddenError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from claudecloud_common.logging import get_logger
+
+from .middleware import security_headers
 
 log = get_logger(__name__)
 
@@ -21,6 +28,20 @@ class MissingCredentials(UnauthorizedError):
 
 class InvalidCredentials(UnauthorizedError):
     pass
+
+
+class NotYours(ForbiddenError):
+    """A signed-in user named another user (their id comes from their token)."""
+
+
+class CrossSiteRequest(ForbiddenError):
+    """A cookie-authenticated change sent from another site's page."""
+
+
+class TooManyRequests(RateLimitedError):
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
@@ -42,7 +63,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = dict(getattr(exc, "headers", {}))
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -66,5 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette answers this one outside every middleware, so it sets the headers itself.
         log.exception("http.unhandled_error", path=request.url.path)
-        return JSONResponse({"error": "InternalError", "detail": "internal error"}, status_code=500)
+        return JSONResponse(
+            {"error": "InternalError", "detail": "internal error"},
+            status_code=500,
+            headers=security_headers(https=request.app.state.settings.is_https),
+        )

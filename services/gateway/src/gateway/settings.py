@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, ClassVar, Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from claudecloud_common.settings import ServiceSettings, is_default_secret
+from claudecloud_common.settings import (
+    DEFAULT_SECRET_PREFIX,
+    ConfigurationError,
+    Environment,
+    ServiceSettings,
+    is_default_secret,
+)
+
+MIN_JWT_SECRET_BYTES = 32
 
 
 class GatewaySettings(ServiceSettings):
@@ -27,8 +37,73 @@ class GatewaySettings(ServiceSettings):
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
 
+    # Sign-in
+    jwt_secret: SecretStr = SecretStr(f"{DEFAULT_SECRET_PREFIX}jwt-secret-change-me-in-production")
+    """HS256 key of every token the gateway issues; at least 32 bytes."""
+    jwt_issuer: str = "claudecloud"
+    magic_link_ttl_seconds: int = Field(default=15 * 60, gt=0)
+    session_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+
+    smtp_host: str | None = None
+    """Where magic links are mailed; unset means they are logged instead (development)."""
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS (port 587). ``smtp_tls`` is implicit TLS (465)."""
+    smtp_tls: bool = False
+    smtp_sender: str = "ClaudeCloud <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Protections
+    redis_url: str | None = None
+    """Rate-limit counters live here when set, so replicas share them; else in memory."""
+    rate_limit_login: str = "5/minute"
+    rate_limit_api: str = "60/minute"
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
+    """Comma-separated addresses or networks of reverse proxies whose ``X-Forwarded-For`` is
+    believed; from anyone else the header is ignored."""
+
+    # Billing (the gateway refuses to start half-configured)
+    billing_enabled: bool = False
+    stripe_secret_key: SecretStr | None = None
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(ip_network(v.strip(), strict=False) for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def is_https(self) -> bool:
+        """Under https the session cookie is ``Secure`` and ``__Host-`` prefixed."""
+        return urlsplit(self.base_url).scheme == "https"
+
+    @property
+    def session_cookie_name(self) -> str:
+        return "__Host-session" if self.is_https else "session"
+
+    def jwt_secret_problems(self) -> list[str]:
+        if len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            return [f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"]
+        return []
+
+    @model_validator(mode="after")
+    def _refuse_weak_jwt_secret(self) -> Self:
+        # Production lists this with every other problem; elsewhere it is the only hard rule.
+        problems = self.jwt_secret_problems()
+        if problems and self.environment is not Environment.PRODUCTION:
+            raise ConfigurationError(self.service_name, problems)
+        return self
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
+        if is_default_secret(self.jwt_secret):
+            problems.append("JWT_SECRET must be set to a non-default secret")
+        problems.extend(self.jwt_secret_problems())
+        if self.billing_enabled and is_default_secret(self.stripe_secret_key):
+            problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
         if is_default_secret(self.admin_api_key):
             problems.append("ADMIN_API_KEY must be set to a non-default secret")
         elif len(self.admin_api_key.get_secret_value()) < 32:  # type: ignore[union-attr]

@@ -4,5 +4,6 @@ from sqlmodel import SQLModel
 
 from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
 from claudecloud_common.migrations import run_env
+from gateway import models  # noqa: F401
 
-run_env(SQLModel.metadata, tables={"inbox", "outbox"})
+run_env(SQLModel.metadata, tables={"inbox", "outbox", "users", "used_magic_links"})

@@ -8,6 +8,7 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
@@ -32,7 +33,11 @@ _TERMINAL = {InstanceStatus.DESTROYED}
 class CreateInstanceBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: UUID = Field(description="Whose instance; an operator may name any user.")
+    user_id: UUID | None = Field(
+        default=None,
+        description="Whose instance. A signed-in user's own (may be left out; anyone else's is "
+        "refused); an operator must name the user.",
+    )
 
 
 class CommandAccepted(BaseModel):
@@ -74,19 +79,23 @@ async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> 
     responses={409: {"description": "The user already has a live instance"}},
 )
 async def create_instance(
-    body: CreateInstanceBody,
     request: Request,
     response: Response,
     caller: CallerDep,
     instances: InstancesDep,
+    body: CreateInstanceBody | None = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CommandAccepted:
     """Ask for a new instance. 202 with ``Location``; 409 names the live instance the user has.
 
     The same ``Idempotency-Key`` again returns the same instance and creates nothing new.
     """
+    owner = caller.acting_for(body.user_id if body else None)
+    if owner is None:
+        missing = {"loc": ("body", "user_id"), "msg": "Field required", "type": "missing"}
+        raise RequestValidationError([missing])
     result = await instances.create(
-        body.user_id, idempotency_key=idempotency_key, correlation_id=_correlation(request)
+        owner, idempotency_key=idempotency_key, correlation_id=_correlation(request)
     )
     return _accepted(result, response)
 
@@ -95,7 +104,12 @@ async def create_instance(
 async def list_instances(
     caller: CallerDep, instances: InstancesDep, user_id: UUID | None = None
 ) -> list[InstanceView]:
-    """Instances, newest first; ``user_id`` narrows to one user's."""
+    """Instances, newest first; ``user_id`` narrows to one user's. A signed-in user sees only
+    their own."""
+    if not caller.is_admin:
+        if user_id is not None and user_id != caller.user_id:
+            return []  # someone else's instances are indistinguishable from none
+        user_id = caller.user_id
     return await instances.list(user_id)
 
 

@@ -1,0 +1,89 @@
+"""Sign-in rules: who a user is, how a magic link becomes a session, and what logging out ends.
+
+Services hold the rules and use the session they are given; the request edge commits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlencode
+from uuid import UUID
+
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.db import AsyncSession
+
+from .errors import InvalidCredentials
+from .models import MAX_EMAIL_LENGTH, User
+from .repository import MagicLinkRepository, UserRepository
+from .tokens import Claims, Issued, Purpose, Tokens
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
+
+
+class LinkAlreadyUsed(InvalidCredentials):
+    pass
+
+
+class SignedOut(InvalidCredentials):
+    pass
+
+
+class UnknownUser(InvalidCredentials):
+    pass
+
+
+def normalise_email(raw: str) -> str:
+    """One address, one user: trimmed, Unicode-normalised and lower-cased; ValueError when
+    it does not look like an address."""
+    email = unicodedata.normalize("NFKC", raw).strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
+        raise ValueError("not an email address")
+    return email
+
+
+@dataclass(frozen=True)
+class MagicLink:
+    email: str
+    url: str
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, tokens: Tokens, *, base_url: str) -> None:
+        self.users = UserRepository(session)
+        self.links = MagicLinkRepository(session)
+        self.tokens = tokens
+        self.base_url = base_url.rstrip("/")
+
+    async def start_sign_in(self, email: str) -> MagicLink:
+        """Find or create the user and make their single-use link. The link is built from
+        ``BASE_URL``, never from what the request says its host is."""
+        user = await self.users.get_or_create(normalise_email(email))
+        issued = self.tokens.issue(user.id, user.email, Purpose.MAGIC_LINK)
+        query = urlencode({"token": issued.token})
+        return MagicLink(email=user.email, url=f"{self.base_url}/auth/verify?{query}")
+
+    async def finish_sign_in(self, magic_token: str) -> tuple[User, Issued]:
+        """Spend the magic link (once) for a session."""
+        claims = self.tokens.verify(magic_token, Purpose.MAGIC_LINK)
+        user = await self.users.get(claims.user_id)
+        if user is None or user.email != claims.email:
+            raise UnknownUser("this sign-in link is for an account that no longer exists")
+        if not await self.links.claim(claims.jti, user.id, claims.expires_at):
+            raise LinkAlreadyUsed("this sign-in link was already used: ask for a new one")
+        return user, self.tokens.issue(user.id, user.email, Purpose.SESSION)
+
+    async def user_for(self, claims: Claims) -> User:
+        """The user a session belongs to, unless they logged out after it was issued."""
+        user = await self.users.get(claims.user_id)
+        if user is None:
+            raise UnknownUser("this session's account no longer exists")
+        cutoff = user.sessions_valid_after
+        if cutoff is not None and claims.issued_at <= cutoff:
+            raise SignedOut("this session was signed out: sign in again")
+        return user
+
+    async def sign_out(self, user_id: UUID) -> None:
+        """End every session of this user issued until now (on every device)."""
+        await self.users.set_sessions_valid_after(user_id, utcnow())
