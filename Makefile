@@ -39,6 +39,22 @@ format: env ## Format and fix what ruff can
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
 
+.PHONY: docker-engine
+docker-engine: ## Make sure a Docker engine answers (installs docker.io and starts dockerd)
+	bash scripts/docker-engine.sh
+
+.PHONY: base-image
+base-image: ## Build the local base image (debootstrap + docker import; no registry needed)
+	bash docker/base/build-base.sh
+
+.PHONY: instance-image
+instance-image: env ## Build the instance image unless up to date (INSTANCE_IMAGE, BASE_IMAGE, CLAUDE_CODE)
+	UV="$(UV)" bash docker/instance/build.sh
+
+.PHONY: bench-docker
+bench-docker: env instance-image ## Benchmark instance create and wake on Docker against raw docker
+	$(UV) run --frozen python -m bench.docker
+
 .PHONY: clean
 clean: ## Remove local data and caches
 	rm -rf .data .mypy_cache .ruff_cache .pytest_cache

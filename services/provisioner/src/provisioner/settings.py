@@ -28,6 +28,31 @@ class ProvisionerSettings(ServiceSettings):
     fake_transient_failures: int = Field(default=0, ge=0)
     """How many times each fake operation fails with a retryable error before it succeeds."""
 
+    docker_url: str | None = None
+    """The Docker engine (``unix:///var/run/docker.sock``, ``tcp://...``); unset: ``DOCKER_HOST``
+    or the local socket."""
+    docker_image: str = "claudecloud/instance:latest"
+    docker_network: str = "claude-net"
+    """Bridge network for instances, created with inter-container traffic off when missing."""
+    docker_deployment: str = "claudecloud"
+    """Labels what this deployment made; reconciliation only ever touches its own containers."""
+    docker_memory: str = "2g"
+    docker_cpus: float = Field(default=1.0, gt=0)
+    docker_pids: int = Field(default=512, ge=16)
+    docker_cap_add: tuple[str, ...] = ()
+    """Capabilities given back after dropping all (none needed: everything runs as the user)."""
+    docker_user: str = "claude"
+    docker_agent_port: int = 3001
+    docker_publish_host: str = "127.0.0.1"
+    """Publish each agent on this host address with a free port (``host`` = ``ADDR:PORT``);
+    empty: publish nothing and use the container's address (``host`` = ``IP:3001``)."""
+    docker_ready_timeout_seconds: float = Field(default=60.0, gt=0)
+    """How long create and wake wait for the agent to answer before giving up."""
+    docker_stop_timeout_seconds: int = Field(default=10, ge=0)
+    docker_api_timeout_seconds: float = Field(default=60.0, gt=0)
+    reconcile_on_start: bool = True
+    """At start-up, compare rows with the provider's machines and correct both (none is lost)."""
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.provider in (None, "fake"):

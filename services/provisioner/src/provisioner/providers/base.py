@@ -36,6 +36,16 @@ class Activity:
     details: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class OwnedMachine:
+    """A machine this deployment made, as the backend labels it (for reconciliation)."""
+
+    provider_id: str
+    instance_id: UUID
+    user_id: UUID
+    running: bool
+
+
 class ProviderError(Exception):
     """A provider call failed. ``retryable`` says whether trying again may help."""
 
@@ -77,6 +87,14 @@ class Provider(Protocol):
 
     async def activity(self, ref: MachineRef) -> Activity:
         """Whether the machine is running, healthy, and doing anything."""
+        ...
+
+    async def inventory(self) -> list[OwnedMachine]:
+        """Every machine this deployment made that still exists, running or not."""
+        ...
+
+    async def remove_orphan(self, machine: OwnedMachine) -> None:
+        """Remove the compute of a machine no instance owns any more; its data is kept."""
         ...
 
     async def close(self) -> None:

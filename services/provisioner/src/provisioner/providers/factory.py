@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..settings import ProvisionerSettings
 from .base import Provider
+
+if TYPE_CHECKING:
+    from .docker import DockerOptions
 
 
 def make_provider(settings: ProvisionerSettings) -> Provider:
@@ -17,7 +22,32 @@ def make_provider(settings: ProvisionerSettings) -> Provider:
                 fail_operations=settings.fake_fail_operations,
                 transient_failures=settings.fake_transient_failures,
             )
+        case "docker":
+            from .docker import DockerProvider
+
+            return DockerProvider(docker_options(settings))
         case None:
             raise ValueError("PROVIDER is not set: choose docker, hetzner, or fake (demo/tests)")
         case other:
             raise ValueError(f"unknown PROVIDER {other!r}: choose docker, hetzner, or fake")
+
+
+def docker_options(settings: ProvisionerSettings) -> DockerOptions:
+    from .docker import DockerOptions
+
+    return DockerOptions(
+        url=settings.docker_url,
+        image=settings.docker_image,
+        network=settings.docker_network,
+        deployment=settings.docker_deployment,
+        memory=settings.docker_memory,
+        cpus=settings.docker_cpus,
+        pids=settings.docker_pids,
+        cap_add=settings.docker_cap_add,
+        user=settings.docker_user,
+        agent_port=settings.docker_agent_port,
+        publish_host=settings.docker_publish_host,
+        ready_timeout=settings.docker_ready_timeout_seconds,
+        stop_timeout=settings.docker_stop_timeout_seconds,
+        api_timeout=settings.docker_api_timeout_seconds,
+    )

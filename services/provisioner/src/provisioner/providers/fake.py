@@ -14,10 +14,18 @@ import secrets
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from pydantic import SecretStr
 
-from .base import Activity, Machine, MachineRef, ProviderFailure, ProviderUnavailable
+from .base import (
+    Activity,
+    Machine,
+    MachineRef,
+    OwnedMachine,
+    ProviderFailure,
+    ProviderUnavailable,
+)
 
 
 class FakeProvider:
@@ -122,6 +130,25 @@ class FakeProvider:
         record = self._load()["machines"].get(str(ref.user_id))
         running = bool(record and record["running"])
         return Activity(running=running, healthy=running)
+
+    async def inventory(self) -> list[OwnedMachine]:
+        return [
+            OwnedMachine(
+                provider_id=record["provider_id"],
+                instance_id=UUID(record["instance_id"]),
+                user_id=UUID(user_id),
+                running=record["running"],
+            )
+            for user_id, record in self._load()["machines"].items()
+        ]
+
+    async def remove_orphan(self, machine: OwnedMachine) -> None:
+        async with self._lock:
+            state = self._load()
+            record = state["machines"].get(str(machine.user_id))
+            if record is not None and record["provider_id"] == machine.provider_id:
+                del state["machines"][str(machine.user_id)]
+                self._save(state)
 
     async def close(self) -> None:
         return None
