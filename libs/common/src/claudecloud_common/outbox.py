@@ -80,7 +80,7 @@ class OutboxRelay:
                 while await self.publish_pending():
                     pass
             except Exception as exc:  # the bus or the database is down: try again shortly
-                log.warning("outbox.publish_failed", error=str(exc))
+                log.warning("outbox.publish_failed", error=str(exc), exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
 

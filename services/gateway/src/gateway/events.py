@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from uuid import UUID
 
@@ -23,11 +23,21 @@ ADMISSION_EVENTS = (InstanceRequested, InstanceAccepted, InstanceRejected)
 
 
 class EventHub:
-    def __init__(self) -> None:
+    """Fans events out in this process. Core NATS may hand the same event over twice (a relay
+    that re-publishes after a failure): each event id is dispatched once."""
+
+    def __init__(self, remember: int = 10_000) -> None:
+        self._seen: OrderedDict[UUID, None] = OrderedDict()
+        self._remember = remember
         self._admissions: dict[UUID, list[asyncio.Future[InstanceEvent]]] = defaultdict(list)
         self._followers: dict[UUID, set[asyncio.Queue[InstanceEvent]]] = defaultdict(set)
 
     def dispatch(self, event: InstanceEvent) -> None:
+        if event.id in self._seen:
+            return
+        self._seen[event.id] = None
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
         if event.command_id is not None and isinstance(event, ADMISSION_EVENTS):
             for future in self._admissions.pop(event.command_id, []):
                 if not future.done():

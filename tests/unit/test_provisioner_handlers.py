@@ -1,0 +1,103 @@
+"""The instance lifecycle as the provisioner applies it, message by message."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from claudecloud_common.contracts.instances import (
+    CreateInstance,
+    DestroyInstance,
+    InstanceSubject,
+    PauseInstance,
+    WakeInstance,
+)
+from provisioner.service import InstanceService
+
+from .conftest import Harness
+
+
+async def status_of(h: Harness, instance_id: object) -> str:
+    async with h.parts.db.transaction(notify=False) as session:
+        view = await InstanceService(session, "fake").get(instance_id)  # type: ignore[arg-type]
+    return view.status.value
+
+
+async def test_create_runs_the_instance_and_announces_it(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+
+    assert await status_of(harness, instance) == "running"
+    events = [e["type"] for e in await harness.outbox()]
+    assert events == ["instance.requested", "instance.running"]
+    assert harness.fake_state()["machines"][str(user)]["running"] is True
+
+
+async def test_full_lifecycle_and_its_events(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+    await harness.send(InstanceSubject.PAUSE, PauseInstance(instance_id=instance))
+    assert await status_of(harness, instance) == "paused"
+    assert harness.fake_state()["machines"][str(user)]["running"] is False
+    await harness.send(InstanceSubject.WAKE, WakeInstance(instance_id=instance))
+    assert await status_of(harness, instance) == "running"
+    await harness.send(InstanceSubject.DESTROY, DestroyInstance(instance_id=instance))
+    assert await status_of(harness, instance) == "destroyed"
+
+    assert [e["type"] for e in await harness.outbox()] == [
+        "instance.requested",
+        "instance.running",
+        "instance.accepted",
+        "instance.paused",
+        "instance.accepted",
+        "instance.woken",
+        "instance.accepted",
+        "instance.destroyed",
+    ]
+
+
+async def test_illegal_transitions_are_refused_with_a_reason(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+    await harness.send(InstanceSubject.WAKE, WakeInstance(instance_id=instance))
+
+    rejected = [e for e in await harness.outbox() if e["type"] == "instance.rejected"]
+    assert len(rejected) == 1
+    assert "cannot wake" in rejected[0]["detail"]
+    assert "already running" in rejected[0]["detail"]
+    assert await status_of(harness, instance) == "running"
+
+
+async def test_a_second_live_instance_is_refused_naming_the_first(harness: Harness) -> None:
+    user, first, second = uuid4(), uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=first, user_id=user))
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=second, user_id=user))
+
+    rejected = [e for e in await harness.outbox() if e["type"] == "instance.rejected"]
+    assert rejected[0]["existing_instance_id"] == str(first)
+    assert harness.fake_state()["calls"]["create"] == 1
+
+
+async def test_a_destroyed_instance_frees_the_user_for_a_new_one(harness: Harness) -> None:
+    user, first, second = uuid4(), uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=first, user_id=user))
+    await harness.send(InstanceSubject.DESTROY, DestroyInstance(instance_id=first))
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=second, user_id=user))
+
+    assert await status_of(harness, second) == "running"
+
+
+async def test_the_same_message_twice_changes_nothing(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    command = CreateInstance(instance_id=instance, user_id=user)
+    await harness.send(InstanceSubject.CREATE, command)
+    await harness.send(InstanceSubject.CREATE, command)
+    pause = PauseInstance(instance_id=instance)
+    await harness.send(InstanceSubject.PAUSE, pause)
+    await harness.send(InstanceSubject.PAUSE, pause)
+
+    state = harness.fake_state()
+    assert state["calls"] == {"create": 1, "pause": 1}
+    types = [e["type"] for e in await harness.outbox()]
+    assert types.count("instance.running") == 1
+    assert types.count("instance.paused") == 1
+    assert "instance.rejected" not in types
