@@ -20,9 +20,10 @@ _SAFE_HOST = re.compile(r"^[A-Za-z0-9.:-]+$")
 
 
 def failure(reason: str, todo: str) -> str:
-    """A script that explains why it cannot connect and what to do, then exits 1."""
+    """A script that explains why it cannot connect and what to do, then exits 1. The texts
+    are single-quoted: printed as they are, never expanded."""
     return (
-        _HEADER
+        _HEADER.replace("set -euo", "# shellcheck disable=SC2016\nset -euo", 1)
         + f"printf 'claude-cloud: %s\\n' {shlex.quote(reason)} >&2\n"
         + f"printf '  -> %s\\n' {shlex.quote(todo)} >&2\n"
         + "exit 1\n"
@@ -36,15 +37,15 @@ def for_instance(view: InstanceView, base_url: str) -> str:
         return _connect(view, base_url)
     if status in (InstanceStatus.PAUSED, InstanceStatus.PAUSING):
         return failure(
-            "your instance is paused", "wake it with `claude-cloud wake`, then connect again"
+            "your instance is paused", "wake it with 'claude-cloud wake', then connect again"
         )
     if status in (InstanceStatus.PROVISIONING, InstanceStatus.WAKING):
         return failure(
             f"your instance is still starting ({status.value})",
-            "wait a few seconds and run this again (`claude-cloud status` shows progress)",
+            "wait a few seconds and run this again ('claude-cloud status' shows progress)",
         )
     return failure(
-        f"your instance is {status.value}", "create a new one with `claude-cloud create`"
+        f"your instance is {status.value}", "create a new one with 'claude-cloud create'"
     )
 
 

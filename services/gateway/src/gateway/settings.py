@@ -102,6 +102,8 @@ class GatewaySettings(ServiceSettings):
         if is_default_secret(self.jwt_secret):
             problems.append("JWT_SECRET must be set to a non-default secret")
         problems.extend(self.jwt_secret_problems())
+        if not self.smtp_host:
+            problems.append("SMTP_HOST is required in production (sign-in links are mailed)")
         if self.billing_enabled and is_default_secret(self.stripe_secret_key):
             problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
         if is_default_secret(self.admin_api_key):

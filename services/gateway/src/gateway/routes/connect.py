@@ -66,7 +66,7 @@ async def _script_for(request: Request, user_id: UUID | None) -> tuple[str, int]
     live = [v for v in views if v.status in LIVE_STATUSES]
     if not live:
         return connect.failure(
-            "you have no instance yet", "create one with `claude-cloud create`"
+            "you have no instance yet", "create one with 'claude-cloud create'"
         ), 404
     status = 200 if live[0].status is InstanceStatus.RUNNING else 409
     return connect.for_instance(live[0], settings.base_url), status
@@ -76,7 +76,7 @@ def _refusal(exc: AppError, base_url: str) -> str:
     if exc.status_code == 401:
         reason = "you are not signed in" if isinstance(exc, MissingCredentials) else exc.detail
         return connect.failure(
-            reason, f"sign in with `claude-cloud login EMAIL` (or at {base_url}) and try again"
+            reason, f"sign in with 'claude-cloud login EMAIL' (or at {base_url}) and try again"
         )
     if exc.status_code == 429:
         return connect.failure(exc.detail, "wait a minute and try again")

@@ -1,0 +1,1 @@
+"""``claude-cloud``: the command-line client of ClaudeCloud."""

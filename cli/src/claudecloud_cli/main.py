@@ -1,0 +1,220 @@
+"""``claude-cloud``: sign in, manage your instance and connect to it from a terminal.
+
+The session token lives in ``~/.claude-cloud/token`` (mode 0600; ``CLAUDE_CLOUD_HOME`` moves
+the folder). The API is ``--api`` or ``CLAUDE_CLOUD_API`` (default ``http://localhost:8000``).
+Every failure prints one clear line and exits 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Annotated, Any, NoReturn
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import typer
+
+from .store import TokenStore
+
+DEFAULT_API = "http://localhost:8000"
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+app = typer.Typer(
+    name="claude-cloud",
+    help="Your ClaudeCloud workstation from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class Context:
+    def __init__(self, api: str) -> None:
+        self.api = api.rstrip("/")
+        self.store = TokenStore.default()
+
+    def client(self, *, signed_in: bool = True) -> httpx.Client:
+        headers = {"Accept": "application/json", "User-Agent": "claude-cloud"}
+        if signed_in:
+            token = self.store.read()
+            if token is None:
+                fail("not signed in: run `claude-cloud login EMAIL` first")
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.api, headers=headers, timeout=TIMEOUT)
+
+    def call(self, method: str, path: str, *, signed_in: bool = True, **kw: Any) -> Any:
+        """One API call; the JSON answer, or one line saying what went wrong and exit 1."""
+        with self.client(signed_in=signed_in) as client:
+            try:
+                response = client.request(method, path, **kw)
+            except httpx.HTTPError as exc:
+                fail(f"cannot reach {self.api}: {exc}")
+        if response.status_code == 401 and signed_in:
+            fail(f"not signed in ({_detail(response)}): run `claude-cloud login EMAIL` again")
+        if response.is_error:
+            fail(f"{_detail(response)} (HTTP {response.status_code})")
+        return response.json() if response.content else None
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"claude-cloud: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip().splitlines()[0] if response.text.strip() else "no detail"
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    state: Context = ctx.obj
+    return state
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    api: Annotated[
+        str, typer.Option("--api", envvar="CLAUDE_CLOUD_API", help="The ClaudeCloud API address")
+    ] = DEFAULT_API,
+) -> None:
+    ctx.obj = Context(api)
+
+
+@app.command()
+def login(ctx: typer.Context, email: str) -> None:
+    """Email yourself a sign-in link."""
+    _ctx(ctx).call("POST", "/auth/login", signed_in=False, json={"email": email})
+    typer.echo(f"A sign-in link is on its way to {email}.")
+    typer.echo("Then run: claude-cloud verify '<the link>'")
+
+
+@app.command()
+def verify(ctx: typer.Context, token_or_link: str) -> None:
+    """Spend the link from the email (or its token) for a session kept on this machine."""
+    state = _ctx(ctx)
+    token = _token_from(token_or_link)
+    body = state.call("POST", "/auth/verify", signed_in=False, json={"token": token})
+    state.store.write(body["token"])
+    typer.echo(f"Signed in as {body['email']} (until {body['expires_at']}).")
+
+
+def _token_from(token_or_link: str) -> str:
+    value = token_or_link.strip()
+    if "://" in value or value.startswith("/"):
+        found = parse_qs(urlsplit(value).query).get("token")
+        if not found:
+            fail("that link has no token in it: paste the whole link from the email")
+        return found[0]
+    return value
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Who you are and how your instance is doing."""
+    state = _ctx(ctx)
+    me = state.call("GET", "/auth/me")
+    typer.echo(f"Signed in as {me['email']}")
+    instance = _live_instance(state)
+    if instance is None:
+        typer.echo("No instance: run `claude-cloud create`.")
+        return
+    typer.echo(f"Instance {instance['id']}: {instance['status']} ({instance['provider']})")
+
+
+@app.command()
+def create(ctx: typer.Context) -> None:
+    """Create your instance."""
+    accepted = _ctx(ctx).call("POST", "/instances", json={})
+    typer.echo(f"Instance {accepted['id']}: {accepted['status']}")
+
+
+@app.command()
+def pause(ctx: typer.Context) -> None:
+    """Pause your instance (its files are kept)."""
+    _transition(_ctx(ctx), "POST", "pause")
+
+
+@app.command()
+def wake(ctx: typer.Context) -> None:
+    """Wake your paused instance."""
+    _transition(_ctx(ctx), "POST", "wake")
+
+
+@app.command()
+def destroy(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    purge: Annotated[bool, typer.Option(help="Also delete your files")] = False,
+) -> None:
+    """Destroy your instance (your files are kept unless --purge)."""
+    if not yes and not typer.confirm("Destroy your instance?"):
+        raise typer.Exit(1)
+    _transition(_ctx(ctx), "DELETE", "", params={"purge": str(purge).lower()})
+
+
+def _transition(state: Context, method: str, action: str, **kw: Any) -> None:
+    instance = _live_instance(state)
+    if instance is None:
+        fail("you have no instance: run `claude-cloud create`")
+    path = f"/instances/{instance['id']}" + (f"/{action}" if action else "")
+    accepted = state.call(method, path, **kw)
+    typer.echo(f"Instance {accepted['id']}: {accepted['status']}")
+
+
+def _live_instance(state: Context) -> dict[str, Any] | None:
+    instances: list[dict[str, Any]] = state.call("GET", "/instances")
+    live = [i for i in instances if i["status"] not in ("destroyed", "failed")]
+    return live[0] if live else None
+
+
+@app.command()
+def connect(
+    ctx: typer.Context,
+    print_only: Annotated[
+        bool, typer.Option("--print", help="Print the connect script instead of running it")
+    ] = False,
+) -> None:
+    """Open your instance's terminal (fetches the connect script and runs it)."""
+    state = _ctx(ctx)
+    with state.client() as client:
+        try:
+            response = client.get("/connect.sh", headers={"Accept": "text/x-shellscript"})
+        except httpx.HTTPError as exc:
+            fail(f"cannot reach {state.api}: {exc}")
+    if response.status_code == 401:
+        state.call("GET", "/auth/me")  # says why the session was refused, in one line
+    script = response.text
+    if not script.startswith("#!"):
+        fail(f"the server sent no connect script (HTTP {response.status_code})")
+    if print_only:
+        typer.echo(script, nl=False)
+        raise typer.Exit(0 if response.is_success else 1)
+    # The script itself explains any failure on stderr and exits 1. Replacing this process
+    # keeps the terminal (and Ctrl-C) the user's.
+    sys.stdout.flush()
+    os.execvp("bash", ["bash", "-c", script, "claude-cloud-connect"])  # noqa: S606
+
+
+@app.command()
+def logout(ctx: typer.Context) -> None:
+    """Sign out everywhere and forget the token on this machine."""
+    state = _ctx(ctx)
+    if state.store.read() is not None:
+        # Forgetting the token here works even when the server cannot be reached.
+        with state.client() as client, contextlib.suppress(httpx.HTTPError):
+            client.post("/auth/logout")
+    state.store.clear()
+    typer.echo("Signed out.")
+
+
+def run() -> None:
+    """The console script."""
+    app()

@@ -1,0 +1,234 @@
+"""Sign-in tests: a real SMTP server (aiosmtpd) that keeps every mail, a real platform (NATS,
+provisioner with the fake provider, gateway on Postgres) started once for the folder, and
+in-process gateways for what needs a fresh rate limiter or a special setting."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from fastapi import FastAPI
+
+from claudecloud_common.migrations import upgrade_to_head
+from devstack import ServiceSpec, Stack, StackConfig
+from gateway.app import MIGRATIONS, create_app
+from gateway.settings import GatewaySettings
+from tests.support import create_database, drop_database, eventually, free_port
+
+JWT_SECRET = "test-jwt-secret-" + "x" * 32
+ISSUER = "claudecloud"
+_LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
+
+
+class MailCatcher:
+    """An SMTP server's handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._handed_out: dict[str, int] = {}
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def mails_to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+    async def next_link(self, address: str, timeout: float = 15) -> str:
+        """The sign-in link of the next mail to ``address`` not handed out yet."""
+        seen = self._handed_out.get(address, 0)
+
+        def arrived() -> EmailMessage | None:
+            mails = self.mails_to(address)
+            return mails[seen] if len(mails) > seen else None
+
+        mail: EmailMessage = await eventually(arrived, timeout=timeout, what=f"mail to {address}")
+        self._handed_out[address] = seen + 1
+        body = mail.get_body(("plain",))
+        assert body is not None
+        found = _LINK.search(body.get_content())
+        assert found, body.get_content()
+        return found.group(0)
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[tuple[MailCatcher, int]]:
+    catcher = MailCatcher()
+    port = free_port()
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield catcher, port
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def mail(smtp: tuple[MailCatcher, int]) -> MailCatcher:
+    return smtp[0]
+
+
+def smtp_env(port: int) -> dict[str, str]:
+    return {
+        "GATEWAY_SMTP_HOST": "127.0.0.1",
+        "GATEWAY_SMTP_PORT": str(port),
+        "GATEWAY_SMTP_STARTTLS": "false",
+        "GATEWAY_SMTP_SENDER": "ClaudeCloud <sign-in@claudecloud.test>",
+    }
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    smtp: tuple[MailCatcher, int], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    """One platform for the folder. Rate limits are raised here (many tests sign in from one
+    address); the limits themselves are shown on in-process gateways."""
+    tmp = tmp_path_factory.mktemp("auth-stack")
+    probe = await create_database("cc_auth")
+    server_url = probe
+    port = free_port()
+    config = StackConfig(
+        data_dir=tmp / "data",
+        port=port,
+        nats_port=free_port(),
+        database_url=server_url,
+        admin_api_key=secrets.token_urlsafe(32),
+        provider="fake",
+        log_dir=tmp / "logs",
+        extra_env={
+            **smtp_env(smtp[1]),
+            "GATEWAY_JWT_SECRET": JWT_SECRET,
+            "GATEWAY_BASE_URL": f"http://127.0.0.1:{port}",
+            "GATEWAY_RATE_LIMIT_LOGIN": "1000/minute",
+            "GATEWAY_RATE_LIMIT_API": "10000/minute",
+            "OUTBOX_POLL_SECONDS": "0.5",
+            "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
+        },
+        services=(
+            ServiceSpec("provisioner", "provisioner", free_port()),
+            ServiceSpec("gateway", "gateway", 0),
+        ),
+    )
+    platform = Stack(config)
+    try:
+        await asyncio.to_thread(platform.start)
+    except Exception:
+        platform.stop_all()
+        _print_logs(tmp / "logs")
+        raise
+    yield platform
+    platform.stop_all()
+    for service in ("provisioner", "gateway"):
+        await drop_database(f"{server_url}_{service}")
+    await drop_database(probe)
+
+
+def _print_logs(folder: Path) -> None:
+    for log in sorted(folder.glob("*.log")):
+        print(f"----- {log.name} -----\n{log.read_text()[-6000:]}")
+
+
+def base_url(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.config.port}"
+
+
+@pytest.fixture
+async def anonymous(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=base_url(stack), timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"X-API-Key": stack.config.admin_api_key}
+    async with httpx.AsyncClient(base_url=base_url(stack), headers=headers, timeout=10) as client:
+        yield client
+
+
+def new_email(name: str = "user") -> str:
+    return f"{name}-{uuid4().hex[:10]}@example.com"
+
+
+def token_of(link: str) -> str:
+    return httpx.URL(link).params["token"]
+
+
+async def sign_in(client: httpx.AsyncClient, mail: MailCatcher, email: str) -> dict[str, Any]:
+    """Log in, take the link from the mail, spend it as an API client: the session body."""
+    response = await client.post("/auth/login", json={"email": email})
+    assert response.status_code == 202, response.text
+    link = await mail.next_link(email)
+    verified = await client.post(
+        "/auth/verify", json={"token": token_of(link)}, headers={"Accept": "application/json"}
+    )
+    assert verified.status_code == 200, verified.text
+    body: dict[str, Any] = verified.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# In-process gateways (no bus needed for sign-in, limits and headers)
+
+
+class InProcess:
+    """Gateways in this process, each with its own SQLite file and its own in-memory limits;
+    no bus behind them (sign-in, limits and headers do not need one)."""
+
+    def __init__(self) -> None:
+        self.apps: list[FastAPI] = []
+
+    async def __call__(self, tmp: Path, **overrides: Any) -> FastAPI:
+        await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
+        settings = GatewaySettings(
+            data_dir=tmp,
+            database_url=None,
+            jwt_secret=JWT_SECRET,
+            admin_api_key="admin-" + "k" * 32,
+            **overrides,
+        )
+        url = settings.resolved_database_url
+        await upgrade_to_head(url, MIGRATIONS, "alembic_version_gateway")
+        app = create_app(settings)
+        self.apps.append(app)
+        return app
+
+    async def close(self) -> None:
+        for app in self.apps:
+            await app.state.db.dispose()
+
+
+@pytest.fixture
+async def in_process() -> AsyncIterator[InProcess]:
+    gateways = InProcess()
+    yield gateways
+    await gateways.close()
+
+
+def client_of(app: FastAPI, base: str = "http://testserver") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url=base)
+
+
+def shellcheck(script: str, folder: Path) -> None:
+    """Fail with shellcheck's findings unless ``script`` passes it."""
+    path = folder / f"connect-{uuid4().hex[:8]}.sh"
+    path.write_text(script)
+    checked = subprocess.run(["shellcheck", str(path)], check=False, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + script
