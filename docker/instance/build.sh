@@ -35,6 +35,12 @@ die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || die "Docker engine does not answer; run scripts/docker-engine.sh"
 
+# The agent's pinned dependencies, from the lock file.
+agent_requirements() {
+    (cd "$ROOT" && $UV export --quiet --frozen --package claudecloud-agent --no-dev \
+        --no-emit-workspace --no-hashes --no-header)
+}
+
 source_hash() {
     {
         printf '%s\n' "$BASE_IMAGE" "$CLAUDE_CODE" "$CLAUDE_CODE_VERSION"
@@ -44,7 +50,7 @@ source_hash() {
             | sort -z | xargs -0 sha256sum
         find services/agent -type f \( -name '*.py' -o -name '*.toml' -o -name py.typed \) \
             -not -path '*/tests/*' -print0 | sort -z | xargs -0 sha256sum
-        sha256sum uv.lock
+        agent_requirements
     } | sha256sum | cut -c1-16
 }
 
@@ -67,10 +73,9 @@ prepare_wheels() {
     step "agent wheels for Python $python_version (uv build + pip download on the host)"
     rm -rf "$HERE/wheels"
     mkdir -p "$HERE/wheels" "$CACHE"
-    (cd "$ROOT" && "$UV" build --quiet --wheel --package claudecloud-agent -o "$HERE/wheels")
-    (cd "$ROOT" && "$UV" export --quiet --frozen --package claudecloud-agent --no-dev \
-        --no-emit-workspace --no-hashes --no-header -o "$CACHE/agent-requirements.txt")
-    python3 -m pip download --quiet --disable-pip-version-check --dest "$HERE/wheels" \
+    (cd "$ROOT" && $UV build --quiet --wheel --package claudecloud-agent -o "$HERE/wheels")
+    agent_requirements >"$CACHE/agent-requirements.txt"
+    $UV tool run pip download --quiet --disable-pip-version-check --dest "$HERE/wheels" \
         --only-binary=:all: --implementation cp --python-version "$python_version" \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
         --platform manylinux2014_x86_64 \

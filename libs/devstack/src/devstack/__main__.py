@@ -1,8 +1,9 @@
 """``make run``: the whole platform on its embedded defaults.
 
 Honours ``PORT`` (8000), ``ADMIN_API_KEY`` (generated and printed when unset), ``DATA_DIR``
-(``.data``), ``PROVIDER``, and ``DATABASE_URL`` / ``NATS_URL`` to use servers of your own instead
-of the embedded SQLite files and NATS server. Ctrl-C stops everything cleanly.
+(``.data``), ``PROVIDER`` (docker when an engine answers, else the labelled demo), and
+``DATABASE_URL`` / ``NATS_URL`` to use servers of your own instead of the embedded SQLite files
+and NATS server. Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .engine import docker_answers, ensure_instance_image
 from .stack import Stack, StackConfig
 
 DEMO_BANNER = """
@@ -25,7 +27,14 @@ DEMO_BANNER = """
 
 
 def choose_provider() -> str:
-    return os.environ.get("PROVIDER") or "fake"
+    """``PROVIDER`` when set; otherwise docker when an engine answers, else the labelled demo."""
+    chosen = os.environ.get("PROVIDER")
+    if chosen:
+        return chosen
+    if docker_answers():
+        return "docker"
+    print("claudecloud: no Docker engine answers, so: demo mode", file=sys.stderr)
+    return "fake"
 
 
 def main() -> None:
@@ -41,6 +50,12 @@ def main() -> None:
         admin_api_key=admin_key,
         provider=choose_provider(),
     )
+    if config.provider == "docker":
+        try:
+            ensure_instance_image()
+        except RuntimeError as exc:
+            print(f"claudecloud: {exc}", file=sys.stderr)
+            sys.exit(1)
     stack = Stack(config)
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())

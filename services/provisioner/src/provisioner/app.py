@@ -16,6 +16,7 @@ from claudecloud_common.worker import WorkerParts, make_worker_app
 
 from .handlers import CommandRunner, register
 from .providers import make_provider
+from .reconcile import Reconciler
 from .service import InstanceService
 from .settings import ProvisionerSettings
 
@@ -35,13 +36,14 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
     runner = CommandRunner(db, provider, settings)
     register(broker, runner)
     sweeper = StuckSweeper(db, provider.name, timedelta(seconds=settings.stuck_after_seconds))
+    reconcile = [Reconciler(db, provider).run] if settings.reconcile_on_start else []
     return make_worker_app(
         WorkerParts(
             settings=settings,
             broker=broker,
             db=db,
             migrations=MIGRATIONS,
-            on_started=[sweeper.start],
+            on_started=[*reconcile, sweeper.start],
             on_stopping=[sweeper.stop, provider.close],
         )
     )

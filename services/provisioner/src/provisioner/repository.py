@@ -51,5 +51,18 @@ class InstanceRepository:
         )
         return (await self.session.exec(query)).all()
 
+    async def with_status(self, status: InstanceStatus) -> Sequence[Instance]:
+        query = select(Instance).where(Instance.status == status)
+        return (await self.session.exec(query)).all()
+
+    async def live_ids(self, ids: set[UUID]) -> set[UUID]:
+        """Which of ``ids`` name a live instance."""
+        if not ids:
+            return set()
+        query = select(col(Instance.id)).where(
+            col(Instance.id).in_(ids), col(Instance.status).in_(LIVE_STATUSES)
+        )
+        return set((await self.session.exec(query)).all())
+
     def add(self, instance: Instance) -> None:
         self.session.add(instance)

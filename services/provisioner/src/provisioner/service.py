@@ -30,6 +30,7 @@ from claudecloud_common.contracts.instances import (
     InstanceView,
     InstanceWoken,
     PauseInstance,
+    PauseReason,
     WakeInstance,
 )
 from claudecloud_common.db import AsyncSession
@@ -177,6 +178,32 @@ class InstanceService:
             )
             failed.append(instance.id)
         return failed
+
+    async def running_instances(self) -> list[tuple[UUID, MachineRef]]:
+        """Instances whose row says ``running``, with the reference to find their machine."""
+        return [(i.id, _ref(i)) for i in await self.repo.with_status(S.RUNNING)]
+
+    async def live_ids(self, ids: set[UUID]) -> set[UUID]:
+        return await self.repo.live_ids(ids)
+
+    async def correct_lost(self, instance_id: UUID, *, machine_exists: bool) -> bool:
+        """A running instance's machine was found stopped (now ``paused``) or gone (``failed``).
+
+        Announced like any other change; False when the row no longer says ``running``.
+        """
+        instance = await self.repo.get(instance_id, for_update=True)
+        if instance is None or instance.status is not S.RUNNING:
+            return False
+        common = {"instance_id": instance.id, "user_id": instance.user_id}
+        if machine_exists:
+            self._set_status(instance, S.PAUSED, reason="its machine was found stopped")
+            self._emit(InstancePaused(status=S.PAUSED, reason=PauseReason.STOPPED, **common))
+        else:
+            reason = "its machine was found missing; destroy it and create it again (data is kept)"
+            self._set_status(instance, S.FAILED, reason=reason)
+            self._emit(InstanceFailed(status=S.FAILED, reason=reason, **common))
+        log.warning("instance.reconciled", instance_id=str(instance_id), status=instance.status)
+        return True
 
     # Rules
 

@@ -81,6 +81,8 @@ class PauseReason(StrEnum):
     USER = "user"
     IDLE = "idle"
     BILLING = "billing"
+    STOPPED = "stopped"
+    """Its compute was found stopped outside the platform (reconciliation corrected the row)."""
 
 
 class InstanceView(BaseModel):
