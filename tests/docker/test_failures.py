@@ -1,0 +1,144 @@
+"""What goes wrong on Docker ends in a state a user can act on: the engine going away in the
+middle of a create, an image that does not exist, and machines changed behind the platform's
+back while it was down."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import nats
+import pytest
+
+from .conftest import IMAGE, DockerPlatform, eventually
+from .engine_proxy import EngineProxy
+
+# Retries spaced so an outage of a second or two is ridden out and a longer one ends in failed.
+RETRIES = {"BUS_BACKOFF_SECONDS": "[0.5, 1.0, 2.0, 3.0]", "BUS_MAX_DELIVER": "5"}
+
+
+@pytest.fixture
+def proxy(platform: DockerPlatform, tmp_path: Path) -> Iterator[EngineProxy]:
+    """The provisioner talks to the engine through a proxy the test can cut."""
+    proxy = EngineProxy(tmp_path / "engine.sock")
+    proxy.start()
+    platform.restart_provisioner(PROVISIONER_DOCKER_URL=proxy.url, **RETRIES)
+    yield proxy
+    proxy.restore()
+    platform.restart_provisioner()
+    proxy.stop()
+
+
+def ours(platform: DockerPlatform, user_id: uuid.UUID) -> list[Any]:
+    found: list[Any] = platform.engine.containers.list(
+        all=True, filters={"label": [f"io.claudecloud.user-id={user_id}"]}
+    )
+    return found
+
+
+async def test_engine_lost_mid_create_is_ridden_out(
+    platform: DockerPlatform, proxy: EngineProxy
+) -> None:
+    proxy.cut_after(b"/containers/create", outage=1.5)
+    user = uuid.uuid4()
+    created = await platform.create(user)
+    view = await platform.wait_status(created["id"], "running", timeout=90)
+    assert proxy.cuts == 1  # the engine did go away after making the container
+    containers = ours(platform, user)
+    assert len(containers) == 1  # the retry found the container it made, and made no other
+    assert containers[0].labels["io.claudecloud.instance-id"] == created["id"]
+    assert view["host"]
+    await platform.act(created["id"], "destroy", purge=True)
+    await platform.wait_status(created["id"], "destroyed")
+
+
+async def test_engine_gone_for_good_fails_and_leaves_nothing_behind(
+    platform: DockerPlatform, proxy: EngineProxy
+) -> None:
+    proxy.cut_after(b"/containers/create", outage=None)
+    user = uuid.uuid4()
+    created = await platform.create(user)
+    view = await platform.wait_status(created["id"], "failed", timeout=90)
+    assert "Docker engine does not answer" in view["reason"]
+    # The engine made the container before it went away; the row that owns it says failed...
+    assert len(ours(platform, user)) == 1
+    # ...and when the provisioner starts again with the engine back, the leftover is removed.
+    proxy.restore()
+    platform.restart_provisioner()
+    await eventually(lambda: not ours(platform, user), what="the leftover container removed")
+    assert platform.volume_exists(user)  # data is never removed behind the user's back
+
+
+async def test_missing_image_fails_naming_it(platform: DockerPlatform) -> None:
+    image = f"claudecloud/no-such-image:{uuid.uuid4().hex[:8]}"
+    platform.restart_provisioner(PROVISIONER_DOCKER_IMAGE=image)
+    try:
+        user = uuid.uuid4()
+        created = await platform.create(user)
+        view = await platform.wait_status(created["id"], "failed", timeout=60)
+        assert image in view["reason"]
+        assert "make instance-image" in view["reason"]
+        assert not ours(platform, user)
+    finally:
+        platform.restart_provisioner()
+
+
+async def test_start_up_reconciles_machines_changed_behind_its_back(
+    platform: DockerPlatform,
+) -> None:
+    stopped_user, gone_user, orphan_user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    stopped, gone = await platform.create(stopped_user), await platform.create(gone_user)
+    for instance in (stopped, gone):
+        await platform.wait_status(instance["id"], "running")
+
+    platform.stack.stop("provisioner")
+    platform.container(stopped_user).stop(timeout=2)  # type: ignore[union-attr]
+    platform.container(gone_user).remove(force=True)  # type: ignore[union-attr]
+    orphan = platform.engine.containers.run(
+        IMAGE,
+        ["sleep", "600"],
+        name=f"claude-{orphan_user}",
+        labels={
+            "io.claudecloud.managed": "true",
+            "io.claudecloud.deployment": platform.deployment,
+            "io.claudecloud.instance-id": str(uuid.uuid4()),
+            "io.claudecloud.user-id": str(orphan_user),
+        },
+        detach=True,
+    )
+    bus = await nats.connect(platform.stack.config.resolved_nats_url)
+    events: list[dict[str, Any]] = []
+
+    async def collect(message: Any) -> None:
+        events.append(json.loads(message.data))
+
+    await bus.subscribe("evt.instance.>", cb=collect)
+    try:
+        platform.restart_provisioner()
+        await eventually(lambda: not ours(platform, orphan_user), what="the orphan removed")
+        paused = await platform.wait_status(stopped["id"], "paused")
+        assert "found stopped" in paused["reason"]
+        await eventually(
+            lambda: (
+                _has(events, gone["id"], "instance.failed")
+                and _has(events, stopped["id"], "instance.paused")
+            ),
+            what="both corrections announced",
+        )
+        failed = await platform.get(gone["id"])
+        assert failed["status"] == "failed"
+        assert "missing" in failed["reason"]
+    finally:
+        await bus.close()
+    with pytest.raises(docker.errors.NotFound):
+        orphan.reload()
+    for instance in (stopped, gone):
+        await platform.act(instance["id"], "destroy", purge=True)
+
+
+def _has(events: list[dict[str, Any]], instance_id: str, kind: str) -> bool:
+    return any(e["instance_id"] == instance_id and e["type"] == kind for e in events)
