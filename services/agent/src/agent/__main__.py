@@ -17,6 +17,8 @@ def main() -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=2,
+        ws_max_size=settings.ws_max_message_bytes,
+        ws="websockets-sansio",
     )
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from .auth import Authenticated
+from .files import DataFolder, FileService, FileText, Listing
+from .projects import CloneRequest, Project, ProjectService
 from .service import ActivityReport, ActivityService
 from .settings import AgentSettings
 
@@ -21,6 +25,26 @@ class Health(BaseModel):
     uptime_seconds: float
 
 
+def get_settings(request: Request) -> AgentSettings:
+    settings: AgentSettings = request.app.state.settings
+    return settings
+
+
+def get_files(settings: Annotated[AgentSettings, Depends(get_settings)]) -> FileService:
+    return FileService(
+        DataFolder.at(settings.data_dir), settings.list_limit, settings.read_limit_bytes
+    )
+
+
+def get_projects(settings: Annotated[AgentSettings, Depends(get_settings)]) -> ProjectService:
+    return ProjectService(DataFolder.at(settings.data_dir), settings.clone_timeout_seconds)
+
+
+Files = Annotated[FileService, Depends(get_files)]
+Projects = Annotated[ProjectService, Depends(get_projects)]
+PathQuery = Annotated[str, Query(max_length=4096, description="Relative to the data folder")]
+
+
 @router.get("/healthz", response_model=Health)
 async def healthz() -> Health:
     """The agent answers: the instance is usable."""
@@ -29,7 +53,31 @@ async def healthz() -> Health:
 
 @router.get("/activity", response_model=ActivityReport)
 async def activity(request: Request) -> ActivityReport:
-    """Terminals attached to the tmux session and the user's processes."""
+    """Terminals attached to the tmux session, open terminals and chat turns, user processes."""
     settings: AgentSettings = request.app.state.settings
-    service = ActivityService(settings.tmux_session, settings.own_commands)
+    service = ActivityService(settings.tmux_session, settings.own_commands, request.app.state.live)
     return await service.report()
+
+
+@router.get("/files", response_model=Listing)
+async def list_files(files: Files, path: PathQuery = ".") -> Listing:
+    """A folder's entries (folders first); symlinks are listed, not followed."""
+    return await asyncio.to_thread(files.list, path)
+
+
+@router.get("/files/read", response_model=FileText)
+async def read_file(files: Files, path: PathQuery) -> FileText:
+    """A text file's content, cut at the read limit (``truncated`` says so)."""
+    return await asyncio.to_thread(files.read, path)
+
+
+@router.get("/projects", response_model=list[Project])
+async def list_projects(projects: Projects) -> list[Project]:
+    """Git repositories up to three levels deep, each with its remote."""
+    return await projects.discover()
+
+
+@router.post("/projects/clone", response_model=Project, status_code=201)
+async def clone_project(projects: Projects, body: CloneRequest) -> Project:
+    """Clone a remote repository (http, https, ssh or git URL) into a new folder."""
+    return await projects.clone(body)

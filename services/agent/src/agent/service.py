@@ -18,6 +18,14 @@ class ProcessInfo(BaseModel):
     command: str
 
 
+@dataclass
+class LiveCounts:
+    """What the agent itself is serving right now."""
+
+    terminals: int = 0
+    chat_turns: int = 0
+
+
 class ActivityReport(BaseModel):
     tmux_session: bool
     """Whether the ``claude`` tmux session exists."""
@@ -26,18 +34,28 @@ class ActivityReport(BaseModel):
     processes: int
     """Processes of the user's (the instance's own machinery left out)."""
     busy: list[ProcessInfo]
+    terminals: int = 0
+    """Terminal WebSockets open on this agent."""
+    chat_turns: int = 0
+    """Chat turns running right now."""
 
 
 @dataclass(frozen=True)
 class ActivityService:
     tmux_session: str
     own_commands: frozenset[str]
+    live: LiveCounts
 
     async def report(self) -> ActivityReport:
         exists, clients = await self._tmux()
         user = [p for p in read_processes() if not self._is_own(p)]
         return ActivityReport(
-            tmux_session=exists, tmux_clients=clients, processes=len(user), busy=user
+            tmux_session=exists,
+            tmux_clients=clients,
+            processes=len(user),
+            busy=user,
+            terminals=self.live.terminals,
+            chat_turns=self.live.chat_turns,
         )
 
     async def _tmux(self) -> tuple[bool, int]:

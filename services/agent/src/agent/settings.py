@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from claude_agent_sdk.types import PermissionMode
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,8 +17,24 @@ class AgentSettings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 (inside the container; the provider decides what is exposed)
     port: int = 3001
     data_dir: Path = Path("/claude-data")
+    """Every path a caller names is resolved (symlinks included) and must stay under this."""
     tmux_session: str = "claude"
     own_commands: frozenset[str] = frozenset(
         {"docker-init", "tini", "supervisor.sh", "tmux-session.s", "sleep", "tmux: server"}
     )
     """Process names that are the instance's own machinery, not the user's work."""
+
+    read_limit_bytes: int = Field(default=1024 * 1024, gt=0)
+    """``/files/read`` returns at most this much of a file and says when it cut it."""
+    list_limit: int = Field(default=5000, gt=0)
+    """``/files`` lists at most this many entries of one folder."""
+    clone_timeout_seconds: float = Field(default=300.0, gt=0)
+    """A clone still running after this is stopped and its folder removed."""
+    claude_path: str = "claude"
+    """The Claude Code executable the chat runs (a name on ``PATH`` or a path); the image
+    installs the real one or, for tests, a stand-in."""
+    chat_permission_mode: PermissionMode = "acceptEdits"
+    """How the chat's Claude may use tools without asking (the user's own machine)."""
+    ws_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
+    """A WebSocket message larger than this closes the connection (1009)."""
+    terminal_term: str = "xterm-256color"

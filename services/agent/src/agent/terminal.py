@@ -1,0 +1,135 @@
+"""A terminal on the tmux session ``claude``, spoken in ttyd's wire protocol.
+
+Each WebSocket gets its own PTY (ptyprocess) running ``tmux new-session -A``: it attaches to the
+session, or creates it when it is missing. tmux keeps the session when the PTY goes away, so a
+reconnecting client finds the screen as it was left.
+
+Frames are binary; the first byte says what the rest is (ttyd's protocol, so ttyd's own web client
+fits as well as ours):
+
+- from the client: ``'0'`` input, ``'1'`` resize ``{"columns": c, "rows": r}``, ``'2'`` pause and
+  ``'3'`` resume output, ``'{'`` the opening JSON (``{"columns", "rows"}``, ttyd's ``AuthToken``
+  is ignored: the connection is already authenticated);
+- from the server: ``'0'`` output, ``'1'`` window title, ``'2'`` preferences (JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptyprocess import PtyProcess
+
+INPUT, RESIZE, PAUSE, RESUME, OPENING = b"0", b"1", b"2", b"3", b"{"
+OUTPUT, TITLE, PREFERENCES = b"0", b"1", b"2"
+READ_CHUNK = 64 * 1024
+QUEUE_CHUNKS = 64
+"""Output chunks waiting for the WebSocket before the PTY stops being read (back-pressure)."""
+MIN_SIZE, MAX_SIZE = 1, 1000
+
+
+@dataclass(frozen=True)
+class Size:
+    columns: int = 80
+    rows: int = 24
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Size | None:
+        try:
+            data = json.loads(raw or b"{}")
+            columns, rows = int(data["columns"]), int(data["rows"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not (MIN_SIZE <= columns <= MAX_SIZE and MIN_SIZE <= rows <= MAX_SIZE):
+            return None
+        return cls(columns, rows)
+
+
+class TmuxPty:
+    """One PTY attached to the tmux session; its output is read without blocking the loop."""
+
+    def __init__(self, session: str, cwd: Path, size: Size, term: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env["TERM"] = term
+        self.process = PtyProcess.spawn(
+            ["tmux", "new-session", "-A", "-s", session, "-c", str(cwd)],
+            cwd=str(cwd),
+            env=env,
+            dimensions=(size.rows, size.columns),
+        )
+        self.fd: int = self.process.fd
+        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+        self.output: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._reading = False
+        self._paused = False  # by the client ('2' … '3')
+        self._closed = False
+        self._ended = False  # the tmux client exited
+        self._resume_reading()
+
+    def resize(self, size: Size) -> None:
+        self.process.setwinsize(size.rows, size.columns)
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.005)  # the PTY's input buffer is full: let tmux read it
+                continue
+            except OSError:
+                return  # the PTY is gone; the reader reports it
+            view = view[written:]
+
+    def pause(self) -> None:
+        self._paused = True
+        self._stop_reading()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._resume_reading()
+
+    def drained(self) -> None:
+        """The consumer took a chunk: read again if back-pressure had stopped reading."""
+        if self.output.qsize() < QUEUE_CHUNKS // 2:
+            self._resume_reading()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_reading()
+        # Closing the master hangs up the tmux client; the session itself stays.
+        await asyncio.to_thread(self.process.close, True)
+
+    def _resume_reading(self) -> None:
+        if not (self._reading or self._paused or self._closed or self._ended):
+            self._loop.add_reader(self.fd, self._on_readable)
+            self._reading = True
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._loop.remove_reader(self.fd)
+            self._reading = False
+
+    def _on_readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # EIO: the tmux client exited
+        if not data:
+            self._stop_reading()
+            self._ended = True
+            self.output.put_nowait(None)  # the end
+            return
+        self.output.put_nowait(data)
+        if self.output.qsize() >= QUEUE_CHUNKS:
+            self._stop_reading()

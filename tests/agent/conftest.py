@@ -1,0 +1,90 @@
+"""The agent as a local process on a temporary data folder, with the stand-in ``claude`` and a
+tmux server of its own (``TMUX_TMPDIR``), so these tests are quick and need no container."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port
+
+STAND_IN = Path(__file__).parents[1] / "fakes" / "claude"
+
+
+@dataclass
+class LocalAgent:
+    url: str
+    secret: str
+    root: Path
+    tmux_dir: Path
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
+
+    def tmux(self, *args: str) -> str:
+        env = {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}
+        done = subprocess.run(["tmux", *args], env=env, capture_output=True, text=True, check=False)
+        return done.stdout
+
+
+@pytest.fixture(scope="session")
+def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAgent]:
+    base = tmp_path_factory.mktemp("agent")
+    root, tmux_dir = base / "data", base / "tmux"
+    root.mkdir()
+    tmux_dir.mkdir()
+    port = free_port()
+    secret = secrets.token_urlsafe(32)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AGENT_", "TMUX"))},
+        "AGENT_SECRET": secret,
+        "AGENT_HOST": "127.0.0.1",
+        "AGENT_PORT": str(port),
+        "AGENT_DATA_DIR": str(root),
+        "AGENT_CLAUDE_PATH": str(STAND_IN),
+        "AGENT_CLONE_TIMEOUT_SECONDS": "20",
+        "TMUX_TMPDIR": str(tmux_dir),
+        "HOME": str(root),
+        "SHELL": "/bin/bash",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "agent"], env=env, cwd=root)
+    found = LocalAgent(f"http://127.0.0.1:{port}", secret, root, tmux_dir)
+    try:
+        _wait_healthy(found, process)
+        yield found
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        found.tmux("kill-server")
+
+
+def _wait_healthy(agent: LocalAgent, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    with agent.client() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the agent exited with {process.returncode}")
+            try:
+                if client.get("/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)  # polling the port with a deadline
+    raise TimeoutError("the agent did not answer within 30s")
