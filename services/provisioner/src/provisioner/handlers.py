@@ -16,7 +16,9 @@ from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
     GetInstance,
+    GetInstanceEndpoint,
     InstanceCommand,
+    InstanceEndpoint,
     InstanceList,
     InstanceSubject,
     InstanceView,
@@ -121,6 +123,13 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
         """One instance by id."""
         async with runner.db.transaction(notify=False) as session:
             return await runner.service(session).get(query.instance_id)
+
+    @rpc_subscriber(broker, InstanceSubject.ENDPOINT, settings=settings)
+    @rpc_reply
+    async def on_endpoint(query: GetInstanceEndpoint) -> InstanceEndpoint:
+        """Where an instance's agent answers, with its secret (the gateway's proxies ask)."""
+        async with runner.db.transaction(notify=False) as session:
+            return await runner.service(session).endpoint(query.instance_id)
 
     @rpc_subscriber(broker, InstanceSubject.LIST, settings=settings)
     @rpc_reply

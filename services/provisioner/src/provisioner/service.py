@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
+from pydantic import SecretStr
+
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
     CreateInstance,
@@ -19,6 +21,7 @@ from claudecloud_common.contracts.instances import (
     InstanceAccepted,
     InstanceCommand,
     InstanceDestroyed,
+    InstanceEndpoint,
     InstanceEvent,
     InstanceFailed,
     InstancePaused,
@@ -103,6 +106,22 @@ class InstanceService:
         if instance is None:
             raise InstanceNotFound(f"no instance with id {instance_id}")
         return instance.view()
+
+    async def endpoint(self, instance_id: UUID) -> InstanceEndpoint:
+        """The agent's address and secret; both only while the instance runs."""
+        instance = await self.repo.get(instance_id)
+        if instance is None:
+            raise InstanceNotFound(f"no instance with id {instance_id}")
+        running = instance.status is S.RUNNING
+        return InstanceEndpoint(
+            instance_id=instance.id,
+            user_id=instance.user_id,
+            status=instance.status,
+            host=instance.host if running else None,
+            agent_secret=SecretStr(instance.agent_secret)
+            if running and instance.agent_secret
+            else None,
+        )
 
     async def list_instances(self, *, user_id: UUID | None, live_only: bool) -> list[InstanceView]:
         return [i.view() for i in await self.repo.list(user_id=user_id, live_only=live_only)]

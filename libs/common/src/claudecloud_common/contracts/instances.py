@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, TypeAdapter
 
 from .base import Command, Event
 
@@ -17,9 +17,11 @@ __all__ = [
     "CreateInstance",
     "DestroyInstance",
     "GetInstance",
+    "GetInstanceEndpoint",
     "InstanceAccepted",
     "InstanceCommand",
     "InstanceDestroyed",
+    "InstanceEndpoint",
     "InstanceEvent",
     "InstanceFailed",
     "InstanceList",
@@ -57,6 +59,8 @@ class InstanceSubject(StrEnum):
 
     GET = "rpc.instance.get"
     LIST = "rpc.instance.list"
+    ENDPOINT = "rpc.instance.endpoint"
+    """Where an instance's agent answers and its secret; only the gateway asks."""
 
 
 class InstanceStatus(StrEnum):
@@ -209,6 +213,31 @@ class InstanceList(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     items: list[InstanceView]
+
+
+class GetInstanceEndpoint(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: UUID
+
+
+WireSecret = Annotated[
+    SecretStr, PlainSerializer(lambda s: s.get_secret_value(), return_type=str, when_used="json")
+]
+"""A secret that crosses the bus in clear (JSON) but stays masked in reprs and Python dumps."""
+
+
+class InstanceEndpoint(BaseModel):
+    """How to reach an instance's agent. Carries the agent secret: never log or return it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_id: UUID
+    user_id: UUID
+    status: InstanceStatus
+    host: str | None = None
+    """``ADDR:PORT`` of the agent while the instance runs."""
+    agent_secret: WireSecret | None = None
 
 
 AnyInstanceEvent = Annotated[
