@@ -326,9 +326,9 @@ class DockerProvider:
             if machine.host and await self._answers(machine.host, headers):
                 return machine
             checks += 1
-            if checks % 20 == 0 or not machine.host:
+            if checks % 50 == 0 or not machine.host:  # about once a second
                 machine = await self._still_running(ref)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
         raise ProviderUnavailable(
             f"the agent in {container_name(ref.user_id)} did not answer within"
             f" {self.options.ready_timeout:.0f}s"
