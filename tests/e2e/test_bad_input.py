@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import httpx
@@ -48,7 +49,7 @@ async def test_an_oversized_body_is_413(api: httpx.AsyncClient) -> None:
 
 
 async def test_an_oversized_chunked_body_is_413(api: httpx.AsyncClient) -> None:
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield b'{"user_id": "'
         for _ in range(100):
             yield b"x" * 4096

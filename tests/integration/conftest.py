@@ -85,6 +85,7 @@ def provisioner(database_url: str, bus: NatsClient, tmp_path: Path) -> Provision
             "nats_url": MACHINE_NATS,
             "bus_ack_wait_seconds": 3.0,
             "outbox_poll_seconds": 0.5,
+            "outbox_grace_seconds": 1.0,
         }
         settings = ProvisionerSettings(**(values | overrides))
         async with TestApp(create_app(settings)):

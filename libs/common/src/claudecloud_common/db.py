@@ -19,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["AsyncSession", "Database", "UTCDateTime"]
+__all__ = ["OUTBOX_KEY", "AsyncSession", "Database", "UTCDateTime"]
+
+OUTBOX_KEY = "claudecloud.outbox"
+"""Where a session keeps the outbox rows it wrote, for the after-commit hook."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -49,24 +52,27 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self._after_commit: list[Callable[[], None]] = []
+        self._after_commit: list[Callable[[list[object]], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def on_commit(self, hook: Callable[[], None]) -> None:
-        """Call ``hook`` after every committed transaction (the outbox relay wakes up here)."""
+    def on_commit(self, hook: Callable[[list[object]], None]) -> None:
+        """After every committed transaction, call ``hook`` with the outbox rows it wrote (the
+        outbox relay publishes them at once)."""
         self._after_commit.append(hook)
 
     @asynccontextmanager
     async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self.sessions() as session, session.begin():
-            yield session
-        if notify:
+        async with self.sessions() as session:
+            async with session.begin():
+                yield session
+            written: list[object] = session.info.pop(OUTBOX_KEY, [])
+        if notify and written:
             for hook in self._after_commit:
-                hook()
+                hook(written)
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""

@@ -1,16 +1,22 @@
 """The transactional outbox: events written with the change they announce, published after.
 
 A service calls :func:`add_to_outbox` inside its transaction. The :class:`OutboxRelay` publishes
-pending rows to JetStream (``Nats-Msg-Id`` = message id, so a row published twice after a crash is
-dropped by the server) and deletes them. It wakes right after each commit and also polls, so a
-crash between commit and publish delays an event but never loses it.
+the rows to JetStream with ``Nats-Msg-Id`` = message id, so a row published twice (a crash after
+publishing, two paths racing) is dropped by the server.
+
+Two paths. Fast: right after a commit, the rows that transaction wrote are handed to the relay in
+memory and published at once, in commit order; their rows are deleted in batches afterwards.
+Recovery: every ``poll_seconds``, rows older than ``grace_seconds`` are published from the table:
+what a crash between commit and publish (here or in another replica) left behind. A crash
+therefore delays an event but never loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from faststream.nats import NatsBroker
 from sqlalchemy import delete
@@ -18,7 +24,7 @@ from sqlmodel import Field, SQLModel, col, select
 
 from .bus import publish_raw
 from .contracts.base import Message, utcnow
-from .db import AsyncSession, Database, UTCDateTime
+from .db import OUTBOX_KEY, AsyncSession, Database, UTCDateTime
 from .logging import get_logger
 
 __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
@@ -39,67 +45,126 @@ class OutboxMessage(SQLModel, table=True):
 
 def add_to_outbox(session: AsyncSession, subject: str, message: Message) -> None:
     """Queue ``message`` for publication on ``subject`` when the session's transaction commits."""
-    session.add(
-        OutboxMessage(
-            message_id=str(message.id),
-            subject=subject,
-            payload=message.model_dump_json().encode(),
-            correlation_id=message.correlation_id,
-        )
+    row = OutboxMessage(
+        message_id=str(message.id),
+        subject=subject,
+        payload=message.model_dump_json().encode(),
+        correlation_id=message.correlation_id,
     )
+    session.add(row)
+    session.info.setdefault(OUTBOX_KEY, []).append(row)
 
 
 class OutboxRelay:
-    """Publishes committed outbox rows in order; one task per process."""
+    """Publishes committed outbox rows in commit order; one per process."""
 
     def __init__(
-        self, database: Database, broker: NatsBroker, *, poll_seconds: float, batch: int = 256
+        self,
+        database: Database,
+        broker: NatsBroker,
+        *,
+        poll_seconds: float,
+        grace_seconds: float = 10.0,
+        batch: int = 256,
     ) -> None:
         self._db = database
         self._broker = broker
         self._poll = poll_seconds
+        self._grace = timedelta(seconds=grace_seconds)
         self._batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        database.on_commit(self._wake.set)
+        self._fresh: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self._published: set[int] = set()
+        self._degraded = False
+        self._tasks: list[asyncio.Task[None]] = []
+        database.on_commit(self._committed)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._tasks = [
+            asyncio.create_task(self._run_fast(), name="outbox-fast"),
+            asyncio.create_task(self._run_recovery(), name="outbox-recovery"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self._delete_published()
 
-    async def _run(self) -> None:
+    def _committed(self, rows: Sequence[object]) -> None:
+        if self._degraded:
+            return  # the table is the truth until the recovery path has caught up
+        for row in rows:
+            if isinstance(row, OutboxMessage):
+                self._fresh.put_nowait(row)
+
+    async def _run_fast(self) -> None:
         while True:
-            self._wake.clear()
+            rows = [await self._fresh.get()]
+            while not self._fresh.empty():
+                rows.append(self._fresh.get_nowait())
+            try:
+                for row in rows:
+                    await self._publish(row)
+                    self._published.add(row.seq)  # type: ignore[arg-type]
+            except Exception as exc:
+                # Leave the rest to the recovery path, which keeps commit order.
+                self._degraded = True
+                while not self._fresh.empty():
+                    self._fresh.get_nowait()
+                log.warning("outbox.publish_failed", error=str(exc))
+            if self._fresh.empty():
+                with contextlib.suppress(Exception):
+                    await self._delete_published()
+
+    async def _run_recovery(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll)
             try:
                 while await self.publish_pending():
                     pass
+                self._degraded = False
             except Exception as exc:  # the bus or the database is down: try again shortly
-                log.warning("outbox.publish_failed", error=str(exc), exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                log.warning("outbox.recovery_failed", error=str(exc))
 
     async def publish_pending(self) -> int:
-        """Publish one batch of pending rows; return how many went out."""
+        """Publish one batch of rows the fast path did not handle; return how many went out."""
+        cutoff = utcnow() - (timedelta(0) if self._degraded else self._grace)
         async with self._db.transaction(notify=False) as session:
-            query = select(OutboxMessage).order_by(col(OutboxMessage.seq)).limit(self._batch)
+            query = (
+                select(OutboxMessage)
+                .where(col(OutboxMessage.created_at) <= cutoff)
+                .order_by(col(OutboxMessage.seq))
+                .limit(self._batch)
+            )
             if not self._db.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
-            rows = list((await session.exec(query)).all())
+            rows = [r for r in (await session.exec(query)).all() if r.seq not in self._published]
             for row in rows:
-                await publish_raw(
-                    self._broker,
-                    row.subject,
-                    row.payload,
-                    message_id=row.message_id,
-                    correlation_id=row.correlation_id,
-                )
+                await self._publish(row)
             if rows:
                 seqs = [row.seq for row in rows]
                 await session.exec(delete(OutboxMessage).where(col(OutboxMessage.seq).in_(seqs)))
+        if rows:
+            log.info("outbox.recovered", count=len(rows))
         return len(rows)
+
+    async def _publish(self, row: OutboxMessage) -> None:
+        await publish_raw(
+            self._broker,
+            row.subject,
+            row.payload,
+            message_id=row.message_id,
+            correlation_id=row.correlation_id,
+        )
+
+    async def _delete_published(self) -> None:
+        if not self._published:
+            return
+        seqs = list(self._published)
+        async with self._db.transaction(notify=False) as session:
+            await session.exec(delete(OutboxMessage).where(col(OutboxMessage.seq).in_(seqs)))
+        self._published.difference_update(seqs)

@@ -68,6 +68,9 @@ class ServiceSettings(BaseSettings):
     bus_backoff_seconds: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
     bus_max_workers: int = Field(default=16, ge=1)
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
+    outbox_grace_seconds: float = Field(default=10.0, ge=0)
+    """How old an unpublished outbox row must be before the recovery path publishes it (younger
+    ones are the fast path's, here or in another replica)."""
 
     @classmethod
     def settings_customise_sources(

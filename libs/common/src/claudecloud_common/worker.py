@@ -60,7 +60,12 @@ async def health_report(broker: NatsBroker, db: Database) -> tuple[bool, dict[st
 
 def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
     settings, broker, db = parts.settings, parts.broker, parts.db
-    relay = OutboxRelay(db, broker, poll_seconds=settings.outbox_poll_seconds)
+    relay = OutboxRelay(
+        db,
+        broker,
+        poll_seconds=settings.outbox_poll_seconds,
+        grace_seconds=settings.outbox_grace_seconds,
+    )
 
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
+from faststream.nats import NatsBroker
 
 from claudecloud_common.bus import make_broker
 from claudecloud_common.db import Database
@@ -15,7 +17,7 @@ from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import WorkerParts, make_worker_app
 
 from .handlers import CommandRunner, register
-from .providers import make_provider
+from .providers import Provider, make_provider
 from .reconcile import Reconciler
 from .service import InstanceService
 from .settings import ProvisionerSettings
@@ -25,26 +27,43 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 
 
-def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
-    settings = settings or ProvisionerSettings()
-    configure_logging(settings)
+@dataclass(frozen=True)
+class Provisioner:
+    """The provisioner's parts, wired; tests drive these directly."""
+
+    settings: ProvisionerSettings
+    db: Database
+    broker: NatsBroker
+    provider: Provider
+    runner: CommandRunner
+
+
+def build(settings: ProvisionerSettings) -> Provisioner:
     db = Database(settings.resolved_database_url)
     broker = make_broker(settings)
     provider = make_provider(settings)
-    if provider.name == "fake":
-        log.warning("provider.demo_mode", detail="FAKE provider: no real machines are created")
     runner = CommandRunner(db, provider, settings)
     register(broker, runner)
-    sweeper = StuckSweeper(db, provider.name, timedelta(seconds=settings.stuck_after_seconds))
-    reconcile = [Reconciler(db, provider).run] if settings.reconcile_on_start else []
+    return Provisioner(settings, db, broker, provider, runner)
+
+
+def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
+    settings = settings or ProvisionerSettings()
+    configure_logging(settings)
+    parts = build(settings)
+    if parts.provider.name == "fake":
+        log.warning("provider.demo_mode", detail="FAKE provider: no real machines are created")
+    after = timedelta(seconds=settings.stuck_after_seconds)
+    sweeper = StuckSweeper(parts.db, parts.provider.name, after)
+    reconcile = [Reconciler(parts.db, parts.provider).run] if settings.reconcile_on_start else []
     return make_worker_app(
         WorkerParts(
             settings=settings,
-            broker=broker,
-            db=db,
+            broker=parts.broker,
+            db=parts.db,
             migrations=MIGRATIONS,
             on_started=[*reconcile, sweeper.start],
-            on_stopping=[sweeper.stop, provider.close],
+            on_stopping=[sweeper.stop, parts.provider.close],
         )
     )
 

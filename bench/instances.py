@@ -1,0 +1,145 @@
+"""Create → running through gateway + bus + provisioner, beside a direct provider call, and
+sustained command throughput with 1,000 creates queued. Fake provider at zero latency, Postgres.
+
+    make bench            (or: uv run python -m bench.instances [--creates 200] [--queued 1000])
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from uuid import uuid4
+
+import httpx
+import nats
+from nats.aio.msg import Msg
+
+from bench.common import percentile, summary, verdict
+from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
+from devstack import ServiceSpec, Stack, StackConfig
+from provisioner.providers import MachineRef
+from provisioner.providers.fake import FakeProvider
+from tests.support import create_database, drop_database, free_port
+
+
+class RunningWatch:
+    """When each instance's ``evt.instance.running`` reached the bus, as seen by a subscriber."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self.waiters: dict[str, asyncio.Future[float]] = {}
+
+    async def on_message(self, msg: Msg) -> None:
+        instance_id = json.loads(msg.data)["instance_id"]
+        now = time.perf_counter()
+        self.at.setdefault(instance_id, now)
+        waiter = self.waiters.pop(instance_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(now)
+
+    def expect(self, instance_id: str) -> asyncio.Future[float]:
+        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        if instance_id in self.at:
+            future.set_result(self.at[instance_id])
+        else:
+            self.waiters[instance_id] = future
+        return future
+
+
+async def direct_provider(n: int, workdir: Path) -> list[float]:
+    provider = FakeProvider(workdir / "direct-fake.json")
+    samples = []
+    for _ in range(n):
+        ref = MachineRef(instance_id=uuid4(), user_id=uuid4())
+        started = time.perf_counter()
+        await provider.create(ref)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+async def through_platform(stack: Stack, watch: RunningWatch, n: int) -> list[float]:
+    base = f"http://127.0.0.1:{stack.config.port}"
+    headers = {"X-API-Key": stack.config.admin_api_key}
+    samples = []
+    async with httpx.AsyncClient(base_url=base, headers=headers) as api:
+        for _ in range(n):
+            started = time.perf_counter()
+            response = await api.post("/instances", json={"user_id": str(uuid4())})
+            response.raise_for_status()
+            running_at = await asyncio.wait_for(watch.expect(response.json()["id"]), 30)
+            samples.append((running_at - started) * 1000)
+    return samples
+
+
+async def queued_throughput(stack: Stack, watch: RunningWatch, n: int) -> tuple[float, float]:
+    stack.stop("provisioner")
+    nc = await nats.connect(stack.config.resolved_nats_url)
+    js = nc.jetstream()
+    ids = []
+    for _ in range(n):
+        command = CreateInstance(instance_id=uuid4(), user_id=uuid4())
+        ids.append(str(command.instance_id))
+        await js.publish(str(InstanceSubject.CREATE), command.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": str(command.id)})
+    await nc.close()
+    waits = [watch.expect(i) for i in ids]
+    started = time.perf_counter()
+    await asyncio.to_thread(stack.start_service, stack.spec("provisioner"), wait=False)
+    done = await asyncio.wait_for(asyncio.gather(*waits), timeout=600)
+    first, last = min(done), max(done)
+    return n / (last - started), n / (last - first) if last > first else float("inf")
+
+
+async def main(creates: int, queued: int) -> None:
+    server = await create_database("cc_bench")
+    base, name = server.rsplit("/", 1)
+    workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
+    config = StackConfig(
+        data_dir=workdir / "data", port=free_port(), nats_port=free_port(),
+        database_url=f"{base}/{name}", admin_api_key=secrets.token_urlsafe(32), provider="fake",
+        extra_env={"LOG_LEVEL": "WARNING"}, log_dir=workdir / "logs",
+        services=(ServiceSpec("provisioner", "provisioner", free_port()),
+                  ServiceSpec("gateway", "gateway", 0)),
+    )
+    stack = Stack(config)
+    try:
+        await asyncio.to_thread(stack.start)
+        watch = RunningWatch()
+        nc = await nats.connect(config.resolved_nats_url)
+        await nc.subscribe(str(InstanceSubject.RUNNING), cb=watch.on_message)
+
+        direct = await direct_provider(creates, workdir)
+        await through_platform(stack, watch, 20)  # warm-up: connections, caches, JIT of paths
+        platform = await through_platform(stack, watch, creates)
+        overall, sustained = await queued_throughput(stack, watch, queued)
+        await nc.close()
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+        for service in ("provisioner", "gateway"):
+            await drop_database(f"{base}/{name}_{service}")
+        await drop_database(server)
+
+    added = percentile(platform, 50) - percentile(direct, 50)
+    print(f"\ncreate → running, fake provider at zero latency, Postgres, n={creates}")
+    print(f"  direct provider call      {summary(direct)}")
+    print(f"  gateway + bus + provisioner {summary(platform)}")
+    print(f"  added latency p50 {added:6.2f} ms (target ≤ 15 ms: {verdict(added <= 15)})"
+          f"   ratio p50 {percentile(platform, 50) / percentile(direct, 50):6.1f}x")
+    print(f"\n{queued} creates queued, then the provisioner started")
+    print(f"  commands/s from provisioner start to last running   {overall:7.1f}")
+    print(f"  commands/s sustained (first to last running event)  {sustained:7.1f}"
+          f"   (target ≥ 300: {verdict(sustained >= 300)})")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--queued", type=int, default=1000)
+    args = parser.parse_args()
+    asyncio.run(main(args.creates, args.queued))
+
