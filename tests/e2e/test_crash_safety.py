@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from devstack import Stack
+from provisioner.providers.fake import read_state
 from tests.support import stream_messages
 
 from .conftest import client_for
@@ -39,7 +40,7 @@ async def test_a_provisioner_killed_mid_create_finishes_it_after_restart(
         slow_stack.start_service(slow_stack.spec("provisioner"))
         await wait_for_status(api, instance_id, "running", timeout=40)
 
-    state = json.loads((slow_stack.config.data_dir / "fake-provider.json").read_text())
+    state = read_state(slow_stack.config.data_dir / "fake-provider.jsonl")
     assert list(state["machines"]) == [user]
     running = [
         m

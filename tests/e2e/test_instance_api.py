@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from uuid import uuid4
 
 import httpx
 
 from devstack import Stack
+from provisioner.providers.fake import read_state
 
 from .support import sse, wait_for_status
 
@@ -102,7 +102,7 @@ async def test_the_same_idempotency_key_gives_the_same_instance_once(
     assert first.status_code == second.status_code == 202
     assert second.json()["id"] == first.json()["id"]
     assert second.headers["Idempotent-Replayed"] == "true"
-    state = json.loads((stack.config.data_dir / "fake-provider.json").read_text())
+    state = read_state(stack.config.data_dir / "fake-provider.jsonl")
     assert state["machines"][user]["instance_id"] == first.json()["id"]
     listed = (await api.get("/instances", params={"user_id": user})).json()
     assert len(listed) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from uuid import uuid4
 
@@ -17,16 +16,14 @@ from claudecloud_common.contracts.instances import (
 )
 from claudecloud_common.db import Database
 from claudecloud_common.outbox import add_to_outbox
+from provisioner.providers.fake import read_state
 from tests.support import MACHINE_NATS, eventually, stream_messages
 
 from .conftest import Events, ProvisionerFactory, publish
 
 
 def fake_calls(data_dir: Path) -> dict[str, int]:
-    path = data_dir / "fake-provider.json"
-    if not path.exists():
-        return {}
-    calls: dict[str, int] = json.loads(path.read_text())["calls"]
+    calls: dict[str, int] = read_state(data_dir / "fake-provider.jsonl")["calls"]
     return calls
 
 

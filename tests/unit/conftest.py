@@ -14,6 +14,7 @@ from sqlmodel import select
 from claudecloud_common.migrations import upgrade_to_head
 from claudecloud_common.outbox import OutboxMessage
 from provisioner.app import MIGRATIONS, Provisioner, build
+from provisioner.providers.fake import read_state
 from provisioner.settings import ProvisionerSettings
 
 
@@ -35,10 +36,7 @@ class Harness:
         return [{"subject": r.subject, **json.loads(r.payload)} for r in rows]
 
     def fake_state(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(
-            (self.parts.settings.data_dir / "fake-provider.json").read_text()
-        )
-        return data
+        return read_state(self.parts.settings.data_dir / "fake-provider.jsonl")
 
 
 @pytest.fixture

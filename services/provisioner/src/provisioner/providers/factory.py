@@ -17,7 +17,7 @@ def make_provider(settings: ProvisionerSettings) -> Provider:
             from .fake import FakeProvider
 
             return FakeProvider(
-                settings.data_dir / "fake-provider.json",
+                settings.data_dir / "fake-provider.jsonl",
                 latency=settings.fake_latency_seconds,
                 fail_operations=settings.fake_fail_operations,
                 transient_failures=settings.fake_transient_failures,

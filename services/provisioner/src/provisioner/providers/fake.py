@@ -48,20 +48,28 @@ class FakeProvider:
         self._state: dict[str, Any] | None = None
         self._file.parent.mkdir(parents=True, exist_ok=True)
 
-    # The state file: {"machines": {user_id: {...}}, "calls": {op: n}}
+    # The state file is a journal, one JSON line per change ({"user", "record", "call"}), so a
+    # change costs one append however many machines there are. It is compacted when loaded.
 
     def _load(self) -> dict[str, Any]:
         if self._state is None:
-            try:
-                self._state = json.loads(self._file.read_text())
-            except FileNotFoundError:
-                self._state = {"machines": {}, "calls": {}}
+            self._state = read_state(self._file)
+            self._compact(self._state)
         return self._state
 
-    def _save(self, state: dict[str, Any]) -> None:
+    def _compact(self, state: dict[str, Any]) -> None:
+        lines = [{"user": user, "record": record} for user, record in state["machines"].items()]
+        lines += [{"call": op, "times": n} for op, n in state["calls"].items()]
         tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, sort_keys=True))
+        tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
         os.replace(tmp, self._file)
+
+    def _record(self, user: str, record: dict[str, Any] | None) -> None:
+        self._append({"user": user, "record": record})
+
+    def _append(self, line: dict[str, Any]) -> None:
+        with self._file.open("a") as journal:
+            journal.write(json.dumps(line) + "\n")
 
     async def _step(self, op: str, ref: MachineRef) -> dict[str, Any]:
         if self._latency:
@@ -74,6 +82,7 @@ class FakeProvider:
             raise ProviderUnavailable(f"fake provider: {op} transiently unavailable")
         state = self._load()
         state["calls"][op] = state["calls"].get(op, 0) + 1
+        self._append({"call": op})
         return state
 
     @staticmethod
@@ -98,7 +107,7 @@ class FakeProvider:
                     "volume": True,
                 }
             record.update(running=True, instance_id=str(ref.instance_id))
-            self._save(state)
+            self._record(str(ref.user_id), record)
             return self._machine(record)
 
     async def pause(self, ref: MachineRef) -> None:
@@ -106,21 +115,21 @@ class FakeProvider:
             state = await self._step("pause", ref)
             record = self._require(state, ref)
             record["running"] = False
-            self._save(state)
+            self._record(str(ref.user_id), record)
 
     async def wake(self, ref: MachineRef) -> Machine:
         async with self._lock:
             state = await self._step("wake", ref)
             record = self._require(state, ref)
             record["running"] = True
-            self._save(state)
+            self._record(str(ref.user_id), record)
             return self._machine(record)
 
     async def destroy(self, ref: MachineRef, *, purge: bool) -> None:
         async with self._lock:
             state = await self._step("destroy", ref)
             state["machines"].pop(str(ref.user_id), None)
-            self._save(state)
+            self._record(str(ref.user_id), None)
 
     async def inspect(self, ref: MachineRef) -> Machine | None:
         record = self._load()["machines"].get(str(ref.user_id))
@@ -148,7 +157,7 @@ class FakeProvider:
             record = state["machines"].get(str(machine.user_id))
             if record is not None and record["provider_id"] == machine.provider_id:
                 del state["machines"][str(machine.user_id)]
-                self._save(state)
+                self._record(str(machine.user_id), None)
 
     async def close(self) -> None:
         return None
@@ -159,3 +168,24 @@ class FakeProvider:
         if record is None:
             raise ProviderFailure(f"fake provider: no machine for user {ref.user_id}")
         return record
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The fake provider's machines and call counts, replayed from its journal (tests read it)."""
+    state: dict[str, Any] = {"machines": {}, "calls": {}}
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return state
+    for text in lines:
+        line = json.loads(text)
+        if "times" in line:
+            state["calls"][line["call"]] = line["times"]
+            continue
+        if "call" in line:
+            state["calls"][line["call"]] = state["calls"].get(line["call"], 0) + 1
+        elif line["record"] is None:
+            state["machines"].pop(line["user"], None)
+        else:
+            state["machines"][line["user"]] = line["record"]
+    return state
