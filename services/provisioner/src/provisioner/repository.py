@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
@@ -63,6 +68,30 @@ class InstanceRepository:
             col(Instance.id).in_(ids), col(Instance.status).in_(LIVE_STATUSES)
         )
         return set((await self.session.exec(query)).all())
+
+    async def insert_unless_conflict(self, instance: Instance) -> bool:
+        """Insert ``instance`` unless its id exists or its user already has a live instance
+        (the partial unique index): one statement, no error, no aborted transaction."""
+        values = {c.key: getattr(instance, c.key) for c in sa_inspect(Instance).columns}
+        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
+        builder = sqlite_insert if dialect == "sqlite" else pg_insert
+        statement = builder(Instance).values(**values).on_conflict_do_nothing()
+        inserted = await self.session.exec(statement.returning(col(Instance.id)))
+        return inserted.first() is not None
+
+    async def update_if_pending(
+        self, instance_id: UUID, command_id: UUID, **values: Any
+    ) -> Instance | None:
+        """Apply ``values`` only while ``command_id`` is the instance's pending command (a
+        compare-and-set in one statement); the updated row, or None when it was not pending."""
+        statement = (
+            update(Instance)
+            .where(col(Instance.id) == instance_id, col(Instance.pending_command_id) == command_id)
+            .values(**values)
+            .returning(Instance)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.exec(statement)).scalars().first()
 
     def add(self, instance: Instance) -> None:
         self.session.add(instance)

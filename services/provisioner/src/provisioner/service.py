@@ -132,12 +132,15 @@ class InstanceService:
         """Admit ``command`` and enter its transitional state; None when there is nothing to do."""
         if await already_processed(self.session, command.id, self._consumer(command)):
             return None
+        if isinstance(command, CreateInstance) and await self._admit_new(command):
+            return Work(command, MachineRef(command.instance_id, command.user_id))
         instance = await self.repo.get(command.instance_id, for_update=True)
         if instance is not None and instance.pending_command_id == command.id:
             return Work(command, _ref(instance))  # a redelivery: resume the interrupted work
         try:
             if isinstance(command, CreateInstance):
-                instance = await self._admit_create(command, instance)
+                await self._refuse_create(command, instance)
+                instance = None  # it was created by this very command before: nothing to do
             else:
                 instance = self._admit_transition(command, instance)
         except ConflictError as refusal:
@@ -149,18 +152,22 @@ class InstanceService:
         return Work(command, _ref(instance))
 
     async def complete(self, command: InstanceCommand, machine: Machine | None) -> None:
-        instance = await self._pending(command)
-        if instance is None:
-            return
         rule = RULES[type(command)]
-        self._set_status(instance, rule.to)
+        values: dict[str, object] = {
+            "status": rule.to,
+            "reason": None,
+            "pending_command_id": None,
+            "updated_at": utcnow(),
+        }
         if machine is not None:
-            instance.provider_id = machine.provider_id
-            instance.host = machine.host
+            values |= {"provider_id": machine.provider_id, "host": machine.host}
             if machine.agent_secret is not None:
-                instance.agent_secret = machine.agent_secret.get_secret_value()
-        self._emit(_outcome_event(command, instance))
+                values["agent_secret"] = machine.agent_secret.get_secret_value()
+        instance = await self.repo.update_if_pending(command.instance_id, command.id, **values)
         mark_processed(self.session, command.id, self._consumer(command))
+        if instance is None:
+            return  # already completed: a redelivery
+        self._emit(_outcome_event(command, instance))
         log.info(f"instance.{rule.to.value}", instance_id=str(instance.id))
 
     async def fail(self, command: InstanceCommand, reason: str) -> None:
@@ -226,17 +233,9 @@ class InstanceService:
 
     # Rules
 
-    async def _admit_create(
-        self, cmd: CreateInstance, existing: Instance | None
-    ) -> Instance | None:
-        if existing is not None:
-            return None  # the same instance id again: the create already happened
-        live = await self.repo.live_for_user(cmd.user_id)
-        if live is not None:
-            raise InstanceAlreadyExists(
-                f"user {cmd.user_id} already has instance {live.id} ({live.status.value})",
-                existing_instance_id=str(live.id),
-            )
+    async def _admit_new(self, cmd: CreateInstance) -> bool:
+        """Insert the instance as ``provisioning`` unless its id exists or the user has a live
+        one; announce it. False when something was in the way."""
         instance = Instance(
             id=cmd.instance_id,
             user_id=cmd.user_id,
@@ -244,7 +243,8 @@ class InstanceService:
             provider=self.provider_name,
             pending_command_id=cmd.id,
         )
-        self.repo.add(instance)
+        if not await self.repo.insert_unless_conflict(instance):
+            return False
         self._emit(
             InstanceRequested(
                 instance_id=instance.id,
@@ -254,7 +254,19 @@ class InstanceService:
                 correlation_id=cmd.correlation_id,
             )
         )
-        return instance
+        return True
+
+    async def _refuse_create(self, cmd: CreateInstance, existing: Instance | None) -> None:
+        """Why a create was not admitted: its instance exists already (nothing to do), or the
+        user has a live instance (refused, naming it)."""
+        if existing is not None:
+            return  # the same instance id again: the create already happened
+        live = await self.repo.live_for_user(cmd.user_id)
+        name = f"instance {live.id} ({live.status.value})" if live else "a live instance"
+        raise InstanceAlreadyExists(
+            f"user {cmd.user_id} already has {name}",
+            **({"existing_instance_id": str(live.id)} if live else {}),
+        )
 
     def _admit_transition(self, cmd: InstanceCommand, instance: Instance | None) -> Instance | None:
         if instance is None:
