@@ -188,7 +188,7 @@ def remove_deployment(engine: docker.DockerClient, deployment: str, network: str
     """Remove every container, volume and the network this session made."""
     selector = {"label": [f"{DEPLOYMENT_LABEL}={deployment}"]}
     for container in engine.containers.list(all=True, filters=selector):
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     for volume in engine.volumes.list(filters=selector):
         volume.remove(force=True)
     for found in engine.networks.list(names=[network]):

@@ -142,3 +142,18 @@ async def test_start_up_reconciles_machines_changed_behind_its_back(
 
 def _has(events: list[dict[str, Any]], instance_id: str, kind: str) -> bool:
     return any(e["instance_id"] == instance_id and e["type"] == kind for e in events)
+
+
+async def test_a_foreign_container_with_the_name_is_a_clear_conflict(
+    platform: DockerPlatform,
+) -> None:
+    user = uuid.uuid4()
+    foreign = platform.engine.containers.create(IMAGE, ["sleep", "600"], name=f"claude-{user}")
+    try:
+        created = await platform.create(user)
+        view = await platform.wait_status(created["id"], "failed", timeout=60)
+        assert "name conflict" in view["reason"]
+        assert f"claude-{user}" in view["reason"]
+        foreign.reload()  # left alone: it is not ours to remove
+    finally:
+        foreign.remove(force=True, v=True)

@@ -124,7 +124,8 @@ class DockerProvider:
         self._ensure_volume(ref)
         container = self._find(ref.user_id)
         if container is not None and container.labels.get(LABEL_INSTANCE) != str(ref.instance_id):
-            container.remove(force=True)  # an earlier instance's leftover; the volume stays
+            # An earlier instance's leftover. v=True removes anonymous volumes only: ours stays.
+            container.remove(force=True, v=True)
             container = None
         if container is None:
             container = self._new_container(ref)
@@ -157,14 +158,14 @@ class DockerProvider:
     def _remove(self, ref: MachineRef, purge: bool) -> None:
         container = self._find(ref.user_id)
         if container is not None:
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # v: anonymous volumes only
         if purge:
             with contextlib.suppress(NotFound):
                 self.client.volumes.get(volume_name(ref.user_id)).remove(force=True)
 
     def _remove_by_id(self, provider_id: str) -> None:
         with contextlib.suppress(NotFound):
-            self.client.containers.get(provider_id).remove(force=True)
+            self.client.containers.get(provider_id).remove(force=True, v=True)
 
     def _find(self, user_id: UUID) -> Container | None:
         """The user's container, or None; refuses one with our name that we did not make."""
