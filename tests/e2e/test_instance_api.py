@@ -104,6 +104,7 @@ async def test_the_same_idempotency_key_gives_the_same_instance_once(
     assert second.headers["Idempotent-Replayed"] == "true"
     state = read_state(stack.config.data_dir / "fake-provider.jsonl")
     assert state["machines"][user]["instance_id"] == first.json()["id"]
+    assert state["calls_by_user"][user] == {"create": 1}
     listed = (await api.get("/instances", params={"user_id": user})).json()
     assert len(listed) == 1
 

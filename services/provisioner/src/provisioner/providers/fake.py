@@ -59,7 +59,11 @@ class FakeProvider:
 
     def _compact(self, state: dict[str, Any]) -> None:
         lines = [{"user": user, "record": record} for user, record in state["machines"].items()]
-        lines += [{"call": op, "times": n} for op, n in state["calls"].items()]
+        lines += [
+            {"call": op, "user": user, "times": n}
+            for user, calls in state["calls_by_user"].items()
+            for op, n in calls.items()
+        ]
         tmp = self._file.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(line) + "\n" for line in lines))
         os.replace(tmp, self._file)
@@ -81,8 +85,8 @@ class FakeProvider:
         if self._attempts[key] <= self._transient:
             raise ProviderUnavailable(f"fake provider: {op} transiently unavailable")
         state = self._load()
-        state["calls"][op] = state["calls"].get(op, 0) + 1
-        self._append({"call": op})
+        _count(state, op, str(ref.user_id), 1)
+        self._append({"call": op, "user": str(ref.user_id)})
         return state
 
     @staticmethod
@@ -172,20 +176,23 @@ class FakeProvider:
 
 def read_state(path: Path) -> dict[str, Any]:
     """The fake provider's machines and call counts, replayed from its journal (tests read it)."""
-    state: dict[str, Any] = {"machines": {}, "calls": {}}
+    state: dict[str, Any] = {"machines": {}, "calls": {}, "calls_by_user": {}}
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
         return state
     for text in lines:
         line = json.loads(text)
-        if "times" in line:
-            state["calls"][line["call"]] = line["times"]
-            continue
         if "call" in line:
-            state["calls"][line["call"]] = state["calls"].get(line["call"], 0) + 1
+            _count(state, line["call"], line["user"], line.get("times", 1))
         elif line["record"] is None:
             state["machines"].pop(line["user"], None)
         else:
             state["machines"][line["user"]] = line["record"]
     return state
+
+
+def _count(state: dict[str, Any], op: str, user: str, times: int) -> None:
+    state["calls"][op] = state["calls"].get(op, 0) + times
+    mine = state["calls_by_user"].setdefault(user, {})
+    mine[op] = mine.get(op, 0) + times
