@@ -133,3 +133,15 @@ async def test_the_admin_key_is_required(stack: Stack) -> None:
     assert wrong.status_code == 401
     assert wrong.json()["detail"] == "invalid API key"
     assert health.json() == {"status": "ok", "bus": "ok", "database": "ok"}
+
+
+async def test_the_provisioner_reports_its_health_and_its_contracts(stack: Stack) -> None:
+    port = stack.spec("provisioner").http_port
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as worker:
+        health = await worker.get("/healthz")
+        spec = await worker.get("/asyncapi.json")
+        metrics = await worker.get("/metrics")
+    assert health.json() == {"status": "ok", "bus": "ok", "database": "ok"}
+    channels = spec.json()["channels"]
+    assert any(name.startswith("cmd.instance.create") for name in channels)
+    assert "claudecloud_bus_messages_total" in metrics.text

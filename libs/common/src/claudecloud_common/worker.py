@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream import AsyncAPI
+from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.nats import NatsBroker
 from prometheus_client import make_asgi_app
 
@@ -104,6 +105,10 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         on_shutdown=[on_shutdown],
         after_shutdown=[after_shutdown],
         logger=logging.getLogger("faststream.app"),
+        specification=AsyncAPI(
+            broker, title=f"ClaudeCloud {settings.service_name}", schema_version="3.0.0"
+        ),
+        asyncapi_path=AsyncAPIRoute("/asyncapi", asyncapi_json_path="/asyncapi.json"),
     )
 
 
