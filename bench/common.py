@@ -16,8 +16,10 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def summary(values_ms: Sequence[float]) -> str:
-    return (f"p50 {percentile(values_ms, 50):7.2f} ms   p95 {percentile(values_ms, 95):7.2f} ms"
-            f"   mean {statistics.fmean(values_ms):7.2f} ms   n={len(values_ms)}")
+    return (
+        f"p50 {percentile(values_ms, 50):7.2f} ms   p95 {percentile(values_ms, 95):7.2f} ms"
+        f"   mean {statistics.fmean(values_ms):7.2f} ms   n={len(values_ms)}"
+    )
 
 
 def verdict(ok: bool) -> str:

@@ -84,8 +84,11 @@ async def queued_throughput(stack: Stack, watch: RunningWatch, n: int) -> tuple[
     for _ in range(n):
         command = CreateInstance(instance_id=uuid4(), user_id=uuid4())
         ids.append(str(command.instance_id))
-        await js.publish(str(InstanceSubject.CREATE), command.model_dump_json().encode(),
-                         headers={"Nats-Msg-Id": str(command.id)})
+        await js.publish(
+            str(InstanceSubject.CREATE),
+            command.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": str(command.id)},
+        )
     await nc.close()
     waits = [watch.expect(i) for i in ids]
     started = time.perf_counter()
@@ -100,11 +103,18 @@ async def main(creates: int, queued: int) -> None:
     base, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
     config = StackConfig(
-        data_dir=workdir / "data", port=free_port(), nats_port=free_port(),
-        database_url=f"{base}/{name}", admin_api_key=secrets.token_urlsafe(32), provider="fake",
-        extra_env={"LOG_LEVEL": "WARNING"}, log_dir=workdir / "logs",
-        services=(ServiceSpec("provisioner", "provisioner", free_port()),
-                  ServiceSpec("gateway", "gateway", 0)),
+        data_dir=workdir / "data",
+        port=free_port(),
+        nats_port=free_port(),
+        database_url=f"{base}/{name}",
+        admin_api_key=secrets.token_urlsafe(32),
+        provider="fake",
+        extra_env={"LOG_LEVEL": "WARNING"},
+        log_dir=workdir / "logs",
+        services=(
+            ServiceSpec("provisioner", "provisioner", free_port()),
+            ServiceSpec("gateway", "gateway", 0),
+        ),
     )
     stack = Stack(config)
     try:
@@ -128,12 +138,16 @@ async def main(creates: int, queued: int) -> None:
     print(f"\ncreate → running, fake provider at zero latency, Postgres, n={creates}")
     print(f"  direct provider call      {summary(direct)}")
     print(f"  gateway + bus + provisioner {summary(platform)}")
-    print(f"  added latency p50 {added:6.2f} ms (target ≤ 15 ms: {verdict(added <= 15)})"
-          f"   ratio p50 {percentile(platform, 50) / percentile(direct, 50):6.1f}x")
+    print(
+        f"  added latency p50 {added:6.2f} ms (target ≤ 15 ms: {verdict(added <= 15)})"
+        f"   ratio p50 {percentile(platform, 50) / percentile(direct, 50):6.1f}x"
+    )
     print(f"\n{queued} creates queued, then the provisioner started")
     print(f"  commands/s from provisioner start to last running   {overall:7.1f}")
-    print(f"  commands/s sustained (first to last running event)  {sustained:7.1f}"
-          f"   (target ≥ 300: {verdict(sustained >= 300)})")
+    print(
+        f"  commands/s sustained (first to last running event)  {sustained:7.1f}"
+        f"   (target ≥ 300: {verdict(sustained >= 300)})"
+    )
 
 
 if __name__ == "__main__":
@@ -142,4 +156,3 @@ if __name__ == "__main__":
     parser.add_argument("--queued", type=int, default=1000)
     args = parser.parse_args()
     asyncio.run(main(args.creates, args.queued))
-

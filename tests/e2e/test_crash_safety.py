@@ -55,7 +55,9 @@ async def test_a_provisioner_killed_mid_create_finishes_it_after_restart(
 async def test_with_nats_down_the_gateway_answers_503_and_queued_work_completes_after(
     stack_factory: Any, pg_server_url: str
 ) -> None:
-    stack: Stack = await stack_factory(pg_server_url)
+    stack: Stack = await stack_factory(
+        pg_server_url, RPC_TIMEOUT_SECONDS="1.5", GATEWAY_ADMISSION_TIMEOUT_SECONDS="2"
+    )
     async with client_for(stack) as api:
         stack.stop("provisioner")
         queued = await api.post("/instances", json={"user_id": str(uuid4())})
