@@ -10,7 +10,8 @@
 #   INSTANCE_IMAGE        tag to build           (default claudecloud/instance:latest)
 #   BASE_IMAGE            image to build FROM    (default claudecloud/base:bookworm, made by
 #                                                 docker/base/build-base.sh when missing)
-#   CLAUDE_CODE           1 = include Claude Code (default 1)
+#   CLAUDE_CODE           1 = include Claude Code (default 1); 0 = leave it out; standin = the
+#                         tests' stand-in (tests/fakes/claude) in its place, for chat tests
 #   CLAUDE_CODE_VERSION   npm version or tag     (default latest)
 #   FORCE                 1 = rebuild even when up to date
 #
@@ -51,6 +52,7 @@ source_hash() {
         find services/agent -type f \( -name '*.py' -o -name '*.toml' -o -name py.typed \) \
             -not -path '*/tests/*' -print0 | sort -z | xargs -0 sha256sum
         agent_requirements
+        if [ "$CLAUDE_CODE" = "standin" ]; then sha256sum tests/fakes/claude; fi
     } | sha256sum | cut -c1-16
 }
 
@@ -74,7 +76,15 @@ prepare_wheels() {
     rm -rf "$HERE/wheels"
     mkdir -p "$HERE/wheels" "$CACHE"
     (cd "$ROOT" && $UV build --quiet --wheel --package claudecloud-agent -o "$HERE/wheels")
-    agent_requirements >"$CACHE/agent-requirements.txt"
+    # The Agent SDK's platform wheels bundle their own 200 MB Claude Code; the image installs
+    # Claude Code itself (the agent names it), so the SDK is built from its sdist, without.
+    agent_requirements | grep -v '^claude-agent-sdk==' >"$CACHE/agent-requirements.txt"
+    local sdk
+    sdk="$(agent_requirements | grep '^claude-agent-sdk==' | cut -d' ' -f1 || true)"
+    if [ -n "$sdk" ]; then
+        $UV tool run pip wheel --quiet --disable-pip-version-check --no-deps \
+            --no-binary claude-agent-sdk --wheel-dir "$HERE/wheels" "$sdk"
+    fi
     $UV tool run pip download --quiet --disable-pip-version-check --dest "$HERE/wheels" \
         --only-binary=:all: --implementation cp --python-version "$python_version" \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
@@ -87,6 +97,11 @@ prepare_claude_code() {
     rm -rf "$HERE/claude-code"
     mkdir -p "$HERE/claude-code"
     touch "$HERE/claude-code/.keep"
+    if [ "$CLAUDE_CODE" = "standin" ]; then
+        install -m 0755 "$ROOT/tests/fakes/claude" "$HERE/claude-code/claude"
+        say "Claude Code replaced by the tests' stand-in (tests/fakes/claude)"
+        return
+    fi
     if [ "$CLAUDE_CODE" != "1" ]; then
         say "Claude Code left out (CLAUDE_CODE=$CLAUDE_CODE)"
         return

@@ -13,7 +13,8 @@
 #   *.sh           supervisor.sh, tmux-session.sh, claude-pane.sh, healthcheck.sh
 #
 # Environment:
-#   CLAUDE_CODE   1 = install Claude Code from CONTEXT_DIR/claude-code (default 1)
+#   CLAUDE_CODE   1 = install Claude Code from CONTEXT_DIR/claude-code (default 1); standin = the
+#                 same with the tests' stand-in there instead; anything else = skip
 #   DATA_DIR      the user's persistent data and home (default /claude-data)
 #   INSTANCE_USER the non-root user everything runs as (default claude)
 #   SETUP_STEPS   which steps to run, in order (default: packages user scripts agent claude_code)
@@ -76,7 +77,7 @@ install_agent() {
 }
 
 install_claude_code() {
-    if [ "$CLAUDE_CODE" != "1" ]; then
+    if [ "$CLAUDE_CODE" != "1" ] && [ "$CLAUDE_CODE" != "standin" ]; then
         say "claude code: skipped (CLAUDE_CODE=$CLAUDE_CODE)"
         return
     fi

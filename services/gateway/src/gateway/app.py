@@ -14,12 +14,13 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.migrations import upgrade_to_head
 
+from .agents import AgentEndpoints, AgentHttp
 from .errors import install_error_handlers
 from .events import EventHub
 from .mailer import make_mailer
 from .middleware import BodySizeLimit, SecurityHeaders
 from .ratelimit import make_rate_limits
-from .routes import auth, connect, health, instances
+from .routes import auth, connect, health, instances, workspace
 from .service import InstanceGateway
 from .settings import GatewaySettings
 from .tokens import Purpose, Tokens
@@ -41,6 +42,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @broker.subscriber(str(InstanceSubject.ALL_EVENTS), no_reply=True)
     async def on_instance_event(event: AnyInstanceEvent) -> None:
         hub.dispatch(event)
+        app.state.agent_endpoints.forget(event.instance_id)  # its agent may have moved or gone
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +55,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await broker.stop()
+            await app.state.agent_http.close()
             await db.dispose()
 
     app = FastAPI(
@@ -71,6 +74,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         rpc_timeout=settings.rpc_timeout_seconds,
         admission_timeout=settings.admission_timeout_seconds,
     )
+    app.state.agent_endpoints = AgentEndpoints(
+        broker,
+        rpc_timeout=settings.rpc_timeout_seconds,
+        ttl_seconds=settings.agent_endpoint_cache_seconds,
+    )
+    app.state.agent_http = AgentHttp(settings.agent_timeout_seconds)
     app.state.tokens = Tokens(
         settings.jwt_secret.get_secret_value(),
         settings.jwt_issuer,
@@ -88,4 +97,5 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(instances.router)
     app.include_router(connect.router)
+    app.include_router(workspace.router)
     return app

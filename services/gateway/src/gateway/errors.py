@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claudecloud_common.errors import (
     AppError,
+    ConflictError,
     ForbiddenError,
     RateLimitedError,
     UnauthorizedError,
@@ -42,6 +43,24 @@ class TooManyRequests(RateLimitedError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after)}
+
+
+class TicketRejected(UnauthorizedError):
+    """A WebSocket ticket that is unknown, already used, expired or for another instance."""
+
+
+class OriginRefused(ForbiddenError):
+    """A browser-held credential (ticket, cookie) sent from a page we do not serve."""
+
+
+class InstanceNotRunning(ConflictError):
+    """The instance exists but is not running (paused, waking, ...): nothing to connect to."""
+
+
+class AgentUnavailable(AppError):
+    """The instance's agent did not answer."""
+
+    status_code = 502
 
 
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}

@@ -64,6 +64,23 @@ class GatewaySettings(ServiceSettings):
     """Comma-separated addresses or networks of reverse proxies whose ``X-Forwarded-For`` is
     believed; from anyone else the header is ignored."""
 
+    # Working inside instances: the terminal and chat WebSockets, the files and projects proxies
+    dashboard_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Comma-separated origins (``https://app.example.com``) whose pages may open terminal and chat
+    WebSockets with a ticket or the session cookie; empty means ``BASE_URL``'s own origin."""
+    ticket_ttl_seconds: float = Field(default=30.0, gt=0)
+    """A WebSocket ticket works once, within this long of being issued."""
+    agent_endpoint_cache_seconds: float = Field(default=5.0, ge=0)
+    """How long an instance's agent address and secret are reused before asking again."""
+    agent_timeout_seconds: float = Field(default=30.0, gt=0)
+    """How long a proxied files or projects call may wait for the agent to start answering."""
+    agent_clone_timeout_seconds: float = Field(default=330.0, gt=0)
+    """How long a proxied clone may take (the agent stops its own clone before this)."""
+    ws_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
+    """A WebSocket message larger than this, from either side, closes the connection (1009)."""
+    ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
+    """Both legs of a proxied WebSocket are pinged this often; a silent peer is dropped."""
+
     # Billing (the gateway refuses to start half-configured)
     billing_enabled: bool = False
     stripe_secret_key: SecretStr | None = None
@@ -74,6 +91,21 @@ class GatewaySettings(ServiceSettings):
         if isinstance(value, str):
             return tuple(ip_network(v.strip(), strict=False) for v in value.split(",") if v.strip())
         return value
+
+    @field_validator("dashboard_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip().rstrip("/") for v in value.split(",") if v.strip())
+        return value
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """Origins allowed to open WebSockets with a ticket or cookie."""
+        if self.dashboard_origins:
+            return frozenset(self.dashboard_origins)
+        base = urlsplit(self.base_url)
+        return frozenset({f"{base.scheme}://{base.netloc}"})
 
     @property
     def is_https(self) -> bool:

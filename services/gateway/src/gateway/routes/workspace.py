@@ -1,0 +1,269 @@
+"""Working inside an instance through the gateway: tickets, the terminal and chat WebSockets, and
+the files and projects calls, all proxied to the instance's agent.
+
+HTTP calls authenticate as every API call does. A WebSocket upgrade authenticates with a
+single-use ticket (``?ticket=``, what browsers use), the session cookie, or a bearer header (CLIs).
+A ticket or cookie must come with an allowed ``Origin``; a bearer client may send none. Refusals
+happen after the upgrade, as a close code (4000 + the HTTP status: 4401, 4403, 4404, 4409, 4502)
+with a reason, since a browser cannot read an upgrade's HTTP status.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from websockets.asyncio.client import ClientConnection
+
+from claudecloud_common.errors import AppError, NotFoundError
+
+from ..accounts import AccountService
+from ..agents import (
+    Agent,
+    AgentEndpoints,
+    AgentHttp,
+    BridgeLimits,
+    body_of,
+    bridge,
+    close_client,
+    open_upstream,
+    response_headers,
+)
+from ..deps import CallerDep, SessionDep, SettingsDep
+from ..errors import AgentUnavailable, MissingCredentials, NotYours, OriginRefused
+from ..settings import GatewaySettings
+from ..tickets import TicketService
+from ..tokens import Purpose, Tokens
+
+router = APIRouter(prefix="/instances", tags=["workspace"])
+
+
+class InstanceNotFound(NotFoundError):
+    pass
+
+
+class Ticket(BaseModel):
+    """Open ``/instances/{id}/terminal?ticket=...`` (or ``/chat``) with it, once, before it
+    expires."""
+
+    ticket: str
+    expires_at: datetime
+    expires_in: float = Field(description="Seconds it stays valid")
+
+
+class CloneBody(BaseModel):
+    url: str = Field(min_length=1, max_length=2048)
+    name: str | None = Field(default=None, max_length=100)
+
+
+def get_endpoints(request: Request) -> AgentEndpoints:
+    endpoints: AgentEndpoints = request.app.state.agent_endpoints
+    return endpoints
+
+
+def get_agent_http(request: Request) -> AgentHttp:
+    http: AgentHttp = request.app.state.agent_http
+    return http
+
+
+EndpointsDep = Annotated[AgentEndpoints, Depends(get_endpoints)]
+AgentHttpDep = Annotated[AgentHttp, Depends(get_agent_http)]
+PathQuery = Annotated[str, Query(max_length=4096, description="Relative to /claude-data")]
+
+
+async def owned_agent(endpoints: AgentEndpoints, user_id: UUID | None, instance_id: UUID) -> Agent:
+    """The caller's own running instance's agent; someone else's is indistinguishable from none."""
+    endpoint = await endpoints.lookup(instance_id)
+    if user_id is None or endpoint.user_id != user_id:
+        raise InstanceNotFound(f"no instance with id {instance_id}")
+    return await endpoints.running(instance_id)
+
+
+@router.post("/{instance_id}/tickets", response_model=Ticket, status_code=201)
+async def issue_ticket(
+    instance_id: UUID,
+    response: Response,
+    caller: CallerDep,
+    endpoints: EndpointsDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Ticket:
+    """A single-use ticket (about 30 s) to open this instance's terminal or chat WebSocket."""
+    await owned_agent(endpoints, caller.user_id, instance_id)
+    assert caller.user_id is not None
+    issued = await TicketService(session, settings.ticket_ttl_seconds).issue(
+        caller.user_id, instance_id
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return Ticket(
+        ticket=issued.ticket,
+        expires_at=issued.expires_at,
+        expires_in=settings.ticket_ttl_seconds,
+    )
+
+
+# HTTP, streamed through
+
+
+async def _forward(
+    endpoints: AgentEndpoints,
+    http: AgentHttp,
+    caller_id: UUID | None,
+    instance_id: UUID,
+    method: str,
+    path: str,
+    **kwargs: Any,
+) -> StreamingResponse:
+    agent = await owned_agent(endpoints, caller_id, instance_id)
+    upstream = await http.send(agent, method, path, **kwargs)
+    if upstream.status_code == 401:  # a stale secret (the machine was made anew): ask again once
+        await upstream.aclose()
+        endpoints.forget(instance_id)
+        agent = await owned_agent(endpoints, caller_id, instance_id)
+        upstream = await http.send(agent, method, path, **kwargs)
+        if upstream.status_code == 401:
+            await upstream.aclose()
+            raise AgentUnavailable("the instance's agent did not accept the gateway")
+    return StreamingResponse(
+        body_of(upstream), status_code=upstream.status_code, headers=response_headers(upstream)
+    )
+
+
+@router.get("/{instance_id}/files")
+async def list_files(
+    instance_id: UUID,
+    caller: CallerDep,
+    endpoints: EndpointsDep,
+    http: AgentHttpDep,
+    path: PathQuery = ".",
+) -> StreamingResponse:
+    """A folder's entries in the instance's ``/claude-data``."""
+    return await _forward(
+        endpoints, http, caller.user_id, instance_id, "GET", "/files", params={"path": path}
+    )
+
+
+@router.get("/{instance_id}/files/read")
+async def read_file(
+    instance_id: UUID,
+    caller: CallerDep,
+    endpoints: EndpointsDep,
+    http: AgentHttpDep,
+    path: PathQuery,
+) -> StreamingResponse:
+    """A text file's content (at most 1 MB; ``truncated`` says when it was cut)."""
+    return await _forward(
+        endpoints, http, caller.user_id, instance_id, "GET", "/files/read", params={"path": path}
+    )
+
+
+@router.get("/{instance_id}/projects")
+async def list_projects(
+    instance_id: UUID, caller: CallerDep, endpoints: EndpointsDep, http: AgentHttpDep
+) -> StreamingResponse:
+    """Git repositories in ``/claude-data`` (up to three levels deep), each with its remote."""
+    return await _forward(endpoints, http, caller.user_id, instance_id, "GET", "/projects")
+
+
+@router.post("/{instance_id}/projects/clone")
+async def clone_project(
+    instance_id: UUID,
+    body: CloneBody,
+    caller: CallerDep,
+    endpoints: EndpointsDep,
+    http: AgentHttpDep,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """Clone a repository (http, https, ssh or git URL) into ``/claude-data``."""
+    return await _forward(
+        endpoints,
+        http,
+        caller.user_id,
+        instance_id,
+        "POST",
+        "/projects/clone",
+        json=body.model_dump(exclude_none=True),
+        timeout=settings.agent_clone_timeout_seconds,
+    )
+
+
+# WebSockets, bridged
+
+
+@router.websocket("/{instance_id}/terminal")
+async def terminal(websocket: WebSocket, instance_id: UUID) -> None:
+    """The instance's terminal (ttyd's protocol), proxied to its agent."""
+    await _proxy_socket(websocket, instance_id, "/terminal")
+
+
+@router.websocket("/{instance_id}/chat")
+async def chat(websocket: WebSocket, instance_id: UUID, cwd: str = ".") -> None:
+    """Chat with Claude on the instance (JSON events), proxied to its agent."""
+    await _proxy_socket(websocket, instance_id, "/chat?" + urlencode({"cwd": cwd}))
+
+
+async def _proxy_socket(websocket: WebSocket, instance_id: UUID, path: str) -> None:
+    settings: GatewaySettings = websocket.app.state.settings
+    endpoints: AgentEndpoints = websocket.app.state.agent_endpoints
+    offered: list[str] = list(websocket.scope.get("subprotocols") or [])
+    limits = BridgeLimits(settings.ws_max_message_bytes, settings.ws_ping_interval_seconds)
+    try:
+        user_id = await _socket_user(websocket, settings, instance_id)
+        agent = await endpoints.running(instance_id)
+        if agent.user_id != user_id:
+            raise NotYours("this instance is not yours")
+        upstream = await _open(endpoints, agent, path, offered, limits)
+    except AppError as refused:
+        await websocket.accept(subprotocol=offered[0] if offered else None)
+        await close_client(websocket, 4000 + refused.status_code, refused.detail)
+        return
+    await websocket.accept(subprotocol=upstream.subprotocol)
+    await bridge(websocket, upstream, limits)
+
+
+async def _open(
+    endpoints: AgentEndpoints, agent: Agent, path: str, offered: list[str], limits: BridgeLimits
+) -> ClientConnection:
+    try:
+        return await open_upstream(agent, path, offered, limits)
+    except AgentUnavailable:
+        endpoints.forget(agent.instance_id)  # paused or moved since we looked? Say which.
+        agent = await endpoints.running(agent.instance_id)
+        return await open_upstream(agent, path, offered, limits)
+
+
+async def _socket_user(websocket: WebSocket, settings: GatewaySettings, instance_id: UUID) -> UUID:
+    """Who opens this WebSocket: by ticket, session cookie or bearer header (in that order)."""
+    origin = websocket.headers.get("origin")
+    allowed = origin is not None and origin.rstrip("/") in settings.allowed_origins
+    ticket = websocket.query_params.get("ticket")
+    if ticket:
+        if not allowed:
+            raise OriginRefused("a ticket is only accepted from the dashboard's own pages")
+        async with websocket.app.state.db.transaction() as session:
+            return await TicketService(session, settings.ticket_ttl_seconds).redeem(
+                ticket, instance_id
+            )
+    token, via_cookie = _session_token(websocket, settings)
+    if token is None:
+        raise MissingCredentials("open this WebSocket with a ticket or a bearer token")
+    if (via_cookie or origin is not None) and not allowed:
+        raise OriginRefused("this WebSocket cannot be opened from that page")
+    tokens: Tokens = websocket.app.state.tokens
+    claims = tokens.verify(token, Purpose.SESSION)
+    async with websocket.app.state.db.transaction(notify=False) as session:
+        user = await AccountService(session, tokens, base_url=settings.base_url).user_for(claims)
+    return user.id
+
+
+def _session_token(websocket: WebSocket, settings: GatewaySettings) -> tuple[str | None, bool]:
+    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip(), False
+    cookie = websocket.cookies.get(settings.session_cookie_name)
+    return (cookie, True) if cookie else (None, False)

@@ -1,0 +1,217 @@
+"""Through the gateway, on real containers: the platform's processes with the docker provider and
+an instance image whose ``claude`` is the tests' stand-in (``CLAUDE_CODE=standin``).
+
+Two signed-in users (A and B), each with a running instance, are shared by these tests.
+Everything this session makes carries its own deployment label and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import pytest
+from docker.models.containers import Container
+
+from devstack import ServiceSpec, Stack, StackConfig
+from devstack.engine import ROOT, docker_answers
+from tests.docker.conftest import remove_deployment
+from tests.support import eventually, free_port
+from tests.ttyd import Terminal
+
+IMAGE = "claudecloud/instance:standin"
+ORIGIN = "http://dashboard.test"
+TICKET_TTL_SECONDS = 4.0
+_LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@dataclass
+class User:
+    email: str
+    token: str
+    instance_id: str
+    container: Container
+    host: str
+    """``ADDR:PORT`` of the instance's agent, as the provisioner knows it."""
+
+    @property
+    def bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Proxied:
+    """The running platform and two users with running instances."""
+
+    stack: Stack
+    engine: docker.DockerClient
+    base_url: str
+    admin: httpx.AsyncClient
+    network: str
+    a: User
+    b: User
+
+    @property
+    def ws_base(self) -> str:
+        return self.base_url.replace("http://", "ws://", 1)
+
+    def api(self, user: User) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=user.bearer, timeout=60)
+
+    async def ticket(self, user: User, instance: User | None = None) -> str:
+        target = (instance or user).instance_id
+        async with self.api(user) as api:
+            response = await api.post(f"/instances/{target}/tickets")
+        assert response.status_code == 201, response.text
+        ticket: str = response.json()["ticket"]
+        return ticket
+
+    async def terminal(self, user: User, **kwargs: Any) -> Terminal:
+        ticket = await self.ticket(user)
+        url = f"{self.ws_base}/instances/{user.instance_id}/terminal?ticket={ticket}"
+        return await Terminal.open(url, origin=ORIGIN, **kwargs)
+
+    def bridge_gateway(self) -> str:
+        """The host's address on the instances' network, as a container reaches the host."""
+        network = self.engine.networks.get(self.network)
+        gateway: str = network.attrs["IPAM"]["Config"][0]["Gateway"]
+        return gateway
+
+
+def build_standin_image() -> None:
+    env = {"INSTANCE_IMAGE": IMAGE, "CLAUDE_CODE": "standin"}
+    build = ROOT / "docker" / "instance" / "build.sh"
+    result = subprocess.run(["bash", str(build)], env={**_environ(), **env}, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"building {IMAGE} failed")
+
+
+def _environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+@pytest.fixture(scope="session")
+def standin_engine() -> Iterator[docker.DockerClient]:
+    if not docker_answers():
+        subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
+    if not docker_answers():
+        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+    build_standin_image()
+    client = docker.from_env(version="1.41", timeout=120)
+    yield client
+    client.close()
+
+
+async def sign_in(base_url: str, log: Path, email: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        response = await client.post("/auth/login", json={"email": email})
+        assert response.status_code == 202, response.text
+
+        def link() -> str | None:
+            for line in log.read_text(errors="replace").splitlines():
+                found = _LINK.search(line)
+                if found and email in line:
+                    return found.group(0)
+            return None
+
+        found = await eventually(link, what=f"the sign-in link for {email}")
+        token = httpx.URL(found).params["token"]
+        verified = await client.post(
+            "/auth/verify", json={"token": token}, headers={"Accept": "application/json"}
+        )
+        assert verified.status_code == 200, verified.text
+        session: str = verified.json()["token"]
+        return session
+
+
+@pytest.fixture(scope="session")
+async def proxied(
+    standin_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, request: Any
+) -> AsyncIterator[Proxied]:
+    tag = uuid.uuid4().hex[:8]
+    deployment, network = f"test-{tag}", f"claude-net-test-{tag}"
+    tmp = tmp_path_factory.mktemp("proxy-stack")
+    config = StackConfig(
+        data_dir=tmp / "data",
+        port=free_port(),
+        nats_port=free_port(),
+        admin_api_key=secrets.token_urlsafe(32),
+        provider="docker",
+        extra_env={
+            "PROVISIONER_DOCKER_IMAGE": IMAGE,
+            "PROVISIONER_DOCKER_NETWORK": network,
+            "PROVISIONER_DOCKER_DEPLOYMENT": deployment,
+            "PROVISIONER_DOCKER_MEMORY": "1g",
+            "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "3",
+            "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
+            "OUTBOX_POLL_SECONDS": "0.2",
+            "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
+            "GATEWAY_DASHBOARD_ORIGINS": ORIGIN,
+            "GATEWAY_TICKET_TTL_SECONDS": str(TICKET_TTL_SECONDS),
+            "GATEWAY_RATE_LIMIT_API": "100000/minute",
+            "LOG_LEVEL": "INFO",
+        },
+        log_dir=tmp / "logs",
+        services=(
+            ServiceSpec("provisioner", "provisioner", free_port()),
+            ServiceSpec("gateway", "gateway", 0),
+        ),
+    )
+    stack = Stack(config)
+    await asyncio.to_thread(stack.start)
+    base_url = f"http://127.0.0.1:{config.port}"
+    admin = httpx.AsyncClient(
+        base_url=base_url, headers={"X-API-Key": config.admin_api_key}, timeout=60
+    )
+    try:
+        log = tmp / "logs" / "gateway.log"
+        # One after the other: two first creates at once race to make the network (the provider
+        # checks, then creates, and Docker allows two networks of one name).
+        a = await _user(base_url, admin, standin_engine, log, "a")
+        b = await _user(base_url, admin, standin_engine, log, "b")
+        yield Proxied(stack, standin_engine, base_url, admin, network, a, b)
+    finally:
+        await admin.aclose()
+        stack.stop_all()
+        remove_deployment(standin_engine, deployment, network)
+        if request.session.testsfailed:
+            for path in sorted((tmp / "logs").glob("*.log")):
+                print(f"----- {path} -----\n{path.read_text()[-6000:]}")
+
+
+async def _user(
+    base_url: str, admin: httpx.AsyncClient, engine: docker.DockerClient, log: Path, name: str
+) -> User:
+    email = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+    token = await sign_in(base_url, log, email)
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as api:
+        created = await api.post("/instances", headers={"Authorization": f"Bearer {token}"})
+    assert created.status_code == 202, created.text
+    instance_id = created.json()["id"]
+
+    async def running() -> dict[str, Any] | None:
+        view: dict[str, Any] = (await admin.get(f"/instances/{instance_id}")).json()
+        if view["status"] == "failed":
+            raise AssertionError(f"instance failed: {view['reason']}")
+        return view if view["status"] == "running" else None
+
+    view = await eventually(running, timeout=90, what=f"{name}'s instance running")
+    container = engine.containers.get(f"claude-{view['user_id']}")
+    return User(email, token, instance_id, container, view["host"])
+
+
+def exec_in(container: Container, command: str) -> tuple[int, str]:
+    code, output = container.exec_run(["bash", "-c", command], user="claude")
+    return code, output.decode(errors="replace")
