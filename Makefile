@@ -38,6 +38,11 @@ format: env ## Format and fix what ruff can
 .PHONY: bench
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
+	$(UV) run --frozen python -m bench.auth
+
+.PHONY: bench-auth
+bench-auth: env ## Authenticated reads/s (JWT + query to the provisioner) beside /healthz
+	$(UV) run --frozen python -m bench.auth
 
 .PHONY: docker-engine
 docker-engine: ## Make sure a Docker engine answers (installs docker.io and starts dockerd)

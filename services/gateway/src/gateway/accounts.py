@@ -6,8 +6,11 @@ Services hold the rules and use the session they are given; the request edge com
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlencode
 from uuid import UUID
 
@@ -74,16 +77,60 @@ class AccountService:
             raise LinkAlreadyUsed("this sign-in link was already used: ask for a new one")
         return user, self.tokens.issue(user.id, user.email, Purpose.SESSION)
 
-    async def user_for(self, claims: Claims) -> User:
+    async def user_for(self, claims: Claims) -> SessionUser:
         """The user a session belongs to, unless they logged out after it was issued."""
         user = await self.users.get(claims.user_id)
         if user is None:
             raise UnknownUser("this session's account no longer exists")
-        cutoff = user.sessions_valid_after
-        if cutoff is not None and claims.issued_at <= cutoff:
-            raise SignedOut("this session was signed out: sign in again")
-        return user
+        return admit(claims, SessionUser(user.id, user.email, user.sessions_valid_after))
 
     async def sign_out(self, user_id: UUID) -> None:
         """End every session of this user issued until now (on every device)."""
         await self.users.set_sessions_valid_after(user_id, utcnow())
+
+
+@dataclass(frozen=True)
+class SessionUser:
+    """What checking a session needs to know about its user."""
+
+    id: UUID
+    email: str
+    sessions_valid_after: datetime | None
+
+
+def admit(claims: Claims, user: SessionUser) -> SessionUser:
+    """The rule: a session issued at or before the user's last logout is over."""
+    cutoff = user.sessions_valid_after
+    if cutoff is not None and claims.issued_at <= cutoff:
+        raise SignedOut("this session was signed out: sign in again")
+    return user
+
+
+class RecentUsers:
+    """Users just checked, kept for ``ttl`` seconds so most requests need no query.
+
+    A logout is seen at once by the replica that handled it (it forgets the user) and within
+    ``ttl`` by the others; ``ttl=0`` checks the database on every request.
+    """
+
+    def __init__(self, ttl: float, *, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._users: OrderedDict[UUID, tuple[float, SessionUser]] = OrderedDict()
+
+    def get(self, user_id: UUID) -> SessionUser | None:
+        entry = self._users.get(user_id)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user: SessionUser) -> None:
+        if self.ttl <= 0:
+            return
+        self._users[user.id] = (time.monotonic() + self.ttl, user)
+        self._users.move_to_end(user.id)
+        while len(self._users) > self.size:
+            self._users.popitem(last=False)
+
+    def forget(self, user_id: UUID) -> None:
+        self._users.pop(user_id, None)

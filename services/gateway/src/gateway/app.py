@@ -14,6 +14,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.migrations import upgrade_to_head
 
+from .accounts import RecentUsers
 from .agents import AgentEndpoints, AgentHttp
 from .errors import install_error_handlers
 from .events import EventHub
@@ -88,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             Purpose.SESSION: settings.session_ttl_seconds,
         },
     )
+    app.state.recent_users = RecentUsers(settings.session_check_cache_seconds)
     app.state.mailer = make_mailer(settings)
     app.state.rate_limits = make_rate_limits(settings)
     install_error_handlers(app)

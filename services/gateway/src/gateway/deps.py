@@ -15,7 +15,7 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 
 from claudecloud_common.db import AsyncSession, Database
 
-from .accounts import AccountService
+from .accounts import AccountService, RecentUsers, SessionUser, admit
 from .errors import CrossSiteRequest, InvalidCredentials, MissingCredentials, NotYours
 from .events import EventHub
 from .mailer import Mailer
@@ -74,6 +74,11 @@ def get_mailer(request: Request) -> Mailer:
     return mailer
 
 
+def get_recent_users(request: Request) -> RecentUsers:
+    recent: RecentUsers = request.app.state.recent_users
+    return recent
+
+
 def get_rate_limits(request: Request) -> RateLimits:
     limits: RateLimits = request.app.state.rate_limits
     return limits
@@ -101,14 +106,23 @@ async def identify(request: Request) -> Caller:
     if token is not None:
         if via_cookie:
             _refuse_cross_site(request, settings)
-        tokens = get_tokens(request)
-        claims = tokens.verify(token, Purpose.SESSION)
-        async with get_db(request).transaction(notify=False) as session:
-            user = await AccountService(session, tokens, base_url=settings.base_url).user_for(
-                claims
-            )
+        user = await _session_user(request, settings, token)
         return Caller(is_admin=False, user_id=user.id, email=user.email)
     return _admin(settings, request.headers.get("X-API-Key"))
+
+
+async def _session_user(request: Request, settings: GatewaySettings, token: str) -> SessionUser:
+    tokens = get_tokens(request)
+    claims = tokens.verify(token, Purpose.SESSION)
+    recent = get_recent_users(request)
+    known = recent.get(claims.user_id)
+    if known is not None:
+        return admit(claims, known)
+    async with get_db(request).transaction(notify=False) as session:
+        accounts = AccountService(session, tokens, base_url=settings.base_url)
+        user = await accounts.user_for(claims)
+    recent.put(user)
+    return user
 
 
 def _session_token(request: Request, settings: GatewaySettings) -> tuple[str | None, bool]:
@@ -169,3 +183,4 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 TokensDep = Annotated[Tokens, Depends(get_tokens)]
 MailerDep = Annotated[Mailer, Depends(get_mailer)]
 RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
+RecentUsersDep = Annotated[RecentUsers, Depends(get_recent_users)]

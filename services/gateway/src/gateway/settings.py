@@ -43,6 +43,10 @@ class GatewaySettings(ServiceSettings):
     jwt_issuer: str = "claudecloud"
     magic_link_ttl_seconds: int = Field(default=15 * 60, gt=0)
     session_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    session_check_cache_seconds: float = Field(default=2.0, ge=0)
+    """How long a replica trusts what it last read about a user's logout cutoff. A logout is
+    seen at once by the replica that handled it and within this time by the others; 0 reads
+    the database on every request."""
 
     smtp_host: str | None = None
     """Where magic links are mailed; unset means they are logged instead (development)."""

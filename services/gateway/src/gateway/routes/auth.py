@@ -20,6 +20,7 @@ from ..deps import (
     CallerDep,
     MailerDep,
     RateLimitsDep,
+    RecentUsersDep,
     SessionDep,
     SettingsDep,
     TokensDep,
@@ -151,12 +152,21 @@ async def me(caller: CallerDep) -> Me:
 
 @router.post("/logout", status_code=204)
 async def logout(
-    caller: CallerDep, session: SessionDep, tokens: TokensDep, settings: SettingsDep
+    caller: CallerDep,
+    session: SessionDep,
+    tokens: TokensDep,
+    settings: SettingsDep,
+    recent: RecentUsersDep,
+    background: BackgroundTasks,
 ) -> Response:
     """Clear the cookie and end every session of this user issued before now."""
     if caller.user_id is not None:
         await AccountService(session, tokens, base_url=settings.base_url).sign_out(caller.user_id)
-    response = Response(status_code=204)
+        # Forget what this replica remembers about the user, again once the cutoff is committed
+        # (a request in between may have read the old one).
+        recent.forget(caller.user_id)
+        background.add_task(recent.forget, caller.user_id)
+    response = Response(status_code=204, background=background)
     response.delete_cookie(
         settings.session_cookie_name,
         path="/",

@@ -1,0 +1,227 @@
+"""Authenticated reads: ``GET /instances/{id}`` with a session token (JWT check, the user's
+logout cutoff, the query to the provisioner over the bus) on one gateway worker, beside the
+unauthenticated ``/healthz`` of the same server in the same run. Fake provider, Postgres.
+
+    make bench-auth       (or: uv run python -m bench.auth [--seconds 10] [--connections 32])
+
+The load comes from raw keep-alive HTTP/1.1 connections on uvloop, so the client costs little
+of the machine the gateway shares with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from bench.common import percentile, verdict
+from devstack import ServiceSpec, Stack, StackConfig
+from tests.support import create_database, drop_database, free_port
+
+TARGET = 1_000
+_LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
+
+
+class Inbox:
+    """A local SMTP server's handler: the sign-in mail is read the way a user would."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
+        content = envelope.content
+        raw = content if isinstance(content, bytes) else str(content).encode()
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        return "250 OK"
+
+    async def link(self, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in self.messages:
+                body = message.get_body(("plain",))
+                found = _LINK.search(body.get_content()) if body else None
+                if found:
+                    return found.group(0)
+            await asyncio.sleep(0.05)
+        raise TimeoutError("no sign-in mail arrived")
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+    def line(self) -> str:
+        lat = self.latencies_ms
+        errors = sum(self.errors.values())
+        return (
+            f"  {self.name:<34} {self.rate:8.0f} req/s   p50 {percentile(lat, 50):6.2f} ms"
+            f"   p99 {percentile(lat, 99):6.2f} ms   n={len(lat)}   errors={errors}"
+        )
+
+
+async def _connection(port: int, request: bytes, run: Run, start: Start) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    deadline = await start.wait()
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(request)
+            status, body = await _response(reader)
+            if status == 200:
+                run.latencies_ms.append((time.perf_counter() - started) * 1000)
+            else:
+                key = f"{status} {body[:80]!r}"
+                run.errors[key] = run.errors.get(key, 0) + 1
+    finally:
+        writer.close()
+
+
+class Start:
+    """Every connection open before the clock starts; all stop at one deadline."""
+
+    def __init__(self, connections: int, seconds: float) -> None:
+        self.barrier = asyncio.Barrier(connections + 1)
+        self.seconds = seconds
+        self.started = 0.0
+
+    async def wait(self) -> float:
+        await self.barrier.wait()
+        return self.started + self.seconds
+
+    async def go(self) -> None:
+        self.started = time.perf_counter()
+        await self.barrier.wait()
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    status = int((await reader.readline()).split(b" ", 2)[1])
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
+async def load(name: str, port: int, path: str, headers: dict[str, str], args: Any) -> Run:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    run = Run(name)
+    start = Start(args.connections, args.seconds)
+    tasks = [
+        asyncio.create_task(_connection(port, request, run, start)) for _ in range(args.connections)
+    ]
+    await start.go()
+    await asyncio.gather(*tasks)
+    run.seconds = time.perf_counter() - start.started
+    return run
+
+
+async def _sign_in_and_create(base: str, inbox: Inbox) -> tuple[str, str]:
+    async with httpx.AsyncClient(base_url=base, timeout=10) as api:
+        (await api.post("/auth/login", json={"email": "bench@example.com"})).raise_for_status()
+        token = httpx.URL(await inbox.link()).params["token"]
+        verified = await api.post(
+            "/auth/verify", json={"token": token}, headers={"Accept": "application/json"}
+        )
+        session = verified.json()["token"]
+        auth = {"Authorization": f"Bearer {session}"}
+        created = await api.post("/instances", json={}, headers=auth)
+        created.raise_for_status()
+        instance_id = created.json()["id"]
+        deadline = time.monotonic() + 30
+        while (await api.get(f"/instances/{instance_id}", headers=auth)).json()[
+            "status"
+        ] != "running":
+            if time.monotonic() > deadline:
+                raise TimeoutError("the instance did not start")
+            await asyncio.sleep(0.05)
+    return session, instance_id
+
+
+async def main(args: Any) -> None:
+    inbox = Inbox()
+    smtp_port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    server = await create_database("cc_bench_auth")
+    base_db, name = server.rsplit("/", 1)
+    workdir = Path(tempfile.mkdtemp(prefix="cc-bench-auth-"))
+    port = free_port()
+    config = StackConfig(
+        data_dir=workdir / "data", port=port, nats_port=free_port(),
+        database_url=f"{base_db}/{name}", admin_api_key=secrets.token_urlsafe(32),
+        provider="fake", log_dir=workdir / "logs",
+        extra_env={
+            "LOG_LEVEL": "WARNING",
+            "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
+            "GATEWAY_BASE_URL": f"http://127.0.0.1:{port}",
+            "GATEWAY_SMTP_HOST": "127.0.0.1",
+            "GATEWAY_SMTP_PORT": str(smtp_port),
+            "GATEWAY_SMTP_STARTTLS": "false",
+            # The limiter stays on (its cost is measured), far above what one client sends here.
+            "GATEWAY_RATE_LIMIT_API": "10000000/minute",
+        },
+        services=(ServiceSpec("provisioner", "provisioner", free_port()),
+                  ServiceSpec("gateway", "gateway", 0)),
+    )  # fmt: skip
+    stack = Stack(config)
+    try:
+        await asyncio.to_thread(stack.start)
+        session, instance_id = await _sign_in_and_create(f"http://127.0.0.1:{port}", inbox)
+        authed = {"Authorization": f"Bearer {session}"}
+        path = f"/instances/{instance_id}"
+        await load(
+            "warm-up", port, path, authed, argparse.Namespace(**{**vars(args), "seconds": 2})
+        )
+        health = await load("GET /healthz (no auth)", port, "/healthz", {}, args)
+        reads = await load("GET /instances/{id} (bearer)", port, path, authed, args)
+        admin = {"X-API-Key": config.admin_api_key}
+        operator = await load("GET /instances/{id} (admin key)", port, path, admin, args)
+    finally:
+        await asyncio.to_thread(stack.stop_all)
+        controller.stop()
+        for service in ("provisioner", "gateway"):
+            await drop_database(f"{base_db}/{name}_{service}")
+        await drop_database(server)
+
+    print(f"\none gateway worker, {args.connections} keep-alive connections, "
+          f"{args.seconds:.0f} s each, Postgres, fake provider")  # fmt: skip
+    print(health.line())
+    print(reads.line())
+    print(operator.line())
+    for run in (health, reads, operator):
+        for error, count in run.errors.items():
+            print(f"    {run.name}: {count} x {error}")
+    print(f"  authenticated reads/s {reads.rate:8.0f}   (target ≥ {TARGET:,}: "
+          f"{verdict(reads.rate >= TARGET and not reads.errors)})"
+          f"   vs /healthz {reads.rate / health.rate if health.rate else 0:4.2f}x")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    uvloop.run(main(parser.parse_args()))
