@@ -39,6 +39,7 @@ format: env ## Format and fix what ruff can
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
 	$(UV) run --frozen python -m bench.auth
+	$(UV) run --frozen python -m bench.terminal
 
 .PHONY: bench-auth
 bench-auth: env ## Authenticated reads/s (JWT + query to the provisioner) beside /healthz
@@ -55,6 +56,10 @@ base-image: ## Build the local base image (debootstrap + docker import; no regis
 .PHONY: instance-image
 instance-image: env ## Build the instance image unless up to date (INSTANCE_IMAGE, BASE_IMAGE, CLAUDE_CODE)
 	UV="$(UV)" bash docker/instance/build.sh
+
+.PHONY: bench-terminal
+bench-terminal: env ## Terminal through the gateway vs. straight to the agent: echo latency, cat throughput, 50 terminals
+	$(UV) run --frozen python -m bench.terminal
 
 .PHONY: bench-docker
 bench-docker: env instance-image ## Benchmark instance create and wake on Docker against raw docker

@@ -28,6 +28,8 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.title: str | None = None
         self.received = 0
+        self.render = True
+        """Feed output to the screen; off, output is only counted (pyte is slow for bulk)."""
 
     @classmethod
     async def open(
@@ -67,7 +69,8 @@ class Terminal:
         kind, payload = data[:1], data[1:]
         if kind == OUTPUT:
             self.received += len(payload)
-            self.stream.feed(payload)
+            if self.render:
+                self.stream.feed(payload)
         elif kind == TITLE:
             self.title = payload.decode(errors="replace")
         return data
