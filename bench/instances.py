@@ -76,7 +76,9 @@ async def through_platform(stack: Stack, watch: RunningWatch, n: int) -> list[fl
     return samples
 
 
-async def queued_throughput(stack: Stack, watch: RunningWatch, n: int) -> tuple[float, float]:
+async def queued_throughput(
+    stack: Stack, watch: RunningWatch, n: int, replicas: int
+) -> tuple[float, float]:
     stack.stop("provisioner")
     nc = await nats.connect(stack.config.resolved_nats_url)
     js = nc.jetstream()
@@ -93,12 +95,15 @@ async def queued_throughput(stack: Stack, watch: RunningWatch, n: int) -> tuple[
     waits = [watch.expect(i) for i in ids]
     started = time.perf_counter()
     await asyncio.to_thread(stack.start_service, stack.spec("provisioner"), wait=False)
+    for index in range(2, replicas + 1):
+        replica = ServiceSpec(f"provisioner-{index}", "provisioner", free_port())
+        await asyncio.to_thread(stack.start_service, replica, wait=False)
     done = await asyncio.wait_for(asyncio.gather(*waits), timeout=600)
     first, last = min(done), max(done)
     return n / (last - started), n / (last - first) if last > first else float("inf")
 
 
-async def main(creates: int, queued: int) -> None:
+async def main(creates: int, queued: int, replicas: int) -> None:
     server = await create_database("cc_bench")
     base, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
@@ -126,7 +131,7 @@ async def main(creates: int, queued: int) -> None:
         direct = await direct_provider(creates, workdir)
         await through_platform(stack, watch, 20)  # warm-up: connections, caches, JIT of paths
         platform = await through_platform(stack, watch, creates)
-        overall, sustained = await queued_throughput(stack, watch, queued)
+        overall, sustained = await queued_throughput(stack, watch, queued, replicas)
         await nc.close()
     finally:
         await asyncio.to_thread(stack.stop_all)
@@ -142,7 +147,7 @@ async def main(creates: int, queued: int) -> None:
         f"  added latency p50 {added:6.2f} ms (target ≤ 15 ms: {verdict(added <= 15)})"
         f"   ratio p50 {percentile(platform, 50) / percentile(direct, 50):6.1f}x"
     )
-    print(f"\n{queued} creates queued, then the provisioner started")
+    print(f"\n{queued} creates queued, then {replicas} provisioner process(es) started")
     print(f"  commands/s from provisioner start to last running   {overall:7.1f}")
     print(
         f"  commands/s sustained (first to last running event)  {sustained:7.1f}"
@@ -154,5 +159,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--queued", type=int, default=1000)
+    parser.add_argument("--replicas", type=int, default=1, help="provisioner processes")
     args = parser.parse_args()
-    asyncio.run(main(args.creates, args.queued))
+    asyncio.run(main(args.creates, args.queued, args.replicas))

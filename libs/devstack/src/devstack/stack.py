@@ -104,8 +104,9 @@ class Stack:
             }
         )
         if spec.http_port:
-            env[f"{spec.name.upper()}_HTTP_PORT"] = str(spec.http_port)
-        env["DATABASE_URL"] = service_database_url(cfg.database_url, spec.name, cfg.data_dir)
+            env[f"{spec.module.upper()}_HTTP_PORT"] = str(spec.http_port)
+        # Replicas of a service (same module, other names) share its database.
+        env["DATABASE_URL"] = service_database_url(cfg.database_url, spec.module, cfg.data_dir)
         env.update(cfg.extra_env)
         return env
 
@@ -122,7 +123,7 @@ class Stack:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.config.database_url:
             for spec in self.config.services:
-                ensure_postgres_database(self.config.database_url, spec.name)
+                ensure_postgres_database(self.config.database_url, spec.module)
         self.start_nats()
         for spec in self.config.services:
             self.start_service(spec)
