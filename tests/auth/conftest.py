@@ -196,13 +196,14 @@ class InProcess:
 
     async def __call__(self, tmp: Path, **overrides: Any) -> FastAPI:
         await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
-        settings = GatewaySettings(
-            data_dir=tmp,
-            database_url=None,
-            jwt_secret=JWT_SECRET,
-            admin_api_key="admin-" + "k" * 32,
+        values: dict[str, Any] = {
+            "data_dir": tmp,
+            "database_url": None,
+            "jwt_secret": JWT_SECRET,
+            "admin_api_key": "admin-" + "k" * 32,
             **overrides,
-        )
+        }
+        settings = GatewaySettings(**values)
         url = settings.resolved_database_url
         await upgrade_to_head(url, MIGRATIONS, "alembic_version_gateway")
         app = create_app(settings)

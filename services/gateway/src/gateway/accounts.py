@@ -75,6 +75,7 @@ class AccountService:
             raise UnknownUser("this sign-in link is for an account that no longer exists")
         if not await self.links.claim(claims.jti, user.id, claims.expires_at):
             raise LinkAlreadyUsed("this sign-in link was already used: ask for a new one")
+        await self.links.forget_expired(utcnow())
         return user, self.tokens.issue(user.id, user.email, Purpose.SESSION)
 
     async def user_for(self, claims: Claims) -> SessionUser:

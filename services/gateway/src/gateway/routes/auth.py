@@ -134,7 +134,7 @@ async def verify(
             raise
         return _page("This link cannot sign you in", f"<p>{escape(exc.detail)}</p>", 401)
     if wants_json:
-        return JSONResponse(_issued(issued).model_dump())
+        return JSONResponse(_issued(issued).model_dump(), headers={"Cache-Control": "no-store"})
     response = RedirectResponse("/", status_code=303)
     _set_session_cookie(response, issued, settings)
     return response
