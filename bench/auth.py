@@ -186,8 +186,11 @@ async def main(args: Any) -> None:
             # The limiter stays on (its cost is measured), far above what one client sends here.
             "GATEWAY_RATE_LIMIT_API": "10000000/minute",
         },
-        services=(ServiceSpec("provisioner", "provisioner", free_port()),
-                  ServiceSpec("gateway", "gateway", 0)),
+        services=(
+            *(ServiceSpec(f"provisioner-{i}" if i else "provisioner", "provisioner", free_port())
+              for i in range(args.provisioners)),
+            ServiceSpec("gateway", "gateway", 0),
+        ),
     )  # fmt: skip
     stack = Stack(config)
     try:
@@ -209,8 +212,9 @@ async def main(args: Any) -> None:
             await drop_database(f"{base_db}/{name}_{service}")
         await drop_database(server)
 
-    print(f"\none gateway worker, {args.connections} keep-alive connections, "
-          f"{args.seconds:.0f} s each, Postgres, fake provider")  # fmt: skip
+    print(f"\none gateway worker ({args.provisioners} provisioner replica(s) answering), "
+          f"{args.connections} keep-alive connections, {args.seconds:.0f} s each, Postgres, "
+          "fake provider")  # fmt: skip
     print(health.line())
     print(reads.line())
     print(operator.line())
@@ -226,6 +230,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--provisioners", type=int, default=1)
     # A stopped benchmark still stops its platform (the finally in main) and drops its databases.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     uvloop.run(main(parser.parse_args()))
