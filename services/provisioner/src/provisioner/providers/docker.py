@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ class DockerProvider:
         self.options = options
         self._client: docker.DockerClient | None = None
         self._network_ready = False
+        self._network_lock = threading.Lock()  # two first creates must not make two networks
         self._http = httpx.AsyncClient(timeout=2.0)
 
     # The protocol
@@ -220,12 +222,17 @@ class DockerProvider:
             self.client.volumes.create(volume_name(ref.user_id), labels=self._labels(ref))
 
     def _ensure_network(self) -> None:
-        if self._network_ready:
-            return
+        with self._network_lock:
+            if not self._network_ready:
+                self._create_network_once()
+                self._network_ready = True
+
+    def _create_network_once(self) -> None:
         if not self.client.networks.list(names=[self.options.network]):
             try:
                 self.client.networks.create(
                     self.options.network,
+                    check_duplicate=True,
                     driver="bridge",
                     options={"com.docker.network.bridge.enable_icc": "false"},
                     labels={LABEL_MANAGED: "true", LABEL_DEPLOYMENT: self.options.deployment},
@@ -233,7 +240,18 @@ class DockerProvider:
             except APIError as exc:
                 if exc.status_code != 409:
                     raise
-        self._network_ready = True
+        self._keep_one_network()
+
+    def _keep_one_network(self) -> None:
+        # Docker allows two networks of one name, and its duplicate check is not atomic: two
+        # provisioners starting together can both make one. Every racer keeps the same one (the
+        # oldest) and removes the rest, so containers never meet an "ambiguous" network.
+        found = self.client.networks.list(names=[self.options.network])
+        same_name = [n for n in found if n.name == self.options.network]
+        same_name.sort(key=lambda n: (n.attrs.get("Created", ""), n.id))
+        for extra in same_name[1:]:
+            with contextlib.suppress(NotFound, APIError):
+                extra.remove()
 
     # What a container is made of
 
