@@ -74,6 +74,19 @@ class Database:
             for hook in self._after_commit:
                 hook(written)
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for queries only. On Postgres it runs in autocommit (no BEGIN/ROLLBACK
+        round trips around a single SELECT); on SQLite it is an ordinary transaction."""
+        if self.is_sqlite:
+            async with self.transaction(notify=False) as session:
+                yield session
+            return
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=autocommit, expire_on_commit=False) as session:
+                yield session
+
     async def ping(self) -> None:
         """Raise if the database does not answer."""
         async with self.engine.connect() as conn:
@@ -86,8 +99,10 @@ class Database:
 def _make_engine(url: str, *, pool_size: int) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
+        # No pre-ping (a round trip on every checkout): a connection the server dropped fails
+        # its statement once, SQLAlchemy discards the pool, and the caller's retry succeeds.
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,9 @@ class BodySizeLimit:
                 return
             await self.app(scope, receive, send)
             return
+        if b"chunked" not in dict(scope["headers"]).get(b"transfer-encoding", b""):
+            await self.app(scope, receive, send)  # no length and not chunked: no body at all
+            return
         buffered = await self._read_within_limit(receive)
         if buffered is None:
             await self._refuse(send)

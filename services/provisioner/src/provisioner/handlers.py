@@ -121,21 +121,21 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
     @rpc_reply
     async def on_get(query: GetInstance) -> InstanceView:
         """One instance by id."""
-        async with runner.db.transaction(notify=False) as session:
+        async with runner.db.read() as session:
             return await runner.service(session).get(query.instance_id)
 
     @rpc_subscriber(broker, InstanceSubject.ENDPOINT, settings=settings)
     @rpc_reply
     async def on_endpoint(query: GetInstanceEndpoint) -> InstanceEndpoint:
         """Where an instance's agent answers, with its secret (the gateway's proxies ask)."""
-        async with runner.db.transaction(notify=False) as session:
+        async with runner.db.read() as session:
             return await runner.service(session).endpoint(query.instance_id)
 
     @rpc_subscriber(broker, InstanceSubject.LIST, settings=settings)
     @rpc_reply
     async def on_list(query: ListInstances) -> InstanceList:
         """Instances, newest first, optionally one user's and only live ones."""
-        async with runner.db.transaction(notify=False) as session:
+        async with runner.db.read() as session:
             items = await runner.service(session).list_instances(
                 user_id=query.user_id, live_only=query.live_only
             )
