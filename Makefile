@@ -39,11 +39,13 @@ format: env ## Format and fix what ruff can
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
 	$(UV) run --frozen python -m bench.auth
+	$(UV) run --frozen python -m bench.auth --instance-cache 0
 	$(UV) run --frozen python -m bench.terminal
 
 .PHONY: bench-auth
-bench-auth: env ## Authenticated reads/s (JWT + query to the provisioner) beside /healthz
+bench-auth: env ## Authenticated reads/s beside /healthz (with the instance cache, then without)
 	$(UV) run --frozen python -m bench.auth
+	$(UV) run --frozen python -m bench.auth --instance-cache 0
 
 .PHONY: docker-engine
 docker-engine: ## Make sure a Docker engine answers (installs docker.io and starts dockerd)

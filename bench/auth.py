@@ -185,6 +185,7 @@ async def main(args: Any) -> None:
             "GATEWAY_SMTP_STARTTLS": "false",
             # The limiter stays on (its cost is measured), far above what one client sends here.
             "GATEWAY_RATE_LIMIT_API": "10000000/minute",
+            "GATEWAY_INSTANCE_CACHE_SECONDS": str(args.instance_cache),
         },
         services=(
             *(ServiceSpec(f"provisioner-{i}" if i else "provisioner", "provisioner", free_port())
@@ -214,7 +215,8 @@ async def main(args: Any) -> None:
 
     print(f"\none gateway worker ({args.provisioners} provisioner replica(s) answering), "
           f"{args.connections} keep-alive connections, {args.seconds:.0f} s each, Postgres, "
-          "fake provider")  # fmt: skip
+          f"fake provider, instance cache {args.instance_cache:g} s"
+          f"{' (every read asks the provisioner)' if not args.instance_cache else ''}")  # fmt: skip
     print(health.line())
     print(reads.line())
     print(operator.line())
@@ -231,6 +233,10 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--provisioners", type=int, default=1)
+    parser.add_argument(
+        "--instance-cache", type=float, default=2.0,
+        help="GATEWAY_INSTANCE_CACHE_SECONDS (0: every read is a query to the provisioner)",
+    )  # fmt: skip
     # A stopped benchmark still stops its platform (the finally in main) and drops its databases.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     uvloop.run(main(parser.parse_args()))

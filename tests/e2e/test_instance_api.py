@@ -145,3 +145,23 @@ async def test_the_provisioner_reports_its_health_and_its_contracts(stack: Stack
     channels = spec.json()["channels"]
     assert any(name.startswith("cmd.instance.create") for name in channels)
     assert "claudecloud_bus_messages_total" in metrics.text
+
+
+async def test_a_read_right_after_a_command_shows_its_effect(api: httpx.AsyncClient) -> None:
+    instance_id = (await create(api, str(uuid4()))).json()["id"]
+    await wait_for_status(api, instance_id, "running")
+    for _ in range(3):
+        assert (await api.get(f"/instances/{instance_id}")).json()["status"] == "running"
+        paused = await api.post(f"/instances/{instance_id}/pause")
+        assert paused.status_code == 202
+        assert (await api.get(f"/instances/{instance_id}")).json()["status"] in (
+            "pausing",
+            "paused",
+        )
+        await wait_for_status(api, instance_id, "paused")
+        assert (await api.post(f"/instances/{instance_id}/wake")).status_code == 202
+        assert (await api.get(f"/instances/{instance_id}")).json()["status"] in (
+            "waking",
+            "running",
+        )
+        await wait_for_status(api, instance_id, "running")

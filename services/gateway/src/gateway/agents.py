@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from claudecloud_common.contracts.instances import (
 )
 from claudecloud_common.logging import get_logger
 
+from .cache import EventFreshCache
 from .errors import AgentUnavailable, InstanceNotRunning
 
 log = get_logger(__name__)
@@ -74,30 +74,28 @@ class AgentEndpoints:
     def __init__(self, broker: NatsBroker, *, rpc_timeout: float, ttl_seconds: float) -> None:
         self.broker = broker
         self.rpc_timeout = rpc_timeout
-        self.ttl = ttl_seconds
-        self._cache: dict[UUID, tuple[float, InstanceEndpoint]] = {}
+        self._cache: EventFreshCache[InstanceEndpoint] = EventFreshCache(ttl_seconds)
 
     async def lookup(self, instance_id: UUID) -> InstanceEndpoint:
         """The instance's endpoint; raises ``InstanceNotFound`` (from the provisioner)."""
-        cached = self._cache.get(instance_id)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
-        found = await request(
-            self.broker,
-            InstanceSubject.ENDPOINT,
-            GetInstanceEndpoint(instance_id=instance_id),
-            InstanceEndpoint,
-            timeout=self.rpc_timeout,
+
+        async def ask() -> InstanceEndpoint:
+            found = await request(
+                self.broker,
+                InstanceSubject.ENDPOINT,
+                GetInstanceEndpoint(instance_id=instance_id),
+                InstanceEndpoint,
+                timeout=self.rpc_timeout,
+            )
+            assert found is not None
+            return found
+
+        return await self._cache.get(
+            instance_id, ask, keep=lambda found: found.status is InstanceStatus.RUNNING
         )
-        assert found is not None
-        if found.status is InstanceStatus.RUNNING:
-            self._cache[instance_id] = (time.monotonic(), found)
-        else:
-            self._cache.pop(instance_id, None)
-        return found
 
     def forget(self, instance_id: UUID) -> None:
-        self._cache.pop(instance_id, None)
+        self._cache.changed(instance_id)
 
     async def running(self, instance_id: UUID) -> Agent:
         """The agent of a running instance, or :class:`InstanceNotRunning` saying its status."""

@@ -42,8 +42,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     # answered them would race the server's acknowledgement with an empty reply.
     @broker.subscriber(str(InstanceSubject.ALL_EVENTS), no_reply=True)
     async def on_instance_event(event: AnyInstanceEvent) -> None:
-        hub.dispatch(event)
+        app.state.instances.changed(event.instance_id)
         app.state.agent_endpoints.forget(event.instance_id)  # its agent may have moved or gone
+        hub.dispatch(event)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         hub,
         rpc_timeout=settings.rpc_timeout_seconds,
         admission_timeout=settings.admission_timeout_seconds,
+        cache_seconds=settings.instance_cache_seconds,
     )
     app.state.agent_endpoints = AgentEndpoints(
         broker,

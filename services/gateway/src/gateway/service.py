@@ -26,6 +26,7 @@ from claudecloud_common.contracts.instances import (
 )
 from claudecloud_common.errors import ConflictError
 
+from .cache import EventFreshCache
 from .events import EventHub
 
 IDEMPOTENCY_NAMESPACE = UUID("6f1c0c5e-2f55-4c47-9a43-5b1c3f6e8a10")
@@ -54,14 +55,28 @@ class Accepted:
 
 class InstanceGateway:
     def __init__(
-        self, broker: NatsBroker, hub: EventHub, *, rpc_timeout: float, admission_timeout: float
+        self,
+        broker: NatsBroker,
+        hub: EventHub,
+        *,
+        rpc_timeout: float,
+        admission_timeout: float,
+        cache_seconds: float = 0.0,
     ) -> None:
         self.broker = broker
         self.hub = hub
         self.rpc_timeout = rpc_timeout
         self.admission_timeout = admission_timeout
+        self._views: EventFreshCache[InstanceView] = EventFreshCache(cache_seconds)
+
+    def changed(self, instance_id: UUID) -> None:
+        """An event about ``instance_id`` arrived: what is cached about it is out of date."""
+        self._views.changed(instance_id)
 
     async def get(self, instance_id: UUID) -> InstanceView:
+        return await self._views.get(instance_id, lambda: self._ask(instance_id))
+
+    async def _ask(self, instance_id: UUID) -> InstanceView:
         view = await request(
             self.broker,
             InstanceSubject.GET,

@@ -35,6 +35,11 @@ class GatewaySettings(ServiceSettings):
     """How long a command waits for the provisioner to admit or refuse it before the gateway
     answers 202 anyway (the command is durable on the bus and will be handled)."""
 
+    instance_cache_seconds: float = Field(default=2.0, ge=0)
+    """How long an instance read from the provisioner may be served again. Every instance event
+    this replica hears drops the entry at once; this bounds staleness should one be missed
+    (0 asks the provisioner on every read)."""
+
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
 
     # Sign-in

@@ -1,0 +1,57 @@
+"""The gateway's event-fresh cache: events drop entries, and never keep a stale answer."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import uuid4
+
+from gateway.cache import EventFreshCache
+
+
+async def test_an_answer_is_reused_until_an_event_about_it() -> None:
+    cache: EventFreshCache[int] = EventFreshCache(ttl_seconds=60)
+    key, asked = uuid4(), []
+
+    async def load() -> int:
+        asked.append(1)
+        return len(asked)
+
+    assert await cache.get(key, load) == 1
+    assert await cache.get(key, load) == 1
+    cache.changed(key)
+    assert await cache.get(key, load) == 2
+
+
+async def test_an_answer_in_flight_during_an_event_is_not_kept() -> None:
+    cache: EventFreshCache[str] = EventFreshCache(ttl_seconds=60)
+    key = uuid4()
+    answers = iter(["before the change", "after the change"])
+    release = asyncio.Event()
+
+    async def slow_load() -> str:
+        value = next(answers)
+        await release.wait()
+        return value
+
+    reading = asyncio.create_task(cache.get(key, slow_load))
+    await asyncio.sleep(0)  # the read is now waiting on the provisioner
+    cache.changed(key)
+    release.set()
+    assert await reading == "before the change"  # its caller still gets an answer
+    assert await cache.get(key, slow_load) == "after the change"  # but it was not kept
+
+
+async def test_a_zero_ttl_always_asks_and_keep_can_refuse() -> None:
+    key, calls = uuid4(), []
+
+    async def load() -> int:
+        calls.append(1)
+        return len(calls)
+
+    never: EventFreshCache[int] = EventFreshCache(ttl_seconds=0)
+    await never.get(key, load)
+    await never.get(key, load)
+    picky: EventFreshCache[int] = EventFreshCache(ttl_seconds=60)
+    await picky.get(key, load, keep=lambda value: False)
+    await picky.get(key, load, keep=lambda value: False)
+    assert len(calls) == 4
