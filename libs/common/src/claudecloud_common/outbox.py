@@ -31,6 +31,8 @@ __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
 
 log = get_logger(__name__)
 
+DELETE_EVERY_SECONDS = 0.2
+
 
 class OutboxMessage(SQLModel, table=True):
     __tablename__ = "outbox"
@@ -82,6 +84,7 @@ class OutboxRelay:
         self._tasks = [
             asyncio.create_task(self._run_fast(), name="outbox-fast"),
             asyncio.create_task(self._run_recovery(), name="outbox-recovery"),
+            asyncio.create_task(self._run_cleanup(), name="outbox-cleanup"),
         ]
 
     async def stop(self) -> None:
@@ -116,9 +119,17 @@ class OutboxRelay:
                 while not self._fresh.empty():
                     self._fresh.get_nowait()
                 log.warning("outbox.publish_failed", error=str(exc))
-            if self._fresh.empty():
+            if len(self._published) >= self._batch:
                 with contextlib.suppress(Exception):
                     await self._delete_published()
+
+    async def _run_cleanup(self) -> None:
+        # Published rows are deleted in batches, off the publishing path: a delete per event
+        # would cost a transaction per event.
+        while True:
+            await asyncio.sleep(DELETE_EVERY_SECONDS)
+            with contextlib.suppress(Exception):
+                await self._delete_published()
 
     async def _run_recovery(self) -> None:
         while True:
