@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from claude_agent_sdk.types import PermissionMode
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The SDK's own PermissionMode, spelled out: importing the SDK costs most of the agent's start-up,
+# and the agent must answer quickly after a wake; the chat imports it when a chat opens.
+PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 
 
 class AgentSettings(BaseSettings):

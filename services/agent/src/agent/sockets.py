@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from .auth import AuthenticatedSocket
-from .chat import ChatSession, Event
 from .errors import AgentError
 from .files import DataFolder
 from .service import LiveCounts
@@ -28,6 +27,9 @@ from .terminal import (
     Size,
     TmuxPty,
 )
+
+if TYPE_CHECKING:
+    from .chat import ChatSession, Event
 
 router = APIRouter(dependencies=[AuthenticatedSocket])
 
@@ -135,6 +137,8 @@ async def chat(websocket: WebSocket, cwd: str = ".") -> None:
     except AgentError as exc:
         await _close(websocket, CLOSE_POLICY, exc.detail[:120])
         return
+
+    from .chat import ChatSession  # the SDK loads when the first chat opens, not at start-up
 
     async def send(event: Event) -> None:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
