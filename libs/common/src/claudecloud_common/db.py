@@ -7,22 +7,43 @@ default. The edge (an HTTP request or a bus handler) opens a transaction with
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, Row, Table, event, insert, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["OUTBOX_KEY", "AsyncSession", "Database", "UTCDateTime"]
+__all__ = ["AsyncSession", "Database", "UTCDateTime", "Written", "defer_insert"]
 
-OUTBOX_KEY = "claudecloud.outbox"
-"""Where a session keeps the outbox rows it wrote, for the after-commit hook."""
+_DEFERRED = "claudecloud.deferred"
+
+Written = dict[str, Sequence[Row[Any]]]
+"""What a transaction inserted through :func:`defer_insert`, by table name."""
+
+
+def defer_insert(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+    """Insert ``values`` into ``table`` just before the session's transaction commits, in one
+    statement with every other row deferred to that table (the inbox and outbox use it: cheaper
+    than the ORM's unit of work on every command)."""
+    deferred: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_DEFERRED, {})
+    deferred.setdefault(table, []).append(values)
+
+
+async def _write_deferred(session: AsyncSession) -> Written:
+    written: Written = {}
+    deferred = session.info.pop(_DEFERRED, {})
+    if deferred:
+        connection = await session.connection()  # the session's own transaction, Core level
+        for table, rows in deferred.items():
+            result = await connection.execute(insert(table).returning(*table.c), rows)
+            written[table.name] = result.all()
+    return written
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -52,24 +73,23 @@ class Database:
         self.url = url
         self.engine = _make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self._after_commit: list[Callable[[list[object]], None]] = []
+        self._after_commit: list[Callable[[Written], None]] = []
 
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
-    def on_commit(self, hook: Callable[[list[object]], None]) -> None:
-        """After every committed transaction, call ``hook`` with the outbox rows it wrote (the
-        outbox relay publishes them at once)."""
+    def on_commit(self, hook: Callable[[Written], None]) -> None:
+        """After every committed transaction, call ``hook`` with the rows it inserted through
+        :func:`defer_insert` (the outbox relay publishes the outbox's at once)."""
         self._after_commit.append(hook)
 
     @asynccontextmanager
     async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
-        async with self.sessions() as session:
-            async with session.begin():
-                yield session
-            written: list[object] = session.info.pop(OUTBOX_KEY, [])
+        async with self.sessions() as session, session.begin():
+            yield session
+            written = await _write_deferred(session)
         if notify and written:
             for hook in self._after_commit:
                 hook(written)

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from faststream.nats import NatsBroker
-from sqlalchemy import delete
+from sqlalchemy import Table, delete
 from sqlmodel import Field, SQLModel, col, select
 
 from .bus import publish_raw
 from .contracts.base import Message, utcnow
-from .db import OUTBOX_KEY, AsyncSession, Database, UTCDateTime
+from .db import AsyncSession, Database, UTCDateTime, Written, defer_insert
 from .logging import get_logger
 
 __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
@@ -45,16 +45,29 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class Pending(Protocol):
+    """An outbox row as the relay reads it (an ORM object or an inserted row alike)."""
+
+    seq: int | None
+    message_id: str
+    subject: str
+    payload: bytes
+    correlation_id: str | None
+
+
 def add_to_outbox(session: AsyncSession, subject: str, message: Message) -> None:
     """Queue ``message`` for publication on ``subject`` when the session's transaction commits."""
-    row = OutboxMessage(
-        message_id=str(message.id),
-        subject=subject,
-        payload=message.model_dump_json().encode(),
-        correlation_id=message.correlation_id,
-    )
-    session.add(row)
-    session.info.setdefault(OUTBOX_KEY, []).append(row)
+    values = {
+        "message_id": str(message.id),
+        "subject": subject,
+        "payload": message.model_dump_json().encode(),
+        "correlation_id": message.correlation_id,
+        "created_at": utcnow(),
+    }
+    defer_insert(session, OUTBOX, values)
 
 
 class OutboxRelay:
@@ -74,7 +87,7 @@ class OutboxRelay:
         self._poll = poll_seconds
         self._grace = timedelta(seconds=grace_seconds)
         self._batch = batch
-        self._fresh: asyncio.Queue[OutboxMessage] = asyncio.Queue()
+        self._fresh: asyncio.Queue[Pending] = asyncio.Queue()
         self._published: set[int] = set()
         self._degraded = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,12 +110,11 @@ class OutboxRelay:
         with contextlib.suppress(Exception):
             await self._delete_published()
 
-    def _committed(self, rows: Sequence[object]) -> None:
+    def _committed(self, written: Written) -> None:
         if self._degraded:
             return  # the table is the truth until the recovery path has caught up
-        for row in rows:
-            if isinstance(row, OutboxMessage):
-                self._fresh.put_nowait(row)
+        for row in written.get(OUTBOX.name, ()):
+            self._fresh.put_nowait(row)
 
     async def _run_fast(self) -> None:
         while True:
@@ -112,7 +124,8 @@ class OutboxRelay:
             try:
                 for row in rows:
                     await self._publish(row)
-                    self._published.add(row.seq)  # type: ignore[arg-type]
+                    if row.seq is not None:
+                        self._published.add(row.seq)
             except Exception as exc:
                 # Leave the rest to the recovery path, which keeps commit order.
                 self._degraded = True
@@ -163,7 +176,7 @@ class OutboxRelay:
             log.info("outbox.recovered", count=len(rows))
         return len(rows)
 
-    async def _publish(self, row: OutboxMessage) -> None:
+    async def _publish(self, row: Pending) -> None:
         await publish_raw(
             self._broker,
             row.subject,

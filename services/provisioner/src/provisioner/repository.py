@@ -7,8 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -17,6 +16,17 @@ from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
 from claudecloud_common.db import AsyncSession
 
 from .models import Instance
+
+INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
+
+# Built once per dialect: admitting a create runs it every time, and building it costs more.
+_INSERT_UNLESS_CONFLICT = {
+    name: builder(INSTANCES)
+    .values({column.key: bindparam(column.key) for column in INSTANCES.c})
+    .on_conflict_do_nothing()
+    .returning(INSTANCES.c.id)
+    for name, builder in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 TRANSITIONAL = (
     InstanceStatus.PROVISIONING,
@@ -72,11 +82,10 @@ class InstanceRepository:
     async def insert_unless_conflict(self, instance: Instance) -> bool:
         """Insert ``instance`` unless its id exists or its user already has a live instance
         (the partial unique index): one statement, no error, no aborted transaction."""
-        values = {c.key: getattr(instance, c.key) for c in sa_inspect(Instance).columns}
-        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
-        builder = sqlite_insert if dialect == "sqlite" else pg_insert
-        statement = builder(Instance).values(**values).on_conflict_do_nothing()
-        inserted = await self.session.exec(statement.returning(col(Instance.id)))
+        connection = await self.session.connection()
+        statement = _INSERT_UNLESS_CONFLICT[connection.dialect.name]
+        values = {column.key: getattr(instance, column.key) for column in INSTANCES.c}
+        inserted = await connection.execute(statement, values)
         return inserted.first() is not None
 
     async def update_if_pending(
@@ -85,13 +94,14 @@ class InstanceRepository:
         """Apply ``values`` only while ``command_id`` is the instance's pending command (a
         compare-and-set in one statement); the updated row, or None when it was not pending."""
         statement = (
-            update(Instance)
-            .where(col(Instance.id) == instance_id, col(Instance.pending_command_id) == command_id)
+            update(INSTANCES)
+            .where(INSTANCES.c.id == instance_id, INSTANCES.c.pending_command_id == command_id)
             .values(**values)
-            .returning(Instance)
-            .execution_options(synchronize_session=False)
+            .returning(*INSTANCES.c)
         )
-        return (await self.session.exec(statement)).scalars().first()
+        connection = await self.session.connection()
+        row = (await connection.execute(statement)).first()
+        return Instance.model_construct(**row._mapping) if row is not None else None
 
     def add(self, instance: Instance) -> None:
         self.session.add(instance)
