@@ -103,7 +103,7 @@ async def queued_throughput(
     return n / (last - started), n / (last - first) if last > first else float("inf")
 
 
-async def main(creates: int, queued: int, replicas: int) -> None:
+async def main(creates: int, queued: int, replicas: int, env: list[str]) -> None:
     server = await create_database("cc_bench")
     base, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
@@ -114,7 +114,7 @@ async def main(creates: int, queued: int, replicas: int) -> None:
         database_url=f"{base}/{name}",
         admin_api_key=secrets.token_urlsafe(32),
         provider="fake",
-        extra_env={"LOG_LEVEL": "WARNING"},
+        extra_env={"LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in env)},
         log_dir=workdir / "logs",
         services=(
             ServiceSpec("provisioner", "provisioner", free_port()),
@@ -160,5 +160,6 @@ if __name__ == "__main__":
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--replicas", type=int, default=1, help="provisioner processes")
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services")
     args = parser.parse_args()
-    asyncio.run(main(args.creates, args.queued, args.replicas))
+    asyncio.run(main(args.creates, args.queued, args.replicas, args.env))

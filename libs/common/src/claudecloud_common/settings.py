@@ -67,6 +67,9 @@ class ServiceSettings(BaseSettings):
     bus_max_deliver: int = Field(default=6, ge=1)
     bus_backoff_seconds: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
     bus_max_workers: int = Field(default=16, ge=1)
+    """Messages one subscriber handles at once (each may hold a database connection)."""
+    db_pool_size: int = Field(default=20, ge=1)
+    """Database connections kept open (as many again may be opened under load)."""
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_grace_seconds: float = Field(default=10.0, ge=0)
     """How old an unpublished outbox row must be before the recovery path publishes it (younger

@@ -34,7 +34,7 @@ log = get_logger(__name__)
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
     broker = make_broker(settings)
     hub = EventHub()
 

@@ -39,7 +39,7 @@ class Provisioner:
 
 
 def build(settings: ProvisionerSettings) -> Provisioner:
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
     broker = make_broker(settings)
     provider = make_provider(settings)
     runner = CommandRunner(db, provider, settings)
