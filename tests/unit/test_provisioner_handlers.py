@@ -101,3 +101,18 @@ async def test_the_same_message_twice_changes_nothing(harness: Harness) -> None:
     assert types.count("instance.running") == 1
     assert types.count("instance.paused") == 1
     assert "instance.rejected" not in types
+
+
+async def test_a_refused_create_delivered_again_later_stays_refused(harness: Harness) -> None:
+    user, first = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=first, user_id=user))
+    refused = CreateInstance(instance_id=uuid4(), user_id=user)
+    await harness.send(InstanceSubject.CREATE, refused)
+    await harness.send(InstanceSubject.DESTROY, DestroyInstance(instance_id=first))
+    # The refused command comes back (a lost acknowledgement): the user has no live instance
+    # now, but this command was answered already and must not create one.
+    await harness.send(InstanceSubject.CREATE, refused)
+
+    state = harness.fake_state()
+    assert state["calls"]["create"] == 1
+    assert [e["type"] for e in await harness.outbox()].count("instance.rejected") == 1

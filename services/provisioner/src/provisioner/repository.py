@@ -7,22 +7,29 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, exists, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
 from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
 from claudecloud_common.db import AsyncSession
+from claudecloud_common.inbox import INBOX
 
 from .models import Instance
 
 INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
 
 # Built once per dialect: admitting a create runs it every time, and building it costs more.
+_UNPROCESSED = select(*(bindparam(column.key, type_=column.type) for column in INSTANCES.c)).where(
+    ~exists().where(
+        INBOX.c.message_id == bindparam("inbox_message_id", type_=INBOX.c.message_id.type),
+        INBOX.c.consumer == bindparam("inbox_consumer"),
+    )
+)
 _INSERT_UNLESS_CONFLICT = {
     name: builder(INSTANCES)
-    .values({column.key: bindparam(column.key) for column in INSTANCES.c})
+    .from_select([column.key for column in INSTANCES.c], _UNPROCESSED)
     .on_conflict_do_nothing()
     .returning(INSTANCES.c.id)
     for name, builder in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
@@ -79,12 +86,16 @@ class InstanceRepository:
         )
         return set((await self.session.exec(query)).all())
 
-    async def insert_unless_conflict(self, instance: Instance) -> bool:
-        """Insert ``instance`` unless its id exists or its user already has a live instance
-        (the partial unique index): one statement, no error, no aborted transaction."""
+    async def insert_unless_conflict(
+        self, instance: Instance, *, unless_processed: tuple[UUID, str]
+    ) -> bool:
+        """Insert ``instance`` unless its id exists, its user already has a live instance (the
+        partial unique index), or the inbox says the command was applied: one statement, no
+        error, no aborted transaction."""
         connection = await self.session.connection()
         statement = _INSERT_UNLESS_CONFLICT[connection.dialect.name]
         values = {column.key: getattr(instance, column.key) for column in INSTANCES.c}
+        values["inbox_message_id"], values["inbox_consumer"] = unless_processed
         inserted = await connection.execute(statement, values)
         return inserted.first() is not None
 

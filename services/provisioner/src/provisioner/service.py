@@ -130,10 +130,10 @@ class InstanceService:
 
     async def begin(self, command: InstanceCommand) -> Work | None:
         """Admit ``command`` and enter its transitional state; None when there is nothing to do."""
-        if await already_processed(self.session, command.id, self._consumer(command)):
-            return None
         if isinstance(command, CreateInstance) and await self._admit_new(command):
             return Work(command, MachineRef(command.instance_id, command.user_id))
+        if await already_processed(self.session, command.id, self._consumer(command)):
+            return None
         instance = await self.repo.get(command.instance_id, for_update=True)
         if instance is not None and instance.pending_command_id == command.id:
             return Work(command, _ref(instance))  # a redelivery: resume the interrupted work
@@ -243,7 +243,9 @@ class InstanceService:
             provider=self.provider_name,
             pending_command_id=cmd.id,
         )
-        if not await self.repo.insert_unless_conflict(instance):
+        if not await self.repo.insert_unless_conflict(
+            instance, unless_processed=(cmd.id, self._consumer(cmd))
+        ):
             return False
         self._emit(
             InstanceRequested(
