@@ -30,8 +30,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.common import percentile, verdict
-from devstack import ServiceSpec, Stack, StackConfig
-from tests.support import create_database, drop_database, free_port
+from devstack import Stack, free_port, local_config
+from tests.support import create_database, drop_database
 
 TARGET = 1_000
 _LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
@@ -172,11 +172,10 @@ async def main(args: Any) -> None:
     base_db, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-auth-"))
     port = free_port()
-    config = StackConfig(
-        data_dir=workdir / "data", port=port, nats_port=free_port(),
-        database_url=f"{base_db}/{name}", admin_api_key=secrets.token_urlsafe(32),
-        provider="fake", log_dir=workdir / "logs",
-        extra_env={
+    config = local_config(
+        workdir, provider="fake", database_url=f"{base_db}/{name}", port=port,
+        provisioners=args.provisioners,
+        env={
             "LOG_LEVEL": "WARNING",
             "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),
             "GATEWAY_BASE_URL": f"http://127.0.0.1:{port}",
@@ -187,11 +186,6 @@ async def main(args: Any) -> None:
             "GATEWAY_RATE_LIMIT_API": "10000000/minute",
             "GATEWAY_INSTANCE_CACHE_SECONDS": str(args.instance_cache),
         },
-        services=(
-            *(ServiceSpec(f"provisioner-{i}" if i else "provisioner", "provisioner", free_port())
-              for i in range(args.provisioners)),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
     )  # fmt: skip
     stack = Stack(config)
     try:

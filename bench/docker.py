@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import statistics
 import sys
 import tempfile
@@ -30,20 +29,13 @@ from typing import Any
 import docker
 import httpx
 
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import docker_answers, ensure_instance_image
 
 IMAGE = os.environ.get("PROVISIONER_DOCKER_IMAGE", "claudecloud/instance:latest")
 CYCLES = int(os.environ.get("BENCH_CYCLES", "20"))
 OVERHEAD_TARGET = 0.25
 WAKE_TARGET_S = 1.5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def p(values: Sequence[float], q: float) -> float:
@@ -156,25 +148,8 @@ class RawDocker:
         return create, wake
 
 
-def start_stack(tmp: Path, network: str, deployment: str) -> Stack:
-    config = StackConfig(
-        data_dir=tmp / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="docker",
-        extra_env={
-            "PROVISIONER_DOCKER_IMAGE": IMAGE,
-            "PROVISIONER_DOCKER_NETWORK": network,
-            "PROVISIONER_DOCKER_DEPLOYMENT": deployment,
-            "LOG_LEVEL": "WARNING",
-        },
-        log_dir=tmp / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+def start_stack(tmp: Path, isolation: dict[str, str]) -> Stack:
+    config = local_config(tmp, provider="docker", env={**isolation, "LOG_LEVEL": "WARNING"})
     stack = Stack(config)
     stack.start()
     return stack
@@ -227,30 +202,19 @@ async def run(
     return mine, theirs
 
 
-def cleanup(engine: Any, deployment: str, network: str) -> None:
-    selector = {"label": [f"io.claudecloud.deployment={deployment}"]}
-    for container in engine.containers.list(all=True, filters=selector):
-        container.remove(force=True, v=True)
-    for volume in engine.volumes.list(filters=selector):
-        volume.remove(force=True)
-    for found in engine.networks.list(names=[network]):
-        found.remove()
-
-
 def main() -> None:
     if not docker_answers():
         sys.exit("no Docker engine answers: run scripts/docker-engine.sh")
     ensure_instance_image(IMAGE)
-    tag = uuid.uuid4().hex[:8]
-    deployment, network = f"bench-{tag}", f"claude-net-bench-{tag}"
+    deployment, network, isolation = docker_isolation("bench", IMAGE)
     engine = docker.from_env(version="1.41", timeout=120)
     with tempfile.TemporaryDirectory(prefix="cc-bench-docker-") as tmp:
-        stack = start_stack(Path(tmp), network, deployment)
+        stack = start_stack(Path(tmp), isolation)
         try:
             mine, theirs = asyncio.run(run(stack, RawDocker(engine, network, deployment)))
         finally:
             stack.stop_all()
-            cleanup(engine, deployment, network)
+            remove_deployment(engine, deployment, network)
     sys.exit(0 if report(mine, theirs) else 1)
 
 

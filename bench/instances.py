@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -21,10 +20,10 @@ from nats.aio.msg import Msg
 
 from bench.common import percentile, summary, verdict
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import ServiceSpec, Stack, free_port, local_config
 from provisioner.providers import MachineRef
 from provisioner.providers.fake import FakeProvider
-from tests.support import create_database, drop_database, free_port
+from tests.support import create_database, drop_database
 
 
 class RunningWatch:
@@ -107,20 +106,11 @@ async def main(creates: int, queued: int, replicas: int, env: list[str]) -> None
     server = await create_database("cc_bench")
     base, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
-    config = StackConfig(
-        data_dir=workdir / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        database_url=f"{base}/{name}",
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="fake",
-        extra_env={"LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in env)},
-        log_dir=workdir / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+    env_pairs = dict(e.split("=", 1) for e in env)
+    config = local_config(
+        workdir, provider="fake", database_url=f"{base}/{name}",
+        env={"LOG_LEVEL": "WARNING", **env_pairs},
+    )  # fmt: skip
     stack = Stack(config)
     try:
         await asyncio.to_thread(stack.start)

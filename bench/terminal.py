@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import statistics
 import sys
 import tempfile
@@ -28,11 +27,10 @@ import docker
 import httpx
 
 from bench.common import percentile, summary, verdict
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import ensure_instance_image
-from tests.docker.conftest import remove_deployment
 from tests.proxy.conftest import IMAGE, sign_in
-from tests.support import eventually, free_port
+from tests.support import eventually
 from tests.ttyd import OUTPUT, Terminal
 
 KEYSTROKES = 300
@@ -193,32 +191,14 @@ async def measure(gateway: Target, direct: Target) -> bool:
 
 
 async def run(tmp: Path, engine: docker.DockerClient) -> bool:
-    tag = uuid.uuid4().hex[:8]
-    deployment, network = f"bench-{tag}", f"claude-net-bench-{tag}"
-    config = StackConfig(
-        data_dir=tmp / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="docker",
-        extra_env={
-            "PROVISIONER_DOCKER_IMAGE": IMAGE,
-            "PROVISIONER_DOCKER_NETWORK": network,
-            "PROVISIONER_DOCKER_DEPLOYMENT": deployment,
-            "GATEWAY_RATE_LIMIT_API": "100000/minute",
-            "LOG_LEVEL": "INFO",
-        },
-        log_dir=tmp / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+    deployment, network, isolation = docker_isolation("bench", IMAGE)
+    env = {**isolation, "GATEWAY_RATE_LIMIT_API": "100000/minute", "LOG_LEVEL": "INFO"}
+    config = local_config(tmp, provider="docker", env=env)
     stack = Stack(config)
     await asyncio.to_thread(stack.start)
     base = f"http://127.0.0.1:{config.port}"
     try:
-        token = await sign_in(base, tmp / "logs" / "gateway.log", f"bench-{tag}@example.com")
+        token = await sign_in(base, tmp / "logs" / "gateway.log", f"{deployment}@example.com")
         bearer = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=base, headers=bearer, timeout=60) as api:
             instance_id = (await api.post("/instances")).json()["id"]

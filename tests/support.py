@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -15,6 +14,10 @@ import asyncpg
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from devstack import free_port
+
+__all__ = ["create_database", "drop_database", "eventually", "free_port", "stream_messages"]
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 MACHINE_NATS = "nats://127.0.0.1:4222"
@@ -38,13 +41,6 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def create_database(prefix: str) -> str:

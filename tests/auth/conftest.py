@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes, policy
@@ -22,7 +21,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
 
 from claudecloud_common.migrations import upgrade_to_head
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import Stack, local_config
 from gateway.app import MIGRATIONS, create_app
 from gateway.settings import GatewaySettings
 from tests.support import create_database, drop_database, eventually, free_port
@@ -101,15 +100,12 @@ async def stack(
     probe = await create_database("cc_auth")
     server_url = probe
     port = free_port()
-    config = StackConfig(
-        data_dir=tmp / "data",
-        port=port,
-        nats_port=free_port(),
-        database_url=server_url,
-        admin_api_key=secrets.token_urlsafe(32),
+    config = local_config(
+        tmp,
         provider="fake",
-        log_dir=tmp / "logs",
-        extra_env={
+        database_url=server_url,
+        port=port,
+        env={
             **smtp_env(smtp[1]),
             "GATEWAY_JWT_SECRET": JWT_SECRET,
             "GATEWAY_BASE_URL": f"http://127.0.0.1:{port}",
@@ -118,10 +114,6 @@ async def stack(
             "OUTBOX_POLL_SECONDS": "0.5",
             "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
         },
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
     )
     platform = Stack(config)
     try:

@@ -10,11 +10,7 @@ network, and removed at the end, so sessions never touch each other's containers
 from __future__ import annotations
 
 import asyncio
-import inspect
-import secrets
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -25,8 +21,9 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import ROOT, docker_answers, ensure_instance_image
+from tests.support import eventually as _eventually
 
 IMAGE = "claudecloud/instance:latest"
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
@@ -34,26 +31,11 @@ DEPLOYMENT_LABEL = "io.claudecloud.deployment"
 pytestmark = pytest.mark.timeout(600)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def eventually(
     probe: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.1, what: str = "it"
 ) -> Any:
-    """Poll ``probe`` (plain or async) until it returns something truthy, or fail."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        result = probe()
-        last = await result if inspect.isawaitable(result) else result
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+    """:func:`tests.support.eventually` with the longer patience containers need."""
+    return await _eventually(probe, timeout=timeout, interval=interval, what=what)
 
 
 @dataclass
@@ -140,32 +122,17 @@ def engine() -> Iterator[docker.DockerClient]:
 async def platform(
     engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, request: Any
 ) -> AsyncIterator[DockerPlatform]:
-    tag = uuid.uuid4().hex[:8]
-    deployment, network = f"test-{tag}", f"claude-net-test-{tag}"
+    deployment, network, isolation = docker_isolation("test", IMAGE)
     tmp = tmp_path_factory.mktemp("docker-stack")
     env = {
-        "PROVISIONER_DOCKER_IMAGE": IMAGE,
-        "PROVISIONER_DOCKER_NETWORK": network,
-        "PROVISIONER_DOCKER_DEPLOYMENT": deployment,
+        **isolation,
         "PROVISIONER_DOCKER_MEMORY": "1g",
         "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "5",
         "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
         "OUTBOX_POLL_SECONDS": "0.5",
         "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
     }
-    config = StackConfig(
-        data_dir=tmp / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="docker",
-        extra_env=dict(env),
-        log_dir=tmp / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+    config = local_config(tmp, provider="docker", env=env)
     stack = Stack(config)
     await asyncio.to_thread(stack.start)
     api = httpx.AsyncClient(
@@ -182,17 +149,6 @@ async def platform(
         if request.session.testsfailed:
             for log in sorted((tmp / "logs").glob("*.log")):
                 print(f"----- {log} -----\n{log.read_text()[-8000:]}")
-
-
-def remove_deployment(engine: docker.DockerClient, deployment: str, network: str) -> None:
-    """Remove every container, volume and the network this session made."""
-    selector = {"label": [f"{DEPLOYMENT_LABEL}={deployment}"]}
-    for container in engine.containers.list(all=True, filters=selector):
-        container.remove(force=True, v=True)
-    for volume in engine.volumes.list(filters=selector):
-        volume.remove(force=True)
-    for found in engine.networks.list(names=[network]):
-        found.remove()
 
 
 def exec_in(container: Container, command: str, user: str = "claude") -> tuple[int, str]:

@@ -5,7 +5,6 @@ and its own ports, so tests can kill and restart any part of it."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import ServiceSpec, Stack, StackConfig
-from tests.support import create_database, drop_database, free_port
+from devstack import Stack, StackConfig, local_config
+from tests.support import create_database, drop_database
 
 FAST_BUS = {
     "PROVISIONER_BUS_ACK_WAIT_SECONDS": "3",
@@ -27,20 +26,7 @@ FAST_BUS = {
 
 
 def make_config(tmp: Path, database_url: str | None, **env: str) -> StackConfig:
-    return StackConfig(
-        data_dir=tmp / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        database_url=database_url,
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="fake",
-        extra_env=FAST_BUS | env,
-        log_dir=tmp / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+    return local_config(tmp, provider="fake", database_url=database_url, env=FAST_BUS | env)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import secrets
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,10 +22,9 @@ import httpx
 import pytest
 from docker.models.containers import Container
 
-from devstack import ServiceSpec, Stack, StackConfig
+from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import ROOT, docker_answers
-from tests.docker.conftest import remove_deployment
-from tests.support import eventually, free_port
+from tests.support import eventually
 from tests.ttyd import Terminal
 
 IMAGE = "claudecloud/instance:standin"
@@ -140,35 +138,21 @@ async def sign_in(base_url: str, log: Path, email: str) -> str:
 async def proxied(
     standin_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, request: Any
 ) -> AsyncIterator[Proxied]:
-    tag = uuid.uuid4().hex[:8]
-    deployment, network = f"test-{tag}", f"claude-net-test-{tag}"
+    deployment, network, isolation = docker_isolation("test", IMAGE)
     tmp = tmp_path_factory.mktemp("proxy-stack")
-    config = StackConfig(
-        data_dir=tmp / "data",
-        port=free_port(),
-        nats_port=free_port(),
-        admin_api_key=secrets.token_urlsafe(32),
-        provider="docker",
-        extra_env={
-            "PROVISIONER_DOCKER_IMAGE": IMAGE,
-            "PROVISIONER_DOCKER_NETWORK": network,
-            "PROVISIONER_DOCKER_DEPLOYMENT": deployment,
-            "PROVISIONER_DOCKER_MEMORY": "1g",
-            "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "3",
-            "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
-            "OUTBOX_POLL_SECONDS": "0.2",
-            "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
-            "GATEWAY_DASHBOARD_ORIGINS": ORIGIN,
-            "GATEWAY_TICKET_TTL_SECONDS": str(TICKET_TTL_SECONDS),
-            "GATEWAY_RATE_LIMIT_API": "100000/minute",
-            "LOG_LEVEL": "INFO",
-        },
-        log_dir=tmp / "logs",
-        services=(
-            ServiceSpec("provisioner", "provisioner", free_port()),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
-    )
+    env = {
+        **isolation,
+        "PROVISIONER_DOCKER_MEMORY": "1g",
+        "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "3",
+        "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
+        "OUTBOX_POLL_SECONDS": "0.2",
+        "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
+        "GATEWAY_DASHBOARD_ORIGINS": ORIGIN,
+        "GATEWAY_TICKET_TTL_SECONDS": str(TICKET_TTL_SECONDS),
+        "GATEWAY_RATE_LIMIT_API": "100000/minute",
+        "LOG_LEVEL": "INFO",
+    }
+    config = local_config(tmp, provider="docker", env=env)
     stack = Stack(config)
     await asyncio.to_thread(stack.start)
     base_url = f"http://127.0.0.1:{config.port}"
@@ -177,8 +161,6 @@ async def proxied(
     )
     try:
         log = tmp / "logs" / "gateway.log"
-        # One after the other: two first creates at once race to make the network (the provider
-        # checks, then creates, and Docker allows two networks of one name).
         a = await _user(base_url, admin, standin_engine, log, "a")
         b = await _user(base_url, admin, standin_engine, log, "b")
         yield Proxied(stack, standin_engine, base_url, admin, network, a, b)

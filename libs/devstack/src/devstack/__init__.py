@@ -2,6 +2,15 @@
 process. ``make run`` uses it, and so do the end-to-end tests, so both start things the same way.
 """
 
+from .local import docker_isolation, free_port, local_config, remove_deployment
 from .stack import ServiceSpec, Stack, StackConfig
 
-__all__ = ["ServiceSpec", "Stack", "StackConfig"]
+__all__ = [
+    "ServiceSpec",
+    "Stack",
+    "StackConfig",
+    "docker_isolation",
+    "free_port",
+    "local_config",
+    "remove_deployment",
+]
