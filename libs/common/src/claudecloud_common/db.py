@@ -7,6 +7,7 @@ default. The edge (an HTTP request or a bus handler) opens a transaction with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import DateTime, Row, Table, event, insert, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,9 +43,16 @@ async def _write_deferred(session: AsyncSession) -> Written:
     if deferred:
         connection = await session.connection()  # the session's own transaction, Core level
         for table, rows in deferred.items():
-            result = await connection.execute(insert(table).returning(*table.c), rows)
+            statement = _insert_returning(table)
+            # One row (the usual case) as a plain execute: the many-rows path costs more.
+            result = await connection.execute(statement, rows[0] if len(rows) == 1 else rows)
             written[table.name] = result.all()
     return written
+
+
+@functools.cache
+def _insert_returning(table: Table) -> Insert:
+    return insert(table).returning(*table.c)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

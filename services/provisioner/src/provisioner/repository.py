@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, exists, update
+from sqlalchemy import Table, Update, bindparam, exists, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -34,6 +35,22 @@ _INSERT_UNLESS_CONFLICT = {
     .returning(INSTANCES.c.id)
     for name, builder in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
+
+
+@functools.cache
+def _update_if_pending(columns: tuple[str, ...]) -> Update:
+    """The compare-and-set update of ``columns``, built once per set of columns."""
+    return (
+        update(INSTANCES)
+        .where(
+            INSTANCES.c.id == bindparam("match_id", type_=INSTANCES.c.id.type),
+            INSTANCES.c.pending_command_id
+            == bindparam("match_command", type_=INSTANCES.c.pending_command_id.type),
+        )
+        .values({name: bindparam(name, type_=INSTANCES.c[name].type) for name in columns})
+        .returning(*INSTANCES.c)
+    )
+
 
 TRANSITIONAL = (
     InstanceStatus.PROVISIONING,
@@ -104,14 +121,10 @@ class InstanceRepository:
     ) -> Instance | None:
         """Apply ``values`` only while ``command_id`` is the instance's pending command (a
         compare-and-set in one statement); the updated row, or None when it was not pending."""
-        statement = (
-            update(INSTANCES)
-            .where(INSTANCES.c.id == instance_id, INSTANCES.c.pending_command_id == command_id)
-            .values(**values)
-            .returning(*INSTANCES.c)
-        )
         connection = await self.session.connection()
-        row = (await connection.execute(statement)).first()
+        statement = _update_if_pending(tuple(sorted(values)))
+        parameters = {**values, "match_id": instance_id, "match_command": command_id}
+        row = (await connection.execute(statement, parameters)).first()
         return Instance.model_construct(**row._mapping) if row is not None else None
 
     def add(self, instance: Instance) -> None:
