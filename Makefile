@@ -38,6 +38,7 @@ format: env ## Format and fix what ruff can
 .PHONY: bench
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
+	$(UV) run --frozen python -m bench.instances --creates 50 --replicas 2
 	$(UV) run --frozen python -m bench.auth
 	$(UV) run --frozen python -m bench.auth --instance-cache 0
 	$(UV) run --frozen python -m bench.terminal

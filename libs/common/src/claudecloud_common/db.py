@@ -29,12 +29,17 @@ Written = dict[str, Sequence[Row[Any]]]
 """What a transaction inserted through :func:`defer_insert`, by table name."""
 
 
-def defer_insert(session: AsyncSession, table: Table, values: dict[str, Any]) -> None:
+def defer_insert(
+    session: AsyncSession, table: Table, values: dict[str, Any], *, announce: bool = False
+) -> None:
     """Insert ``values`` into ``table`` just before the session's transaction commits, in one
     statement with every other row deferred to that table (the inbox and outbox use it: cheaper
-    than the ORM's unit of work on every command)."""
-    deferred: dict[Table, list[dict[str, Any]]] = session.info.setdefault(_DEFERRED, {})
-    deferred.setdefault(table, []).append(values)
+    than the ORM's unit of work on every command). ``announce`` hands the inserted rows to the
+    after-commit hooks (the outbox's relay publishes them)."""
+    deferred: dict[tuple[Table, bool], list[dict[str, Any]]] = session.info.setdefault(
+        _DEFERRED, {}
+    )
+    deferred.setdefault((table, announce), []).append(values)
 
 
 async def _write_deferred(session: AsyncSession) -> Written:
@@ -42,17 +47,18 @@ async def _write_deferred(session: AsyncSession) -> Written:
     deferred = session.info.pop(_DEFERRED, {})
     if deferred:
         connection = await session.connection()  # the session's own transaction, Core level
-        for table, rows in deferred.items():
-            statement = _insert_returning(table)
+        for (table, announce), rows in deferred.items():
+            statement = _insert(table, returning=announce)
             # One row (the usual case) as a plain execute: the many-rows path costs more.
             result = await connection.execute(statement, rows[0] if len(rows) == 1 else rows)
-            written[table.name] = result.all()
+            if announce:
+                written[table.name] = result.all()
     return written
 
 
 @functools.cache
-def _insert_returning(table: Table) -> Insert:
-    return insert(table).returning(*table.c)
+def _insert(table: Table, *, returning: bool) -> Insert:
+    return insert(table).returning(*table.c) if returning else insert(table)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -67,7 +67,7 @@ def add_to_outbox(session: AsyncSession, subject: str, message: Message) -> None
         "correlation_id": message.correlation_id,
         "created_at": utcnow(),
     }
-    defer_insert(session, OUTBOX, values)
+    defer_insert(session, OUTBOX, values, announce=True)
 
 
 class OutboxRelay:
