@@ -8,6 +8,7 @@ from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
     InstanceSubject,
+    InstanceView,
     PauseInstance,
     WakeInstance,
 )
@@ -16,10 +17,13 @@ from provisioner.service import InstanceService
 from .conftest import Harness
 
 
-async def status_of(h: Harness, instance_id: object) -> str:
+async def view_of(h: Harness, instance_id: object) -> InstanceView:
     async with h.parts.db.transaction(notify=False) as session:
-        view = await InstanceService(session, "fake").get(instance_id)  # type: ignore[arg-type]
-    return view.status.value
+        return await InstanceService(session, "fake").get(instance_id)  # type: ignore[arg-type]
+
+
+async def status_of(h: Harness, instance_id: object) -> str:
+    return (await view_of(h, instance_id)).status.value
 
 
 async def test_create_runs_the_instance_and_announces_it(harness: Harness) -> None:
@@ -37,6 +41,7 @@ async def test_full_lifecycle_and_its_events(harness: Harness) -> None:
     await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
     await harness.send(InstanceSubject.PAUSE, PauseInstance(instance_id=instance))
     assert await status_of(harness, instance) == "paused"
+    assert (await view_of(harness, instance)).host is None  # nothing to reach while paused
     assert harness.fake_state()["machines"][str(user)]["running"] is False
     await harness.send(InstanceSubject.WAKE, WakeInstance(instance_id=instance))
     assert await status_of(harness, instance) == "running"

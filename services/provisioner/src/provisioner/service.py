@@ -159,6 +159,8 @@ class InstanceService:
             "pending_command_id": None,
             "updated_at": utcnow(),
         }
+        if rule.to is not S.RUNNING:
+            values["host"] = None  # a stopped or removed machine has no address to reach
         if machine is not None:
             values |= {"provider_id": machine.provider_id, "host": machine.host}
             if machine.agent_secret is not None:
