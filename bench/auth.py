@@ -12,55 +12,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import secrets
 import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvloop
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bench.common import percentile, verdict
 from devstack import Stack, free_port, local_config
+from tests.mail import MailCatcher
 from tests.support import create_database, drop_database
 
 TARGET = 1_000
-_LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
-
-
-class Inbox:
-    """A local SMTP server's handler: the sign-in mail is read the way a user would."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, _server: SMTP, _session: Session, envelope: Envelope) -> str:
-        content = envelope.content
-        raw = content if isinstance(content, bytes) else str(content).encode()
-        message = message_from_bytes(raw, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-    async def link(self, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for message in self.messages:
-                body = message.get_body(("plain",))
-                found = _LINK.search(body.get_content()) if body else None
-                if found:
-                    return found.group(0)
-            await asyncio.sleep(0.05)
-        raise TimeoutError("no sign-in mail arrived")
 
 
 @dataclass
@@ -141,10 +111,10 @@ async def load(name: str, port: int, path: str, headers: dict[str, str], args: A
     return run
 
 
-async def _sign_in_and_create(base: str, inbox: Inbox) -> tuple[str, str]:
+async def _sign_in_and_create(base: str, inbox: MailCatcher) -> tuple[str, str]:
     async with httpx.AsyncClient(base_url=base, timeout=10) as api:
         (await api.post("/auth/login", json={"email": "bench@example.com"})).raise_for_status()
-        token = httpx.URL(await inbox.link()).params["token"]
+        token = httpx.URL(await inbox.next_link("bench@example.com")).params["token"]
         verified = await api.post(
             "/auth/verify", json={"token": token}, headers={"Accept": "application/json"}
         )
@@ -164,7 +134,7 @@ async def _sign_in_and_create(base: str, inbox: Inbox) -> tuple[str, str]:
 
 
 async def main(args: Any) -> None:
-    inbox = Inbox()
+    inbox = MailCatcher()
     smtp_port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()

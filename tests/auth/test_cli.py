@@ -13,9 +13,10 @@ from pathlib import Path
 import jwt
 
 from devstack import Stack
+from tests.mail import MailCatcher
 from tests.support import eventually
 
-from .conftest import ISSUER, JWT_SECRET, MailCatcher, base_url, new_email, shellcheck
+from .conftest import ISSUER, JWT_SECRET, base_url, new_email, shellcheck
 
 CLI = str(Path(sys.executable).parent / "claude-cloud")
 

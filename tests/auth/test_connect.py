@@ -15,9 +15,10 @@ import pytest
 
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
 from gateway import connect
+from tests.mail import MailCatcher
 from tests.support import eventually
 
-from .conftest import MailCatcher, bearer, new_email, shellcheck, sign_in
+from .conftest import bearer, new_email, shellcheck, sign_in
 
 
 def run(script: str) -> subprocess.CompletedProcess[str]:

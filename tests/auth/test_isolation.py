@@ -7,9 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.mail import MailCatcher
 from tests.support import eventually
 
-from .conftest import MailCatcher, bearer, new_email, sign_in
+from .conftest import bearer, new_email, sign_in
 
 
 async def _status(client: httpx.AsyncClient, token: str, instance_id: str) -> str | None:

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.mail import MailCatcher
+
 from .conftest import (
     InProcess,
-    MailCatcher,
     bearer,
     client_of,
     new_email,

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.mail import MailCatcher
 from tests.support import create_database, drop_database, eventually
 
-from .conftest import InProcess, MailCatcher, bearer, client_of, new_email, smtp_env, token_of
+from .conftest import InProcess, bearer, client_of, new_email, smtp_env, token_of
 
 
 def _smtp(smtp: tuple[MailCatcher, int]) -> dict[str, str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from .conftest import MailCatcher, bearer, new_email, sign_in, token_of
+from tests.mail import MailCatcher
+
+from .conftest import bearer, new_email, sign_in, token_of
 
 
 async def test_sign_in_by_mail_then_me_with_the_cookie_and_with_the_bearer(

@@ -12,7 +12,9 @@ import httpx
 import jwt
 import pytest
 
-from .conftest import ISSUER, JWT_SECRET, MailCatcher, bearer, new_email, sign_in, token_of
+from tests.mail import MailCatcher
+
+from .conftest import ISSUER, JWT_SECRET, bearer, new_email, sign_in, token_of
 
 JSON = {"Accept": "application/json"}
 

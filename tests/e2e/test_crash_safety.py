@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 
 from devstack import Stack
 from provisioner.providers.fake import read_state
-from tests.support import stream_messages
+from tests.support import eventually, stream_messages
 
 from .conftest import client_for
 from .support import status, wait_for_status
@@ -85,8 +84,7 @@ async def test_with_nats_down_the_gateway_answers_503_and_queued_work_completes_
 
 
 async def _bus_back(api: httpx.AsyncClient) -> None:
-    for _ in range(100):
-        if (await api.get("/healthz")).status_code == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("gateway did not report the bus back")
+    async def healthy() -> bool:
+        return (await api.get("/healthz")).status_code == 200
+
+    await eventually(healthy, timeout=10, what="the gateway reporting the bus back")

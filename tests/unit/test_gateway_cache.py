@@ -26,15 +26,16 @@ async def test_an_answer_in_flight_during_an_event_is_not_kept() -> None:
     cache: EventFreshCache[str] = EventFreshCache(ttl_seconds=60)
     key = uuid4()
     answers = iter(["before the change", "after the change"])
-    release = asyncio.Event()
+    asked, release = asyncio.Event(), asyncio.Event()
 
     async def slow_load() -> str:
         value = next(answers)
+        asked.set()
         await release.wait()
         return value
 
     reading = asyncio.create_task(cache.get(key, slow_load))
-    await asyncio.sleep(0)  # the read is now waiting on the provisioner
+    await asked.wait()  # the read is now waiting on the provisioner
     cache.changed(key)
     release.set()
     assert await reading == "before the change"  # its caller still gets an answer
