@@ -126,6 +126,3 @@ class InstanceRepository:
         parameters = {**values, "match_id": instance_id, "match_command": command_id}
         row = (await connection.execute(statement, parameters)).first()
         return Instance.model_construct(**row._mapping) if row is not None else None
-
-    def add(self, instance: Instance) -> None:
-        self.session.add(instance)
