@@ -7,7 +7,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack.stack import wait_for_health
 from tests.support import free_port
 
 STAND_IN = Path(__file__).parents[1] / "fakes" / "claude"
@@ -76,15 +76,4 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAgent]:
 
 
 def _wait_healthy(agent: LocalAgent, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    with agent.client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"the agent exited with {process.returncode}")
-            try:
-                if client.get("/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # polling the port with a deadline
-    raise TimeoutError("the agent did not answer within 30s")
+    wait_for_health(f"{agent.url}/healthz", timeout=30, process=process, headers=agent.headers)

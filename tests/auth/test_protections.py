@@ -71,32 +71,14 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
 ) -> None:
     direct = await in_process(tmp_path / "direct", **_smtp_settings(smtp))
     async with client_of(direct) as client:  # spoofed headers do not make new clients
-        codes = [
-            (
-                await client.post(
-                    "/auth/login",
-                    json={"email": new_email()},
-                    headers={"X-Forwarded-For": _address()},
-                )
-            ).status_code
-            for _ in range(6)
-        ]
+        codes = await _six_logins_from_new_addresses(client)
     assert codes[-1] == 429
 
     proxied = await in_process(
         tmp_path / "proxied", trusted_proxies="127.0.0.1", **_smtp_settings(smtp)
     )
     async with client_of(proxied) as client:  # the ASGI test client's peer is 127.0.0.1
-        codes = [
-            (
-                await client.post(
-                    "/auth/login",
-                    json={"email": new_email()},
-                    headers={"X-Forwarded-For": _address()},
-                )
-            ).status_code
-            for _ in range(6)
-        ]
+        codes = await _six_logins_from_new_addresses(client)
     assert codes == [202] * 6
 
 
@@ -265,3 +247,17 @@ def test_a_short_jwt_secret_is_refused_everywhere(tmp_path: Path) -> None:
     result = _gateway({"JWT_SECRET": "too-short"}, tmp_path)
     assert result.returncode != 0
     assert "JWT_SECRET must be at least 32 bytes" in result.stderr
+
+
+async def _six_logins_from_new_addresses(client: httpx.AsyncClient) -> list[int]:
+    """Six sign-in requests, each claiming another client address in ``X-Forwarded-For``."""
+    return [
+        (
+            await client.post(
+                "/auth/login",
+                json={"email": new_email()},
+                headers={"X-Forwarded-For": _address()},
+            )
+        ).status_code
+        for _ in range(6)
+    ]

@@ -232,14 +232,19 @@ def wait_for_port(
 
 
 def wait_for_health(
-    url: str, *, timeout: float, process: subprocess.Popen[bytes] | None = None
+    url: str,
+    *,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> None:
+    """Poll ``url`` until it answers 200; fail at once if ``process`` exits, or at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, headers=headers, timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
