@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import nats
 import pytest
+
+from tests.support import stream_messages
 
 from .conftest import IMAGE, DockerPlatform, eventually
 from .engine_proxy import EngineProxy
@@ -35,7 +36,7 @@ def proxy(platform: DockerPlatform, tmp_path: Path) -> Iterator[EngineProxy]:
 
 def ours(platform: DockerPlatform, user_id: uuid.UUID) -> list[Any]:
     found: list[Any] = platform.engine.containers.list(
-        all=True, filters={"label": [f"io.claudecloud.user-id={user_id}"]}
+        all=True, ignore_removed=True, filters={"label": [f"io.claudecloud.user-id={user_id}"]}
     )
     return found
 
@@ -110,30 +111,23 @@ async def test_start_up_reconciles_machines_changed_behind_its_back(
         },
         detach=True,
     )
-    bus = await nats.connect(platform.stack.config.resolved_nats_url)
-    events: list[dict[str, Any]] = []
+    platform.restart_provisioner()
+    await eventually(lambda: not ours(platform, orphan_user), what="the orphan removed")
+    paused = await platform.wait_status(stopped["id"], "paused")
+    assert "found stopped" in paused["reason"]
 
-    async def collect(message: Any) -> None:
-        events.append(json.loads(message.data))
-
-    await bus.subscribe("evt.instance.>", cb=collect)
-    try:
-        platform.restart_provisioner()
-        await eventually(lambda: not ours(platform, orphan_user), what="the orphan removed")
-        paused = await platform.wait_status(stopped["id"], "paused")
-        assert "found stopped" in paused["reason"]
-        await eventually(
-            lambda: (
-                _has(events, gone["id"], "instance.failed")
-                and _has(events, stopped["id"], "instance.paused")
-            ),
-            what="both corrections announced",
+    async def announced() -> bool:
+        # Read from the EVT stream itself: what was announced, however late one looks.
+        url = platform.stack.config.resolved_nats_url
+        events = [json.loads(m.data) for m in await stream_messages(url, "EVT", "evt.instance.>")]
+        return _has(events, gone["id"], "instance.failed") and _has(
+            events, stopped["id"], "instance.paused"
         )
-        failed = await platform.get(gone["id"])
-        assert failed["status"] == "failed"
-        assert "missing" in failed["reason"]
-    finally:
-        await bus.close()
+
+    await eventually(announced, what="both corrections announced")
+    failed = await platform.get(gone["id"])
+    assert failed["status"] == "failed"
+    assert "missing" in failed["reason"]
     with pytest.raises(docker.errors.NotFound):
         orphan.reload()
     for instance in (stopped, gone):

@@ -66,7 +66,7 @@ def docker_isolation(prefix: str, image: str) -> tuple[str, str, dict[str, str]]
 def remove_deployment(engine: Any, deployment: str, network: str) -> None:
     """Remove every container and volume labelled with ``deployment``, and ``network``."""
     selector = {"label": [f"{DEPLOYMENT_LABEL}={deployment}"]}
-    for container in engine.containers.list(all=True, filters=selector):
+    for container in engine.containers.list(all=True, ignore_removed=True, filters=selector):
         container.remove(force=True, v=True)
     for volume in engine.volumes.list(filters=selector):
         volume.remove(force=True)

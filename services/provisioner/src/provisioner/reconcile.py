@@ -32,7 +32,7 @@ class Reconciler:
 
     async def remove_orphans(self) -> list[OwnedMachine]:
         machines = await self.provider.inventory()
-        async with self.db.transaction(notify=False) as session:
+        async with self.db.read() as session:
             service = InstanceService(session, self.provider.name)
             live = await service.live_ids({m.instance_id for m in machines})
         orphans = [m for m in machines if m.instance_id not in live]
@@ -48,7 +48,7 @@ class Reconciler:
         return orphans
 
     async def correct_running(self) -> None:
-        async with self.db.transaction(notify=False) as session:
+        async with self.db.read() as session:
             running = await InstanceService(session, self.provider.name).running_instances()
         for instance_id, ref in running:
             machine = await self.provider.inspect(ref)

@@ -199,8 +199,10 @@ class DockerProvider:
         )
 
     def _inventory(self) -> list[OwnedMachine]:
+        # ignore_removed: a container removed between the listing and its inspection is gone.
         found = self.client.containers.list(
             all=True,
+            ignore_removed=True,
             filters={
                 "label": [f"{LABEL_MANAGED}=true", f"{LABEL_DEPLOYMENT}={self.options.deployment}"]
             },
