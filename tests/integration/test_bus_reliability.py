@@ -136,7 +136,7 @@ async def test_an_event_committed_before_a_crash_is_published_after_restart(
     event = InstanceRunning(instance_id=uuid4(), user_id=uuid4(), status=InstanceStatus.RUNNING)
     db = Database(database_url)
     async with db.transaction(notify=False) as session:
-        add_to_outbox(session, InstanceSubject.RUNNING, event)
+        add_to_outbox(session, event)
     await db.dispose()
     assert events.of(event.instance_id) == []
 

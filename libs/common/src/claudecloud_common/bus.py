@@ -195,13 +195,13 @@ def delivery_attempt(message: StreamMessage[Any]) -> int:
         return 1
 
 
-async def publish(broker: NatsBroker, subject: StrEnum, message: Message) -> None:
-    """Publish ``message`` durably (PubAck awaited); raise :class:`UnavailableError` if the bus
-    does not answer. The message id is its ``Nats-Msg-Id``."""
+async def publish(broker: NatsBroker, message: Message) -> None:
+    """Publish ``message`` durably on its subject (PubAck awaited); raise
+    :class:`UnavailableError` if the bus does not answer. The message id is its ``Nats-Msg-Id``."""
     try:
         await publish_raw(
             broker,
-            str(subject),
+            str(message.subject),
             message.model_dump_json().encode(),
             message_id=str(message.id),
             correlation_id=message.correlation_id,

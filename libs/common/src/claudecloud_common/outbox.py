@@ -58,11 +58,11 @@ class Pending(Protocol):
     correlation_id: str | None
 
 
-def add_to_outbox(session: AsyncSession, subject: str, message: Message) -> None:
-    """Queue ``message`` for publication on ``subject`` when the session's transaction commits."""
+def add_to_outbox(session: AsyncSession, message: Message) -> None:
+    """Queue ``message`` for publication on its subject when the session's transaction commits."""
     values = {
         "message_id": str(message.id),
-        "subject": subject,
+        "subject": str(message.subject),
         "payload": message.model_dump_json().encode(),
         "correlation_id": message.correlation_id,
         "created_at": utcnow(),

@@ -31,13 +31,6 @@ from .events import EventHub
 
 IDEMPOTENCY_NAMESPACE = UUID("6f1c0c5e-2f55-4c47-9a43-5b1c3f6e8a10")
 
-_SUBJECTS: dict[type[InstanceCommand], InstanceSubject] = {
-    CreateInstance: InstanceSubject.CREATE,
-    PauseInstance: InstanceSubject.PAUSE,
-    WakeInstance: InstanceSubject.WAKE,
-    DestroyInstance: InstanceSubject.DESTROY,
-}
-
 
 class InstanceConflict(ConflictError):
     pass
@@ -132,7 +125,7 @@ class InstanceGateway:
 
     async def _send(self, command: InstanceCommand, user_id: UUID) -> Accepted:
         with self.hub.admission(command.id) as answer:
-            await publish(self.broker, _SUBJECTS[type(command)], command)
+            await publish(self.broker, command)
             try:
                 event: InstanceEvent = await asyncio.wait_for(answer, self.admission_timeout)
             except TimeoutError:

@@ -25,11 +25,11 @@ from claudecloud_common.contracts.instances import (
     InstanceEvent,
     InstanceFailed,
     InstancePaused,
+    InstanceRefusal,
     InstanceRejected,
     InstanceRequested,
     InstanceRunning,
     InstanceStatus,
-    InstanceSubject,
     InstanceView,
     InstanceWoken,
     PauseInstance,
@@ -79,10 +79,6 @@ _WHY_NOT = {
     S.RUNNING: "it is already running",
     S.PAUSED: "it is paused; wake it first",
 }
-
-
-def _event_subject(event: InstanceEvent) -> InstanceSubject:
-    return InstanceSubject(f"evt.{event.type}")
 
 
 @dataclass(frozen=True)
@@ -304,6 +300,7 @@ class InstanceService:
                 user_id=cmd.user_id if isinstance(cmd, CreateInstance) else instance.user_id,  # type: ignore[union-attr]
                 status=instance.status if instance is not None else S.FAILED,
                 command=RULES[type(cmd)].verb,
+                error=InstanceRefusal(why.error),
                 detail=why.detail,
                 existing_instance_id=UUID(existing) if existing else None,
                 command_id=cmd.id,
@@ -331,7 +328,7 @@ class InstanceService:
         self.session.add(instance)
 
     def _emit(self, event: InstanceEvent) -> None:
-        add_to_outbox(self.session, _event_subject(event), event)
+        add_to_outbox(self.session, event)
 
     @staticmethod
     def _consumer(command: InstanceCommand) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from enum import StrEnum
+from typing import ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,8 +21,11 @@ class Message(BaseModel):
 
     ``id`` is unique per message and doubles as the ``Nats-Msg-Id`` (JetStream de-duplication) and
     the inbox key (exactly-once effects). ``correlation_id`` ties together everything one user
-    action caused. Each concrete message adds a ``type`` literal.
+    action caused. Each concrete message adds a ``type`` literal and names its ``subject`` (a
+    member of its domain's subject enum), so no caller ever builds or looks up a subject.
     """
+
+    subject: ClassVar[StrEnum]
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, TypeAdapter
@@ -26,6 +26,7 @@ __all__ = [
     "InstanceFailed",
     "InstanceList",
     "InstancePaused",
+    "InstanceRefusal",
     "InstanceRejected",
     "InstanceRequested",
     "InstanceRunning",
@@ -89,6 +90,16 @@ class PauseReason(StrEnum):
     """Its compute was found stopped outside the platform (reconciliation corrected the row)."""
 
 
+class InstanceRefusal(StrEnum):
+    """Why a command was refused: the machine-readable half of a rejection (``detail`` is the
+    sentence). The values are the error names callers answer with."""
+
+    ALREADY_EXISTS = "InstanceAlreadyExists"
+    """A create for a user who already has a live instance."""
+    ILLEGAL_TRANSITION = "IllegalTransition"
+    """The instance's state does not allow the command (wake a running one, pause a paused one)."""
+
+
 class InstanceView(BaseModel):
     """An instance as callers see it. Never carries the agent secret."""
 
@@ -109,23 +120,27 @@ class InstanceView(BaseModel):
 
 class CreateInstance(Command):
     type: Literal["instance.create"] = "instance.create"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.CREATE
     instance_id: UUID
     user_id: UUID
 
 
 class PauseInstance(Command):
     type: Literal["instance.pause"] = "instance.pause"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.PAUSE
     instance_id: UUID
     reason: PauseReason = PauseReason.USER
 
 
 class WakeInstance(Command):
     type: Literal["instance.wake"] = "instance.wake"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.WAKE
     instance_id: UUID
 
 
 class DestroyInstance(Command):
     type: Literal["instance.destroy"] = "instance.destroy"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.DESTROY
     instance_id: UUID
     purge: bool = False
     """Also delete the data volume."""
@@ -150,6 +165,7 @@ class InstanceEvent(Event):
 
 class InstanceRequested(InstanceEvent):
     type: Literal["instance.requested"] = "instance.requested"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.REQUESTED
     mesh: bool = False
 
 
@@ -157,6 +173,7 @@ class InstanceAccepted(InstanceEvent):
     """A pause, wake or destroy was admitted; ``status`` is the transitional state it entered."""
 
     type: Literal["instance.accepted"] = "instance.accepted"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.ACCEPTED
     command: str
 
 
@@ -164,32 +181,39 @@ class InstanceRejected(InstanceEvent):
     """A command was refused: the transition was illegal or the user already has an instance."""
 
     type: Literal["instance.rejected"] = "instance.rejected"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.REJECTED
     command: str
+    error: InstanceRefusal
     detail: str
     existing_instance_id: UUID | None = None
 
 
 class InstanceRunning(InstanceEvent):
     type: Literal["instance.running"] = "instance.running"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.RUNNING
     host: str | None = None
 
 
 class InstancePaused(InstanceEvent):
     type: Literal["instance.paused"] = "instance.paused"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.PAUSED
     reason: PauseReason = PauseReason.USER
 
 
 class InstanceWoken(InstanceEvent):
     type: Literal["instance.woken"] = "instance.woken"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.WOKEN
 
 
 class InstanceDestroyed(InstanceEvent):
     type: Literal["instance.destroyed"] = "instance.destroyed"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.DESTROYED
     purged: bool = False
 
 
 class InstanceFailed(InstanceEvent):
     type: Literal["instance.failed"] = "instance.failed"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.FAILED
     reason: str
 
 
