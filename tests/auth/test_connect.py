@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
-from gateway import connect
+from gateway.connect import service as connect
 from tests.mail import MailCatcher
 from tests.support import eventually
 

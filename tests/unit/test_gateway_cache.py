@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from uuid import uuid4
 
-from gateway.cache import EventFreshCache
+from gateway.instances.cache import EventFreshCache
 
 
 async def test_an_answer_is_reused_until_an_event_about_it() -> None:

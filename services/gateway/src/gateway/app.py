@@ -14,17 +14,21 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.migrations import upgrade_to_head
 
-from .accounts import RecentUsers
-from .agents import AgentEndpoints, AgentHttp
+from . import health
+from .auth import routes as auth
+from .auth.mailer import make_mailer
+from .auth.ratelimit import make_rate_limits
+from .auth.service import RecentUsers
+from .auth.tokens import Purpose, Tokens
+from .connect import routes as connect
 from .errors import install_error_handlers
-from .events import EventHub
-from .mailer import make_mailer
+from .instances import routes as instances
+from .instances.events import EventHub
+from .instances.service import InstanceGateway
 from .middleware import BodySizeLimit, SecurityHeaders
-from .ratelimit import make_rate_limits
-from .routes import auth, connect, health, instances, workspace
-from .service import InstanceGateway
 from .settings import GatewaySettings
-from .tokens import Purpose, Tokens
+from .workspace import routes as workspace
+from .workspace.agents import AgentEndpoints, AgentHttp
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -15,14 +15,14 @@ from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCreden
 
 from claudecloud_common.db import AsyncSession, Database
 
-from .accounts import AccountService, RecentUsers, SessionUser, admit
-from .errors import CrossSiteRequest, InvalidCredentials, MissingCredentials, NotYours
-from .events import EventHub
-from .mailer import Mailer
-from .ratelimit import RateLimits, client_address
-from .service import InstanceGateway
+from .auth.errors import CrossSiteRequest, InvalidCredentials, MissingCredentials, NotYours
+from .auth.mailer import Mailer
+from .auth.ratelimit import RateLimits, client_address
+from .auth.service import AccountService, RecentUsers, SessionUser, admit
+from .auth.tokens import Purpose, Tokens
+from .instances.events import EventHub
+from .instances.service import InstanceGateway
 from .settings import GatewaySettings
-from .tokens import Purpose, Tokens
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -9,58 +9,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claudecloud_common.errors import (
-    AppError,
-    ConflictError,
-    ForbiddenError,
-    RateLimitedError,
-    UnauthorizedError,
-)
+from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
 
 from .middleware import security_headers
 
 log = get_logger(__name__)
-
-
-class MissingCredentials(UnauthorizedError):
-    pass
-
-
-class InvalidCredentials(UnauthorizedError):
-    pass
-
-
-class NotYours(ForbiddenError):
-    """A signed-in user named another user (their id comes from their token)."""
-
-
-class CrossSiteRequest(ForbiddenError):
-    """A cookie-authenticated change sent from another site's page."""
-
-
-class TooManyRequests(RateLimitedError):
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-class TicketRejected(UnauthorizedError):
-    """A WebSocket ticket that is unknown, already used, expired or for another instance."""
-
-
-class OriginRefused(ForbiddenError):
-    """A browser-held credential (ticket, cookie) sent from a page we do not serve."""
-
-
-class InstanceNotRunning(ConflictError):
-    """The instance exists but is not running (paused, waking, ...): nothing to connect to."""
-
-
-class AgentUnavailable(AppError):
-    """The instance's agent did not answer."""
-
-    status_code = 502
 
 
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
 from claudecloud_common.migrations import run_env
-from gateway import models  # noqa: F401
+from gateway.auth import models as auth_models  # noqa: F401
+from gateway.workspace import models as workspace_models  # noqa: F401
 
 run_env(SQLModel.metadata, tables={"inbox", "outbox", "users", "used_magic_links"})

@@ -36,18 +36,3 @@ class UsedMagicLink(SQLModel, table=True):
     used_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     """When the link would have expired anyway; rows past it can be deleted."""
-
-
-class WebSocketTicket(SQLModel, table=True):
-    """A single-use ticket that lets a browser open one instance's terminal or chat WebSocket.
-
-    Only the ticket's SHA-256 is stored: the table never holds a usable ticket. Using it deletes
-    the row (one statement), so it works once even with several gateway replicas.
-    """
-
-    __tablename__ = "ws_tickets"
-
-    digest: str = Field(primary_key=True, max_length=64)
-    user_id: UUID
-    instance_id: UUID
-    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -16,9 +16,9 @@ from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
 
-from .. import connect
+from ..auth.errors import MissingCredentials
 from ..deps import authorize, get_instances, get_settings
-from ..errors import MissingCredentials
+from . import service as connect
 
 router = APIRouter(tags=["connect"])
 

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from claudecloud_common.errors import UnauthorizedError
 
-from ..accounts import AccountService, normalise_email
 from ..deps import (
     CallerDep,
     MailerDep,
@@ -25,10 +24,11 @@ from ..deps import (
     SettingsDep,
     TokensDep,
 )
-from ..mailer import deliver
-from ..ratelimit import client_address
 from ..settings import GatewaySettings
-from ..tokens import Issued
+from .mailer import deliver
+from .ratelimit import client_address
+from .service import AccountService, normalise_email
+from .tokens import Issued
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -14,8 +14,8 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 
 from claudecloud_common.logging import get_logger
 
+from ..settings import GatewaySettings
 from .errors import TooManyRequests
-from .settings import GatewaySettings
 
 log = get_logger(__name__)
 

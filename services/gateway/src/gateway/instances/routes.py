@@ -23,7 +23,7 @@ from claudecloud_common.contracts.instances import (
 from claudecloud_common.errors import NotFoundError
 
 from ..deps import Caller, CallerDep, HubDep, InstancesDep
-from ..service import Accepted
+from .service import Accepted
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 

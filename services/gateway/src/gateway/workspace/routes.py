@@ -22,8 +22,12 @@ from websockets.asyncio.client import ClientConnection
 
 from claudecloud_common.errors import AppError, NotFoundError
 
-from ..accounts import AccountService
-from ..agents import (
+from ..auth.errors import MissingCredentials, NotYours, OriginRefused
+from ..auth.service import AccountService
+from ..auth.tokens import Purpose, Tokens
+from ..deps import CallerDep, SessionDep, SettingsDep
+from ..settings import GatewaySettings
+from .agents import (
     Agent,
     AgentEndpoints,
     AgentHttp,
@@ -34,11 +38,8 @@ from ..agents import (
     open_upstream,
     response_headers,
 )
-from ..deps import CallerDep, SessionDep, SettingsDep
-from ..errors import AgentUnavailable, MissingCredentials, NotYours, OriginRefused
-from ..settings import GatewaySettings
-from ..tickets import TicketService
-from ..tokens import Purpose, Tokens
+from .errors import AgentUnavailable
+from .service import TicketService
 
 router = APIRouter(prefix="/instances", tags=["workspace"])
 

@@ -13,7 +13,7 @@ import aiosmtplib
 
 from claudecloud_common.logging import get_logger
 
-from .settings import GatewaySettings
+from ..settings import GatewaySettings
 
 log = get_logger(__name__)
 

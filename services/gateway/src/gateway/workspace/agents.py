@@ -32,7 +32,7 @@ from claudecloud_common.contracts.instances import (
 )
 from claudecloud_common.logging import get_logger
 
-from .cache import EventFreshCache
+from ..instances.cache import EventFreshCache
 from .errors import AgentUnavailable, InstanceNotRunning
 
 log = get_logger(__name__)

@@ -1,0 +1,1 @@
+"""Sign-in: tokens, accounts, the mailer, rate limits, and who is calling."""

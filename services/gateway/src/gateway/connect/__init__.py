@@ -1,0 +1,1 @@
+"""The connect script: GET /connect.sh."""

@@ -1,0 +1,1 @@
+"""The instance API: commands and queries over the bus, its event stream, and the cache."""

@@ -1,0 +1,1 @@
+"""Working inside an instance: tickets and the proxies to its agent."""
