@@ -21,9 +21,15 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["AsyncSession", "Database", "UTCDateTime", "Written", "defer_insert"]
+__all__ = ["AsyncSession", "Database", "NoUnitOfWork", "UTCDateTime", "Written", "defer_insert"]
 
 _DEFERRED = "claudecloud.deferred"
+_UNIT_OF_WORK = "claudecloud.unit_of_work"
+
+
+class NoUnitOfWork(RuntimeError):
+    """Rows for the inbox or outbox were written on a session that no
+    :meth:`Database.transaction` owns: nothing would ever insert them, so refuse at once."""
 
 Written = dict[str, Sequence[Row[Any]]]
 """What a transaction inserted through :func:`defer_insert`, by table name."""
@@ -35,7 +41,16 @@ def defer_insert(
     """Insert ``values`` into ``table`` just before the session's transaction commits, in one
     statement with every other row deferred to that table (the inbox and outbox use it: cheaper
     than the ORM's unit of work on every command). ``announce`` hands the inserted rows to the
-    after-commit hooks (the outbox's relay publishes them)."""
+    after-commit hooks (the outbox's relay publishes them).
+
+    Raises :class:`NoUnitOfWork` unless ``session`` is inside :meth:`Database.transaction`, the
+    only place that writes deferred rows: an event or an inbox row must never vanish silently.
+    """
+    if not session.info.get(_UNIT_OF_WORK):
+        raise NoUnitOfWork(
+            f"a row for {table.name!r} was written outside Database.transaction(); "
+            "open the unit of work with `async with db.transaction() as session:`"
+        )
     deferred: dict[tuple[Table, bool], list[dict[str, Any]]] = session.info.setdefault(
         _DEFERRED, {}
     )
@@ -103,8 +118,12 @@ class Database:
     async def transaction(self, *, notify: bool = True) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits when the block ends, rolls back if it raises."""
         async with self.sessions() as session, session.begin():
-            yield session
-            written = await _write_deferred(session)
+            session.info[_UNIT_OF_WORK] = True
+            try:
+                yield session
+                written = await _write_deferred(session)
+            finally:
+                session.info.pop(_UNIT_OF_WORK, None)
         if notify and written:
             for hook in self._after_commit:
                 hook(written)

@@ -30,6 +30,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, get_logger
 
 from .providers import Machine, Provider, ProviderError
+from .rules import RULES
 from .service import InstanceService, Work
 from .settings import ProvisionerSettings
 
@@ -79,18 +80,7 @@ class CommandRunner:
                 return await self.service(session).begin(command)
 
     async def _act(self, work: Work) -> Machine | None:
-        match work.command:
-            case CreateInstance():
-                return await self.provider.create(work.ref)
-            case PauseInstance():
-                await self.provider.pause(work.ref)
-                return None
-            case WakeInstance():
-                return await self.provider.wake(work.ref)
-            case DestroyInstance(purge=purge):
-                await self.provider.destroy(work.ref, purge=purge)
-                return None
-        raise AssertionError(f"unknown command {work.command!r}")
+        return await RULES[type(work.command)].act(self.provider, work.command, work.ref)
 
 
 def register(broker: NatsBroker, runner: CommandRunner) -> None:

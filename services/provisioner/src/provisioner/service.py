@@ -17,10 +17,8 @@ from pydantic import SecretStr
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
     CreateInstance,
-    DestroyInstance,
     InstanceAccepted,
     InstanceCommand,
-    InstanceDestroyed,
     InstanceEndpoint,
     InstanceEvent,
     InstanceFailed,
@@ -28,13 +26,9 @@ from claudecloud_common.contracts.instances import (
     InstanceRefusal,
     InstanceRejected,
     InstanceRequested,
-    InstanceRunning,
     InstanceStatus,
     InstanceView,
-    InstanceWoken,
-    PauseInstance,
     PauseReason,
-    WakeInstance,
 )
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.errors import ConflictError
@@ -46,39 +40,11 @@ from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound
 from .models import Instance
 from .providers import Machine, MachineRef
 from .repository import InstanceRepository
+from .rules import RULES, why_not
 
 log = get_logger(__name__)
 
 S = InstanceStatus
-
-
-@dataclass(frozen=True)
-class Rule:
-    verb: str
-    allowed_from: frozenset[InstanceStatus]
-    via: InstanceStatus
-    to: InstanceStatus
-
-
-RULES: dict[type[InstanceCommand], Rule] = {
-    CreateInstance: Rule("create", frozenset(), S.PROVISIONING, S.RUNNING),
-    PauseInstance: Rule("pause", frozenset({S.RUNNING}), S.PAUSING, S.PAUSED),
-    WakeInstance: Rule("wake", frozenset({S.PAUSED}), S.WAKING, S.RUNNING),
-    DestroyInstance: Rule(
-        "destroy", frozenset({S.RUNNING, S.PAUSED, S.FAILED}), S.DESTROYING, S.DESTROYED
-    ),
-}
-
-_WHY_NOT = {
-    S.PROVISIONING: "it is still being created",
-    S.PAUSING: "it is being paused",
-    S.WAKING: "it is waking up",
-    S.DESTROYING: "it is being destroyed",
-    S.DESTROYED: "it has been destroyed",
-    S.FAILED: "it has failed; destroy it and create a new one",
-    S.RUNNING: "it is already running",
-    S.PAUSED: "it is paused; wake it first",
-}
 
 
 @dataclass(frozen=True)
@@ -165,7 +131,14 @@ class InstanceService:
         mark_processed(self.session, command.id, self._consumer(command))
         if instance is None:
             return  # already completed: a redelivery
-        self._emit(_outcome_event(command, instance))
+        common = {
+            "instance_id": instance.id,
+            "user_id": instance.user_id,
+            "status": instance.status,
+            "command_id": command.id,
+            "correlation_id": command.correlation_id,
+        }
+        self._emit(rule.outcome(command, common, instance.host))
         log.info(f"instance.{rule.to.value}", instance_id=str(instance.id))
 
     async def fail(self, command: InstanceCommand, reason: str) -> None:
@@ -275,7 +248,7 @@ class InstanceService:
         rule = RULES[type(cmd)]
         if instance.status not in rule.allowed_from:
             raise IllegalTransition(
-                f"cannot {rule.verb} instance {instance.id}: {_WHY_NOT[instance.status]}",
+                f"cannot {rule.verb} instance {instance.id}: {why_not(instance.status)}",
                 status=instance.status.value,
             )
         self._set_status(instance, rule.via)
@@ -337,23 +310,3 @@ class InstanceService:
 
 def _ref(instance: Instance) -> MachineRef:
     return MachineRef(instance_id=instance.id, user_id=instance.user_id)
-
-
-def _outcome_event(command: InstanceCommand, instance: Instance) -> InstanceEvent:
-    common = {
-        "instance_id": instance.id,
-        "user_id": instance.user_id,
-        "status": instance.status,
-        "command_id": command.id,
-        "correlation_id": command.correlation_id,
-    }
-    match command:
-        case CreateInstance():
-            return InstanceRunning(host=instance.host, **common)
-        case PauseInstance(reason=reason):
-            return InstancePaused(reason=reason, **common)
-        case WakeInstance():
-            return InstanceWoken(**common)
-        case DestroyInstance(purge=purge):
-            return InstanceDestroyed(purged=purge, **common)
-    raise AssertionError(f"unknown command {command!r}")
