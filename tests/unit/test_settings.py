@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from claudecloud_common.settings import ConfigurationError
@@ -24,9 +27,23 @@ def test_production_lists_every_problem_at_once(monkeypatch: pytest.MonkeyPatch)
         ProvisionerSettings()
     message = str(refused.value)
     assert "DATABASE_URL is required" in message
-    assert "PROVIDER must be docker or hetzner" in message
+    assert "PROVIDER must be docker in production" in message
 
 
 def test_development_defaults_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ENVIRONMENT", raising=False)
     assert ProvisionerSettings(provider="fake").resolved_database_url.startswith("sqlite+aiosqlite")
+
+
+def test_an_advertised_but_absent_provider_is_refused_at_start_with_a_reason() -> None:
+    started = subprocess.run(
+        [sys.executable, "-m", "provisioner"],
+        env={"PROVIDER": "hetzner", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 2
+    assert "PROVIDER=hetzner is not available yet" in started.stderr
+    assert "Traceback" not in started.stderr

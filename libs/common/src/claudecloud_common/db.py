@@ -31,6 +31,7 @@ class NoUnitOfWork(RuntimeError):
     """Rows for the inbox or outbox were written on a session that no
     :meth:`Database.transaction` owns: nothing would ever insert them, so refuse at once."""
 
+
 Written = dict[str, Sequence[Row[Any]]]
 """What a transaction inserted through :func:`defer_insert`, by table name."""
 

@@ -1,7 +1,9 @@
 """Alembic per service: each service keeps its own scripts and its own version table.
 
 A service's ``migrations/env.py`` is two lines that call :func:`run_env`; the service (and
-``make run``) upgrades with :func:`upgrade_to_head` before it starts handling anything.
+``make run``) upgrades with :func:`upgrade_to_head` before it starts handling anything. A service's
+first revision creates the inbox and outbox with :func:`create_inbox_and_outbox` (and drops them
+with :func:`drop_inbox_and_outbox`), so every service has the same two tables.
 """
 
 from __future__ import annotations
@@ -9,13 +11,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alembic import command, context
+import sqlalchemy as sa
+from alembic import command, context, op
 from alembic.config import Config
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["run_env", "upgrade_to_head"]
+__all__ = ["create_inbox_and_outbox", "drop_inbox_and_outbox", "run_env", "upgrade_to_head"]
 
 
 def _config(database_url: str, script_location: Path, version_table: str) -> Config:
@@ -33,7 +36,11 @@ async def upgrade_to_head(database_url: str, script_location: Path, version_tabl
 
 
 def run_env(metadata: MetaData, tables: set[str]) -> None:
-    """The body of every service's ``env.py``: migrate only the tables this service owns."""
+    """The body of every service's ``env.py``: migrate only the tables this service owns
+    (``tables``, plus the inbox and outbox every service has)."""
+    from . import inbox, outbox  # noqa: F401  (registers both tables on SQLModel's metadata)
+
+    tables = tables | {"inbox", "outbox"}
     config = context.config
     version_table = config.attributes.get("version_table", "alembic_version")
     url = config.get_main_option("sqlalchemy.url")
@@ -60,3 +67,32 @@ def run_env(metadata: MetaData, tables: set[str]) -> None:
         await engine.dispose()
 
     asyncio.run(run())
+
+
+def create_inbox_and_outbox() -> None:
+    """Inside a migration's ``upgrade()``: the inbox and outbox tables every service has
+    (:mod:`claudecloud_common.inbox`, :mod:`claudecloud_common.outbox`)."""
+    op.create_table(
+        "inbox",
+        sa.Column("message_id", sa.Uuid(), nullable=False),
+        sa.Column("consumer", sa.String(length=200), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", "consumer"),
+    )
+    op.create_table(
+        "outbox",
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("correlation_id", sa.String(length=200), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("message_id"),
+    )
+
+
+def drop_inbox_and_outbox() -> None:
+    """Inside a migration's ``downgrade()``: the reverse of :func:`create_inbox_and_outbox`."""
+    op.drop_table("outbox")
+    op.drop_table("inbox")

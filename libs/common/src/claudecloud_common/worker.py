@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 from faststream import AsyncAPI
 from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
+from faststream.asgi.types import ASGIApp
 from faststream.nats import NatsBroker
 from prometheus_client import make_asgi_app
 
@@ -36,12 +37,17 @@ Hook = Callable[[], Awaitable[None]]
 
 @dataclass
 class WorkerParts:
+    """What a worker service hands to :func:`make_worker_app`."""
+
     settings: ServiceSettings
     broker: NatsBroker
     db: Database
     migrations: Path
     on_started: Sequence[Hook] = field(default_factory=list)
     on_stopping: Sequence[Hook] = field(default_factory=list)
+    http_routes: Sequence[tuple[str, ASGIApp]] = field(default_factory=list)
+    """Extra HTTP endpoints beside ``/healthz``, ``/metrics`` and ``/asyncapi``, by exact path
+    (billing receives Stripe's webhook on its own worker this way)."""
 
 
 async def health_report(broker: NatsBroker, db: Database) -> tuple[bool, dict[str, str]]:
@@ -99,7 +105,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
 
     return AsgiFastStream(
         broker,
-        asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app())],
+        asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app()), *parts.http_routes],
         on_startup=[on_startup],
         after_startup=[after_startup],
         on_shutdown=[on_shutdown],

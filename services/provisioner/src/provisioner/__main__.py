@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
+from pydantic import ValidationError
+
+from claudecloud_common.settings import ConfigurationError
 from claudecloud_common.worker import serve
 
 from .app import create_app
@@ -9,7 +14,12 @@ from .settings import ProvisionerSettings
 
 
 def main() -> None:
-    settings = ProvisionerSettings()
+    try:
+        settings = ProvisionerSettings()
+    except (ConfigurationError, ValidationError) as exc:
+        # Before anything listens: say every problem at once, no traceback.
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     serve(create_app(settings), settings.http_host, settings.http_port)
 
 

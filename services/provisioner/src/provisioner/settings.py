@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from claudecloud_common.settings import ServiceSettings
+
+
+PROVIDERS = ("docker", "fake")
+"""The providers this build has; the factory makes each."""
 
 
 class ProvisionerSettings(ServiceSettings):
@@ -17,7 +21,7 @@ class ProvisionerSettings(ServiceSettings):
     http_port: int = 8101
 
     provider: str | None = None
-    """``docker``, ``hetzner`` or ``fake`` (tests and the labelled demo). Required in production."""
+    """``docker`` or ``fake`` (tests and the labelled demo). Required in production."""
 
     stuck_after_seconds: float = Field(default=1800.0, gt=0)
     """An instance left in a transitional state this long is marked failed and announced."""
@@ -53,8 +57,20 @@ class ProvisionerSettings(ServiceSettings):
     reconcile_on_start: bool = True
     """At start-up, compare rows with the provider's machines and correct both (none is lost)."""
 
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str | None) -> str | None:
+        if value is None or value in PROVIDERS:
+            return value
+        if value == "hetzner":
+            raise ValueError(
+                "PROVIDER=hetzner is not available yet (its Terraform provider and the netbird "
+                "service are still being built); choose docker, or fake for the labelled demo"
+            )
+        raise ValueError(f"unknown PROVIDER {value!r}: choose one of {', '.join(PROVIDERS)}")
+
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.provider in (None, "fake"):
-            problems.append("PROVIDER must be docker or hetzner in production (not the fake)")
+            problems.append("PROVIDER must be docker in production (not the fake)")
         return problems

@@ -2,8 +2,7 @@
 
 from sqlmodel import SQLModel
 
-from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
 from claudecloud_common.migrations import run_env
-from provisioner import models  # noqa: F401
+from provisioner import models  # noqa: F401  (registers the tables)
 
-run_env(SQLModel.metadata, tables={"instances", "inbox", "outbox"})
+run_env(SQLModel.metadata, tables={"instances"})

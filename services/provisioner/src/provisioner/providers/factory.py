@@ -27,9 +27,9 @@ def make_provider(settings: ProvisionerSettings) -> Provider:
 
             return DockerProvider(docker_options(settings))
         case None:
-            raise ValueError("PROVIDER is not set: choose docker, hetzner, or fake (demo/tests)")
+            raise ValueError("PROVIDER is not set: choose docker, or fake (demo/tests)")
         case other:
-            raise ValueError(f"unknown PROVIDER {other!r}: choose docker, hetzner, or fake")
+            raise ValueError(f"unknown PROVIDER {other!r}: choose docker, or fake")
 
 
 def docker_options(settings: ProvisionerSettings) -> DockerOptions:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from claudecloud_common.migrations import create_inbox_and_outbox, drop_inbox_and_outbox
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -17,14 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-
-    op.create_table(
-        "inbox",
-        sa.Column("message_id", sa.Uuid(), nullable=False),
-        sa.Column("consumer", sa.String(length=200), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("message_id", "consumer"),
-    )
+    create_inbox_and_outbox()
     op.create_table(
         "instances",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -55,22 +50,8 @@ def upgrade() -> None:
             ),
         )
 
-    op.create_table(
-        "outbox",
-        sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("message_id", sa.String(length=64), nullable=False),
-        sa.Column("subject", sa.String(length=200), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("correlation_id", sa.String(length=200), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("seq"),
-        sa.UniqueConstraint("message_id"),
-    )
-
 
 def downgrade() -> None:
-
-    op.drop_table("outbox")
     with op.batch_alter_table("instances", schema=None) as batch_op:
         batch_op.drop_index(
             "uq_instances_one_live_per_user",
@@ -85,4 +66,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_instances_updated_at"))
 
     op.drop_table("instances")
-    op.drop_table("inbox")
+    drop_inbox_and_outbox()
