@@ -59,7 +59,7 @@ async def test_illegal_transitions_are_409_with_the_reason(api: httpx.AsyncClien
     wake = await api.post(f"/instances/{instance_id}/wake")
     assert wake.status_code == 409
     assert wake.json() == {
-        "error": "InstanceConflict",
+        "error": "IllegalTransition",
         "detail": f"cannot wake instance {instance_id}: it is already running",
     }
     await api.post(f"/instances/{instance_id}/pause")
@@ -86,6 +86,7 @@ async def test_twenty_concurrent_creates_make_one_instance(api: httpx.AsyncClien
     assert codes == [202] + [409] * 19, [r.text for r in responses if r.status_code != 409]
     winner = next(r for r in responses if r.status_code == 202).json()["id"]
     for refused in (r for r in responses if r.status_code == 409):
+        assert refused.json()["error"] == "InstanceAlreadyExists"
         assert refused.json()["existing_instance_id"] == winner
     listed = (await api.get("/instances", params={"user_id": user})).json()
     assert [i["id"] for i in listed] == [winner]

@@ -27,6 +27,7 @@ from .instances.events import EventHub
 from .instances.service import InstanceGateway
 from .middleware import BodySizeLimit, SecurityHeaders
 from .settings import GatewaySettings
+from .state import GatewayState
 from .workspace import routes as workspace
 from .workspace.agents import AgentEndpoints, AgentHttp
 
@@ -38,31 +39,29 @@ log = get_logger(__name__)
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings)
-    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
-    broker = make_broker(settings)
-    hub = EventHub()
+    state = build_state(settings)
 
     # no_reply: events are JetStream publishes (requests awaiting a PubAck); a core subscriber that
     # answered them would race the server's acknowledgement with an empty reply.
-    @broker.subscriber(str(InstanceSubject.ALL_EVENTS), no_reply=True)
+    @state.broker.subscriber(str(InstanceSubject.ALL_EVENTS), no_reply=True)
     async def on_instance_event(event: AnyInstanceEvent) -> None:
-        app.state.instances.changed(event.instance_id)
-        app.state.agent_endpoints.forget(event.instance_id)  # its agent may have moved or gone
-        hub.dispatch(event)
+        state.instances.changed(event.instance_id)
+        state.agent_endpoints.forget(event.instance_id)  # its agent may have moved or gone
+        state.hub.dispatch(event)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await upgrade_to_head(settings.resolved_database_url, MIGRATIONS, "alembic_version_gateway")
-        await broker.connect()
-        await ensure_streams(broker)
-        await broker.start()
+        await state.broker.connect()
+        await ensure_streams(state.broker)
+        await state.broker.start()
         log.info("service.started", service="gateway", url=settings.base_url)
         try:
             yield
         finally:
-            await broker.stop()
-            await app.state.agent_http.close()
-            await db.dispose()
+            await state.broker.stop()
+            await state.agent_http.close()
+            await state.db.dispose()
 
     app = FastAPI(
         title="ClaudeCloud",
@@ -70,40 +69,50 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         description="A personal, persistent cloud workstation with Claude Code for every user.",
     )
-    app.state.settings = settings
-    app.state.db = db
-    app.state.broker = broker
-    app.state.hub = hub
-    app.state.instances = InstanceGateway(
-        broker,
-        hub,
-        rpc_timeout=settings.rpc_timeout_seconds,
-        admission_timeout=settings.admission_timeout_seconds,
-        cache_seconds=settings.instance_cache_seconds,
-    )
-    app.state.agent_endpoints = AgentEndpoints(
-        broker,
-        rpc_timeout=settings.rpc_timeout_seconds,
-        ttl_seconds=settings.agent_endpoint_cache_seconds,
-    )
-    app.state.agent_http = AgentHttp(settings.agent_timeout_seconds)
-    app.state.tokens = Tokens(
-        settings.jwt_secret.get_secret_value(),
-        settings.jwt_issuer,
-        {
-            Purpose.MAGIC_LINK: settings.magic_link_ttl_seconds,
-            Purpose.SESSION: settings.session_ttl_seconds,
-        },
-    )
-    app.state.recent_users = RecentUsers(settings.session_check_cache_seconds)
-    app.state.mailer = make_mailer(settings)
-    app.state.rate_limits = make_rate_limits(settings)
+    app.state.gateway = state  # read back through gateway_state(), typed
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, https=settings.is_https)  # outermost: on every answer
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(auth.home)
     app.include_router(instances.router)
     app.include_router(connect.router)
     app.include_router(workspace.router)
     return app
+
+
+def build_state(settings: GatewaySettings) -> GatewayState:
+    """Every long-lived part of the gateway, made once from its settings."""
+    broker = make_broker(settings)
+    hub = EventHub()
+    return GatewayState(
+        settings=settings,
+        db=Database(settings.resolved_database_url, pool_size=settings.db_pool_size),
+        broker=broker,
+        hub=hub,
+        instances=InstanceGateway(
+            broker,
+            hub,
+            rpc_timeout=settings.rpc_timeout_seconds,
+            admission_timeout=settings.admission_timeout_seconds,
+            cache_seconds=settings.instance_cache_seconds,
+        ),
+        agent_endpoints=AgentEndpoints(
+            broker,
+            rpc_timeout=settings.rpc_timeout_seconds,
+            ttl_seconds=settings.agent_endpoint_cache_seconds,
+        ),
+        agent_http=AgentHttp(settings.agent_timeout_seconds),
+        tokens=Tokens(
+            settings.jwt_secret.get_secret_value(),
+            settings.jwt_issuer,
+            {
+                Purpose.MAGIC_LINK: settings.magic_link_ttl_seconds,
+                Purpose.SESSION: settings.session_ttl_seconds,
+            },
+        ),
+        recent_users=RecentUsers(settings.session_check_cache_seconds),
+        mailer=make_mailer(settings),
+        rate_limits=make_rate_limits(settings),
+    )

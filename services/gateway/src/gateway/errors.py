@@ -1,20 +1,102 @@
-"""The gateway's errors and the one place they become HTTP responses."""
+"""How every error becomes an HTTP answer (one place), and the error bodies the OpenAPI
+document declares for each route."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from typing import Any, Literal, Union
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, create_model
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claudecloud_common.errors import AppError
+from claudecloud_common.errors import AppError, PayloadTooLargeError
 from claudecloud_common.logging import get_logger
 
 from .middleware import security_headers
+from .state import gateway_state
 
 log = get_logger(__name__)
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``error`` names the kind (stable, for programs to branch on) and
+    ``detail`` says what happened (for people). Some kinds add fields of their own."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str
+
+
+class ValidationErrorBody(ErrorBody):
+    """The request did not match the declared parameters or body (422 only for this)."""
+
+    error: Literal["ValidationError"]
+    errors: list[dict[str, Any]]
+
+
+class InternalErrorBody(ErrorBody):
+    """Something failed that should not have; it is logged with the request's correlation id."""
+
+    error: Literal["InternalError"]
+
+
+class PayloadTooLarge(PayloadTooLargeError):
+    """The request body is larger than ``MAX_BODY_BYTES`` (answered by :class:`BodySizeLimit`)."""
+
+
+_MODELS: dict[type[AppError], type[ErrorBody]] = {}
+
+
+def error_model(kind: type[AppError]) -> type[ErrorBody]:
+    """The body of one kind of error, as the OpenAPI document shows it (named after it)."""
+    if kind not in _MODELS:
+        name: Any = Literal[kind.__name__]  # a one-value Literal built at run time
+        _MODELS[kind] = create_model(
+            kind.__name__,
+            __base__=ErrorBody,
+            __doc__=kind.__doc__ or f"{kind.__name__} ({kind.status_code})",
+            error=(name, ...),
+            **dict(getattr(kind, "body_fields", {})),
+        )
+    return _MODELS[kind]
+
+
+def error_responses(
+    *kinds: type[AppError], validated: bool = True
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: each status it can answer with and the bodies it may carry.
+
+    An unexpected failure (500) is declared on every route, payload validation (422) on every
+    route that takes parameters or a body (``validated``).
+    """
+    by_status: defaultdict[int, list[type[BaseModel]]] = defaultdict(list)
+    for kind in kinds:
+        model = error_model(kind)
+        if model not in by_status[kind.status_code]:
+            by_status[kind.status_code].append(model)
+    if validated:
+        by_status[422].append(ValidationErrorBody)
+    by_status[500].append(InternalErrorBody)
+    return {
+        status: {
+            "model": models[0] if len(models) == 1 else Union[tuple(models)],  # noqa: UP007
+            "description": _describe_models(models),
+        }
+        for status, models in sorted(by_status.items())
+    }
+
+
+def _describe_models(models: list[type[BaseModel]]) -> str:
+    return "; ".join(f"{m.__name__}: {_first_line(m.__doc__)}" for m in models)
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else ""
 
 
 _HTTP_NAMES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
@@ -67,5 +149,5 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "InternalError", "detail": "internal error"},
             status_code=500,
-            headers=security_headers(https=request.app.state.settings.is_https),
+            headers=security_headers(https=gateway_state(request).settings.is_https),
         )

@@ -6,11 +6,27 @@ from claudecloud_common.errors import ForbiddenError, RateLimitedError, Unauthor
 
 
 class MissingCredentials(UnauthorizedError):
-    pass
+    """No session token, session cookie or API key came with the call."""
 
 
 class InvalidCredentials(UnauthorizedError):
-    pass
+    """The API key is wrong (and the base of every refused session)."""
+
+
+class TokenRejected(InvalidCredentials):
+    """A session token or sign-in link that is malformed, expired, or of the wrong kind."""
+
+
+class LinkAlreadyUsed(InvalidCredentials):
+    """A sign-in link works once; this one was already spent."""
+
+
+class SignedOut(InvalidCredentials):
+    """The session was issued before its user logged out."""
+
+
+class UnknownUser(InvalidCredentials):
+    """The token's account no longer exists."""
 
 
 class NotYours(ForbiddenError):
@@ -22,6 +38,8 @@ class CrossSiteRequest(ForbiddenError):
 
 
 class TooManyRequests(RateLimitedError):
+    """Over the rate limit; ``Retry-After`` says when to try again."""
+
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(retry_after)}

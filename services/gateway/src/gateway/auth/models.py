@@ -1,4 +1,4 @@
-"""The gateway's tables: users, and the magic links already used."""
+"""Sign-in's tables: users, and the magic links already used."""
 
 from __future__ import annotations
 

@@ -73,7 +73,3 @@ class MagicLinkRepository:
     async def forget_expired(self, now: datetime) -> None:
         """Links past their expiry are refused by their signature anyway; their rows can go."""
         await self.session.exec(delete(UsedMagicLink).where(col(UsedMagicLink.expires_at) < now))
-
-    async def used(self, jti: str) -> bool:
-        query = select(col(UsedMagicLink.jti)).where(UsedMagicLink.jti == jti)
-        return (await self.session.exec(query)).first() is not None

@@ -13,9 +13,10 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request, R
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from claudecloud_common.errors import UnauthorizedError
+from claudecloud_common.errors import AppError, UnauthorizedError
 
 from ..deps import (
+    CALLER_ERRORS,
     CallerDep,
     MailerDep,
     RateLimitsDep,
@@ -24,7 +25,10 @@ from ..deps import (
     SettingsDep,
     TokensDep,
 )
+from ..errors import PayloadTooLarge, error_responses
 from ..settings import GatewaySettings
+from .errors import LinkAlreadyUsed, TokenRejected, TooManyRequests, UnknownUser
+from .identify import identify
 from .mailer import deliver
 from .ratelimit import client_address
 from .service import AccountService, normalise_email
@@ -73,7 +77,7 @@ async def _login_limit(request: Request, settings: SettingsDep, limits: RateLimi
     status_code=202,
     response_model=LoginAccepted,
     dependencies=[Depends(_login_limit)],
-    responses={429: {"description": "More than the allowed sign-in requests per minute"}},
+    responses=error_responses(TooManyRequests, PayloadTooLarge),
 )
 async def login(
     body: LoginBody,
@@ -92,7 +96,7 @@ async def login(
     return LoginAccepted(detail="If the address can sign in, a link is on its way.")
 
 
-@router.get("/verify", response_class=HTMLResponse)
+@router.get("/verify", response_class=HTMLResponse, responses=error_responses())
 async def verify_page(token: Annotated[str, Query(max_length=4096)] = "") -> HTMLResponse:
     """A page with a sign-in button. Opening the link spends nothing (mail scanners open
     links); the button's POST does."""
@@ -111,7 +115,8 @@ async def verify_page(token: Annotated[str, Query(max_length=4096)] = "") -> HTM
     response_model=SessionIssued,
     responses={
         200: {"description": "With Accept: application/json, the session token in the body"},
-        303: {"description": "A browser: the session cookie is set, then to the dashboard"},
+        303: {"description": "A browser: the session cookie is set, then to the signed-in page"},
+        **error_responses(TokenRejected, LinkAlreadyUsed, UnknownUser, PayloadTooLarge),
     },
 )
 async def verify(
@@ -140,7 +145,7 @@ async def verify(
     return response
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, responses=error_responses(*CALLER_ERRORS))
 async def me(caller: CallerDep) -> Me:
     """Who the credentials belong to."""
     return Me(
@@ -150,7 +155,7 @@ async def me(caller: CallerDep) -> Me:
     )
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204, responses=error_responses(*CALLER_ERRORS))
 async def logout(
     caller: CallerDep,
     session: SessionDep,
@@ -218,3 +223,30 @@ button{{font-size:1.1rem;padding:.6rem 1.4rem}}</style></head>
 <body><h1>{escape(title)}</h1>{body}</body></html>"""
     headers = {"Content-Security-Policy": _PAGE_CSP, "Cache-Control": "no-store"}
     return HTMLResponse(html, status_code=status, headers=headers)
+
+
+home = APIRouter(tags=["auth"])
+"""``/``: where a browser lands after signing in, until the dashboard takes the place."""
+
+
+@home.get("/", response_class=HTMLResponse, responses=error_responses(validated=False))
+async def signed_in_page(request: Request) -> HTMLResponse:
+    """A minimal page saying who is signed in and how to go on (the CLI and the connect
+    script); without a session, how to sign in."""
+    try:
+        caller = await identify(request)
+    except AppError:
+        return _page(
+            "Not signed in",
+            "<p>Ask for a sign-in link with <code>claude-cloud login you@example.com</code>, "
+            "then open the link from your mail.</p>",
+            401,
+        )
+    who = escape(caller.email) if caller.email else "an operator (API key)"
+    return _page(
+        "Signed in to ClaudeCloud",
+        f"<p>You are signed in as <strong>{who}</strong>.</p>"
+        "<p>From a terminal: <code>claude-cloud create</code>, "
+        "then <code>claude-cloud connect</code>.</p>",
+        200,
+    )

@@ -17,24 +17,12 @@ from uuid import UUID
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import AsyncSession
 
-from .errors import InvalidCredentials
+from .errors import LinkAlreadyUsed, SignedOut, UnknownUser
 from .models import MAX_EMAIL_LENGTH, User
 from .repository import MagicLinkRepository, UserRepository
 from .tokens import Claims, Issued, Purpose, Tokens
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
-
-
-class LinkAlreadyUsed(InvalidCredentials):
-    pass
-
-
-class SignedOut(InvalidCredentials):
-    pass
-
-
-class UnknownUser(InvalidCredentials):
-    pass
 
 
 def normalise_email(raw: str) -> str:

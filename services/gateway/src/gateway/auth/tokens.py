@@ -17,7 +17,7 @@ from uuid import UUID
 
 import jwt
 
-from .errors import InvalidCredentials
+from .errors import TokenRejected
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "sub", "jti", "purpose", "email"]
@@ -43,10 +43,6 @@ class Claims:
 class Issued:
     token: str
     claims: Claims
-
-
-class TokenRejected(InvalidCredentials):
-    pass
 
 
 class Tokens:

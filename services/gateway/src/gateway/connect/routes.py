@@ -6,43 +6,71 @@ error each print why and what to do, and exit 1.
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
+from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
 
 from ..auth.errors import MissingCredentials
-from ..deps import authorize, get_instances, get_settings
+from ..deps import authorize
+from ..state import gateway_state
 from . import service as connect
+from .errors import InvalidUserId
 
 router = APIRouter(tags=["connect"])
 
 log = get_logger(__name__)
 
 _MEDIA_TYPE = "text/x-shellscript"
+_FAILURES = {
+    400: "A malformed ?user_id=, or an admin key without one",
+    401: "Not signed in, or the session is over",
+    403: "A signed-in user named someone else",
+    404: "No instance yet",
+    409: "The instance is not running (paused, starting, ...)",
+    429: "Too many requests",
+    500: "A server error",
+    503: "The platform did not answer in time",
+}
 
 
 @router.get(
     "/connect.sh",
     response_class=PlainTextResponse,
-    responses={200: {"content": {_MEDIA_TYPE: {}}}},
+    responses={
+        200: {"content": {_MEDIA_TYPE: {}}, "description": "The script that connects"},
+        **{
+            status: {"content": {_MEDIA_TYPE: {}}, "description": f"{why}: a script that exits 1"}
+            for status, why in _FAILURES.items()
+        },
+    },
+    # The query is read in the handler, not declared as a parameter: FastAPI would answer a
+    # malformed one with a JSON 422, and every answer of this route must be a script.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "user_id",
+                "in": "query",
+                "required": False,
+                "description": "Whose instance (admin key only)",
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ]
+    },
 )
-async def connect_script(
-    request: Request,
-    user_id: Annotated[UUID | None, Query(description="Whose instance (admin key only)")] = None,
-) -> PlainTextResponse:
+async def connect_script(request: Request) -> PlainTextResponse:
     """The script for the caller's instance by provider (for Docker, ``docker exec -it
     claude-{id} tmux attach -t claude``). Bearer token or session cookie; ``?user_id=`` only
-    with the admin key."""
+    with the admin key. Every failure is a script too: it says why and exits 1."""
     try:
-        script, status = await _script_for(request, user_id)
+        named = _user_id(request.query_params.get("user_id"))
+        script, status = await _script_for(request, named)
     except AppError as exc:
-        script, status = _refusal(exc, get_settings(request).base_url), exc.status_code
+        script, status = _refusal(exc, gateway_state(request).settings.base_url), exc.status_code
     except Exception:
         log.exception("connect.script_failed")
         script = connect.failure(
@@ -56,20 +84,28 @@ async def connect_script(
 async def _script_for(request: Request, user_id: UUID | None) -> tuple[str, int]:
     caller = await authorize(request)
     owner = caller.acting_for(user_id)
-    settings = get_settings(request)
+    state = gateway_state(request)
     if owner is None:
         return connect.failure(
             "an admin key needs ?user_id= to say whose instance",
             "add ?user_id=<id> to the URL",
         ), 400
-    views = await get_instances(request).list(owner)
-    live = [v for v in views if v.status in LIVE_STATUSES]
+    live = await state.instances.list(owner, live_only=True)
     if not live:
         return connect.failure(
             "you have no instance yet", "create one with 'claude-cloud create'"
         ), 404
     status = 200 if live[0].status is InstanceStatus.RUNNING else 409
-    return connect.for_instance(live[0], settings.base_url), status
+    return connect.for_instance(live[0], state.settings.base_url), status
+
+
+def _user_id(raw: str | None) -> UUID | None:
+    if raw is None:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise InvalidUserId(f"?user_id={raw[:64]!r} is not a user id") from None
 
 
 def _refusal(exc: AppError, base_url: str) -> str:
@@ -78,6 +114,8 @@ def _refusal(exc: AppError, base_url: str) -> str:
         return connect.failure(
             reason, f"sign in with 'claude-cloud login EMAIL' (or at {base_url}) and try again"
         )
+    if isinstance(exc, InvalidUserId):
+        return connect.failure(exc.detail, "pass the user's id (a UUID) or leave ?user_id= out")
     if exc.status_code == 429:
         return connect.failure(exc.detail, "wait a minute and try again")
     if exc.status_code == 503:

@@ -55,6 +55,3 @@ class EventFreshCache(Generic[V]):
         self._changes.move_to_end(key)
         if len(self._changes) > _REMEMBERED_CHANGES:
             self._changes.popitem(last=False)
-
-    def clear(self) -> None:
-        self._entries.clear()

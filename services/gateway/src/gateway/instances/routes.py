@@ -20,14 +20,19 @@ from claudecloud_common.contracts.instances import (
     PauseInstance,
     WakeInstance,
 )
-from claudecloud_common.errors import NotFoundError
+from claudecloud_common.errors import UnavailableError
 
-from ..deps import Caller, CallerDep, HubDep, InstancesDep
+from ..auth.errors import NotYours
+from ..deps import CALLER_ERRORS, Caller, CallerDep, HubDep, InstancesDep
+from ..errors import PayloadTooLarge, error_responses
+from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound
 from .service import Accepted
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 
 _TERMINAL = {InstanceStatus.DESTROYED}
+_ONE_INSTANCE = error_responses(*CALLER_ERRORS, InstanceNotFound, UnavailableError)
+_TRANSITION = error_responses(*CALLER_ERRORS, InstanceNotFound, IllegalTransition, UnavailableError)
 
 
 class CreateInstanceBody(BaseModel):
@@ -47,10 +52,6 @@ class CommandAccepted(BaseModel):
     id: UUID
     user_id: UUID
     status: str
-
-
-class InstanceNotFound(NotFoundError):
-    pass
 
 
 def _accepted(result: Accepted, response: Response) -> CommandAccepted:
@@ -76,7 +77,9 @@ async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> 
     "",
     status_code=202,
     response_model=CommandAccepted,
-    responses={409: {"description": "The user already has a live instance"}},
+    responses=error_responses(
+        *CALLER_ERRORS, NotYours, InstanceAlreadyExists, PayloadTooLarge, UnavailableError
+    ),
 )
 async def create_instance(
     request: Request,
@@ -100,7 +103,11 @@ async def create_instance(
     return _accepted(result, response)
 
 
-@router.get("", response_model=list[InstanceView])
+@router.get(
+    "",
+    response_model=list[InstanceView],
+    responses=error_responses(*CALLER_ERRORS, UnavailableError),
+)
 async def list_instances(
     caller: CallerDep, instances: InstancesDep, user_id: UUID | None = None
 ) -> list[InstanceView]:
@@ -113,7 +120,7 @@ async def list_instances(
     return await instances.list(user_id)
 
 
-@router.get("/{instance_id}", response_model=InstanceView)
+@router.get("/{instance_id}", response_model=InstanceView, responses=_ONE_INSTANCE)
 async def get_instance(
     instance_id: UUID, caller: CallerDep, instances: InstancesDep
 ) -> InstanceView:
@@ -121,7 +128,9 @@ async def get_instance(
     return await _owned(instances, caller, instance_id)
 
 
-@router.post("/{instance_id}/pause", status_code=202, response_model=CommandAccepted)
+@router.post(
+    "/{instance_id}/pause", status_code=202, response_model=CommandAccepted, responses=_TRANSITION
+)
 async def pause_instance(
     instance_id: UUID,
     request: Request,
@@ -135,7 +144,9 @@ async def pause_instance(
     return _accepted(await instances.transition(command, view.user_id), response)
 
 
-@router.post("/{instance_id}/wake", status_code=202, response_model=CommandAccepted)
+@router.post(
+    "/{instance_id}/wake", status_code=202, response_model=CommandAccepted, responses=_TRANSITION
+)
 async def wake_instance(
     instance_id: UUID,
     request: Request,
@@ -149,7 +160,9 @@ async def wake_instance(
     return _accepted(await instances.transition(command, view.user_id), response)
 
 
-@router.delete("/{instance_id}", status_code=202, response_model=CommandAccepted)
+@router.delete(
+    "/{instance_id}", status_code=202, response_model=CommandAccepted, responses=_TRANSITION
+)
 async def destroy_instance(
     instance_id: UUID,
     request: Request,
@@ -169,7 +182,7 @@ async def destroy_instance(
 @router.get(
     "/{instance_id}/events",
     response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **_ONE_INSTANCE},
 )
 async def instance_events(
     instance_id: UUID, request: Request, caller: CallerDep, instances: InstancesDep, hub: HubDep

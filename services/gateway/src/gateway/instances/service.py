@@ -24,16 +24,12 @@ from claudecloud_common.contracts.instances import (
     PauseInstance,
     WakeInstance,
 )
-from claudecloud_common.errors import ConflictError
 
 from .cache import EventFreshCache
+from .errors import refused
 from .events import EventHub
 
 IDEMPOTENCY_NAMESPACE = UUID("6f1c0c5e-2f55-4c47-9a43-5b1c3f6e8a10")
-
-
-class InstanceConflict(ConflictError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -80,11 +76,12 @@ class InstanceGateway:
         assert view is not None
         return view
 
-    async def list(self, user_id: UUID | None) -> list[InstanceView]:
+    async def list(self, user_id: UUID | None, *, live_only: bool = False) -> list[InstanceView]:
+        """Instances, newest first: one user's or everyone's, or only the live ones."""
         found = await request(
             self.broker,
             InstanceSubject.LIST,
-            ListInstances(user_id=user_id),
+            ListInstances(user_id=user_id, live_only=live_only),
             InstanceList,
             timeout=self.rpc_timeout,
         )
@@ -131,10 +128,5 @@ class InstanceGateway:
             except TimeoutError:
                 return Accepted(command.instance_id, user_id, "queued")
         if isinstance(event, InstanceRejected):
-            extra = (
-                {"existing_instance_id": str(event.existing_instance_id)}
-                if (event.existing_instance_id)
-                else {}
-            )
-            raise InstanceConflict(event.detail, **extra)
+            raise refused(event)
         return Accepted(command.instance_id, user_id, event.status.value)

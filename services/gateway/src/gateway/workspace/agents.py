@@ -43,15 +43,10 @@ _PASSED_THROUGH = frozenset({1000, 1008, 1009})
 
 
 class CloseCode:
-    """Close codes the gateway uses on a proxied WebSocket (4xxx: application defined)."""
+    """Close codes the bridge uses; a refusal before it closes with 4000 + its HTTP status."""
 
     NORMAL = 1000
     TOO_BIG = 1009
-    UPSTREAM_ERROR = 1011
-    UNAUTHORIZED = 4401
-    FORBIDDEN = 4403
-    NOT_FOUND = 4404
-    NOT_RUNNING = 4409
     UPSTREAM_GONE = 4502
 
 

@@ -15,18 +15,19 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Query, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from websockets.asyncio.client import ClientConnection
 
-from claudecloud_common.errors import AppError, NotFoundError
+from claudecloud_common.errors import AppError, UnavailableError
 
-from ..auth.errors import MissingCredentials, NotYours, OriginRefused
-from ..auth.service import AccountService
-from ..auth.tokens import Purpose, Tokens
-from ..deps import CallerDep, SessionDep, SettingsDep
-from ..settings import GatewaySettings
+from ..auth.errors import NotYours, OriginRefused
+from ..auth.identify import identify
+from ..deps import CALLER_ERRORS, AgentHttpDep, CallerDep, EndpointsDep, SessionDep, SettingsDep
+from ..errors import PayloadTooLarge, error_responses
+from ..instances.errors import InstanceNotFound
+from ..state import GatewayState, gateway_state
 from .agents import (
     Agent,
     AgentEndpoints,
@@ -38,14 +39,26 @@ from .agents import (
     open_upstream,
     response_headers,
 )
-from .errors import AgentUnavailable
+from .errors import AgentUnavailable, InstanceNotRunning
 from .service import TicketService
 
 router = APIRouter(prefix="/instances", tags=["workspace"])
 
-
-class InstanceNotFound(NotFoundError):
-    pass
+_TICKET_ERRORS = error_responses(
+    *CALLER_ERRORS, InstanceNotFound, InstanceNotRunning, UnavailableError
+)
+_PROXY_ERRORS = error_responses(
+    *CALLER_ERRORS, InstanceNotFound, InstanceNotRunning, AgentUnavailable, UnavailableError
+)
+"""The gateway's own refusals; past them, the agent's answer (and its errors) passes through."""
+_PROXY_POST_ERRORS = error_responses(
+    *CALLER_ERRORS,
+    InstanceNotFound,
+    InstanceNotRunning,
+    AgentUnavailable,
+    PayloadTooLarge,
+    UnavailableError,
+)
 
 
 class Ticket(BaseModel):
@@ -62,18 +75,6 @@ class CloneBody(BaseModel):
     name: str | None = Field(default=None, max_length=100)
 
 
-def get_endpoints(request: Request) -> AgentEndpoints:
-    endpoints: AgentEndpoints = request.app.state.agent_endpoints
-    return endpoints
-
-
-def get_agent_http(request: Request) -> AgentHttp:
-    http: AgentHttp = request.app.state.agent_http
-    return http
-
-
-EndpointsDep = Annotated[AgentEndpoints, Depends(get_endpoints)]
-AgentHttpDep = Annotated[AgentHttp, Depends(get_agent_http)]
 PathQuery = Annotated[str, Query(max_length=4096, description="Relative to /claude-data")]
 
 
@@ -85,7 +86,9 @@ async def owned_agent(endpoints: AgentEndpoints, user_id: UUID | None, instance_
     return await endpoints.running(instance_id)
 
 
-@router.post("/{instance_id}/tickets", response_model=Ticket, status_code=201)
+@router.post(
+    "/{instance_id}/tickets", response_model=Ticket, status_code=201, responses=_TICKET_ERRORS
+)
 async def issue_ticket(
     instance_id: UUID,
     response: Response,
@@ -135,7 +138,7 @@ async def _forward(
     )
 
 
-@router.get("/{instance_id}/files")
+@router.get("/{instance_id}/files", responses=_PROXY_ERRORS)
 async def list_files(
     instance_id: UUID,
     caller: CallerDep,
@@ -149,7 +152,7 @@ async def list_files(
     )
 
 
-@router.get("/{instance_id}/files/read")
+@router.get("/{instance_id}/files/read", responses=_PROXY_ERRORS)
 async def read_file(
     instance_id: UUID,
     caller: CallerDep,
@@ -163,7 +166,7 @@ async def read_file(
     )
 
 
-@router.get("/{instance_id}/projects")
+@router.get("/{instance_id}/projects", responses=_PROXY_ERRORS)
 async def list_projects(
     instance_id: UUID, caller: CallerDep, endpoints: EndpointsDep, http: AgentHttpDep
 ) -> StreamingResponse:
@@ -171,7 +174,7 @@ async def list_projects(
     return await _forward(endpoints, http, caller.user_id, instance_id, "GET", "/projects")
 
 
-@router.post("/{instance_id}/projects/clone")
+@router.post("/{instance_id}/projects/clone", responses=_PROXY_POST_ERRORS)
 async def clone_project(
     instance_id: UUID,
     body: CloneBody,
@@ -209,12 +212,12 @@ async def chat(websocket: WebSocket, instance_id: UUID, cwd: str = ".") -> None:
 
 
 async def _proxy_socket(websocket: WebSocket, instance_id: UUID, path: str) -> None:
-    settings: GatewaySettings = websocket.app.state.settings
-    endpoints: AgentEndpoints = websocket.app.state.agent_endpoints
+    state = gateway_state(websocket)
+    settings, endpoints = state.settings, state.agent_endpoints
     offered: list[str] = list(websocket.scope.get("subprotocols") or [])
     limits = BridgeLimits(settings.ws_max_message_bytes, settings.ws_ping_interval_seconds)
     try:
-        user_id = await _socket_user(websocket, settings, instance_id)
+        user_id = await _socket_user(websocket, state, instance_id)
         agent = await endpoints.running(instance_id)
         if agent.user_id != user_id:
             raise NotYours("this instance is not yours")
@@ -238,33 +241,18 @@ async def _open(
         return await open_upstream(agent, path, offered, limits)
 
 
-async def _socket_user(websocket: WebSocket, settings: GatewaySettings, instance_id: UUID) -> UUID:
-    """Who opens this WebSocket: by ticket, session cookie or bearer header (in that order)."""
-    origin = websocket.headers.get("origin")
-    allowed = origin is not None and origin.rstrip("/") in settings.allowed_origins
+async def _socket_user(websocket: WebSocket, state: GatewayState, instance_id: UUID) -> UUID:
+    """Who opens this WebSocket: a ticket (browsers), else :func:`identify` as for every call."""
     ticket = websocket.query_params.get("ticket")
     if ticket:
-        if not allowed:
+        origin = websocket.headers.get("origin")
+        if origin is None or origin.rstrip("/") not in state.settings.allowed_origins:
             raise OriginRefused("a ticket is only accepted from the dashboard's own pages")
-        async with websocket.app.state.db.transaction() as session:
-            return await TicketService(session, settings.ticket_ttl_seconds).redeem(
+        async with state.db.transaction() as session:
+            return await TicketService(session, state.settings.ticket_ttl_seconds).redeem(
                 ticket, instance_id
             )
-    token, via_cookie = _session_token(websocket, settings)
-    if token is None:
-        raise MissingCredentials("open this WebSocket with a ticket or a bearer token")
-    if (via_cookie or origin is not None) and not allowed:
-        raise OriginRefused("this WebSocket cannot be opened from that page")
-    tokens: Tokens = websocket.app.state.tokens
-    claims = tokens.verify(token, Purpose.SESSION)
-    async with websocket.app.state.db.transaction(notify=False) as session:
-        user = await AccountService(session, tokens, base_url=settings.base_url).user_for(claims)
-    return user.id
-
-
-def _session_token(websocket: WebSocket, settings: GatewaySettings) -> tuple[str | None, bool]:
-    scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip(), False
-    cookie = websocket.cookies.get(settings.session_cookie_name)
-    return (cookie, True) if cookie else (None, False)
+    caller = await identify(websocket)
+    if caller.user_id is None:
+        raise NotYours("an operator key does not open an instance's terminal or chat")
+    return caller.user_id
