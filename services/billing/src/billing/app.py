@@ -1,0 +1,117 @@
+"""Wiring: settings → logging → database, broker, Stripe → handlers, webhook → the worker app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from faststream.asgi import AsgiFastStream
+from faststream.nats import NatsBroker
+
+from claudecloud_common.bus import make_broker
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.db import Database
+from claudecloud_common.logging import configure_logging, get_logger
+from claudecloud_common.worker import WorkerParts, make_worker_app
+
+from .events import StripeEvents
+from .handlers import Billing, register
+from .settings import BillingSettings
+from .stripe_api import StripeApi
+from .webhook import StripeWebhook
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class BillingParts:
+    """Billing's parts, wired; tests drive these directly."""
+
+    settings: BillingSettings
+    db: Database
+    broker: NatsBroker
+    api: StripeApi
+    billing: Billing
+    events: StripeEvents
+    webhook: StripeWebhook
+
+
+def build(settings: BillingSettings) -> BillingParts:
+    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    broker = make_broker(settings)
+    api = StripeApi(settings)
+    billing = Billing(db, api, settings)
+    events = StripeEvents(db, api, settings)
+    webhook = StripeWebhook(events, api, max_body=settings.webhook_max_body_bytes)
+    register(broker, billing)
+    return BillingParts(settings, db, broker, api, billing, events, webhook)
+
+
+def create_app(settings: BillingSettings | None = None) -> AsgiFastStream:
+    settings = settings or BillingSettings()
+    configure_logging(settings)
+    parts = build(settings)
+    if not settings.billing_enabled:
+        log.warning("billing.disabled", detail="BILLING_ENABLED is off: instances are free")
+    elif settings.stripe_standin:
+        log.warning(
+            "billing.standin",
+            detail="LOCAL STRIPE STAND-IN: no real payments",
+            api_base=settings.stripe_api_base,
+        )
+    sweeper = Sweeper(parts)
+    return make_worker_app(
+        WorkerParts(
+            settings=settings,
+            broker=parts.broker,
+            db=parts.db,
+            migrations=MIGRATIONS,
+            on_started=[sweeper.start],
+            on_stopping=[sweeper.stop, parts.api.close],
+            http_routes=[(settings.webhook_path, parts.webhook)],
+        )
+    )
+
+
+class Sweeper:
+    """Finishes what a crash or an outage left: stored webhooks not yet handled, usage not yet
+    reported to the meter, and past-due grace periods that ran out. Runs at start, then on a
+    timer."""
+
+    def __init__(self, parts: BillingParts) -> None:
+        self.parts = parts
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="billing-sweeper")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def sweep(self, *, older_than: timedelta) -> None:
+        parts = self.parts
+        await parts.events.handle_pending(older_than=older_than)
+        async with parts.db.read() as session:
+            unreported = await parts.billing.service(session).unreported_usage()
+        for entry in unreported:
+            await parts.billing.report(entry)
+        async with parts.db.transaction() as session:
+            await parts.billing.service(session).end_grace_periods(utcnow())
+
+    async def _run(self) -> None:
+        older_than = timedelta(0)  # at start, everything left over; then what is not in flight
+        while True:
+            try:
+                await self.sweep(older_than=older_than)
+            except Exception as exc:
+                log.warning("billing.sweep_failed", error=str(exc))
+            older_than = timedelta(seconds=self.parts.settings.sweep_seconds)
+            await asyncio.sleep(self.parts.settings.sweep_seconds)

@@ -1,0 +1,108 @@
+"""Billing settings (``BILLING_*``, then the plain names: ``STRIPE_SECRET_KEY`` works too)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from claudecloud_common.contracts.billing import MachineSize, PlanView
+from claudecloud_common.settings import ServiceSettings, is_default_secret
+
+STRIPE_API = "https://api.stripe.com"
+
+
+class Plan(BaseModel):
+    """One plan: what Stripe charges (its price), what the user gets (hours, a machine)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    price: str
+    """For people; Stripe's price decides what is charged."""
+    price_id: str
+    """The Stripe price of the subscription (``price_...``)."""
+    included_hours: float = Field(ge=0)
+    machine: MachineSize
+
+    def view(self, name: str) -> PlanView:
+        return PlanView(
+            name=name,
+            title=self.title,
+            price=self.price,
+            included_hours=self.included_hours,
+            machine=self.machine,
+        )
+
+
+DEFAULT_PLANS: dict[str, Plan] = {
+    "starter": Plan(
+        title="Starter",
+        price="$20 / month",
+        price_id="price_claudecloud_starter",
+        included_hours=40,
+        machine=MachineSize(cpus=1, memory_mb=2048, disk_gb=20),
+    ),
+    "pro": Plan(
+        title="Pro",
+        price="$50 / month",
+        price_id="price_claudecloud_pro",
+        included_hours=160,
+        machine=MachineSize(cpus=2, memory_mb=4096, disk_gb=50),
+    ),
+}
+
+
+class BillingSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLING_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "billing"
+
+    http_port: int = 8102
+
+    billing_enabled: bool = False
+    """``BILLING_ENABLED``: off, status says so and checkout is refused (instances are free)."""
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    """The endpoint's signing secret (``whsec_...``): every webhook is verified with it."""
+    stripe_api_base: str = STRIPE_API
+    """Where the Stripe API answers: tests and the local stand-in point it elsewhere."""
+    stripe_standin: bool = False
+    """Set by ``make run`` when ``stripe_api_base`` is the local stand-in (logged as such)."""
+    stripe_timeout_seconds: float = Field(default=20.0, gt=0)
+    stripe_max_network_retries: int = Field(default=2, ge=0)
+
+    plans: dict[str, Plan] = Field(default_factory=lambda: dict(DEFAULT_PLANS))
+    """``BILLING_PLANS`` as JSON: name → title, price, price_id, included_hours, machine."""
+    meter_event_name: str = "claudecloud_overage_seconds"
+    """The Stripe Billing Meter usage beyond a plan's included hours is reported to (seconds)."""
+
+    webhook_path: str = "/stripe/webhook"
+    webhook_tolerance_seconds: int = Field(default=300, gt=0)
+    """How old a signed webhook may be (Stripe's own default: five minutes)."""
+    webhook_max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    past_due_grace_seconds: float = Field(default=3 * 86_400, ge=0)
+    """After a failed payment, how long the instance keeps working before it is paused."""
+    sweep_seconds: float = Field(default=15.0, gt=0)
+    """How often stored-but-unhandled webhooks, unreported usage and ended grace periods are
+    picked up (what a crash or an outage left behind)."""
+
+    def plan(self, name: str) -> Plan | None:
+        return self.plans.get(name)
+
+    def plan_for_price(self, price_id: str | None) -> str | None:
+        for name, plan in self.plans.items():
+            if plan.price_id == price_id:
+                return name
+        return None
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.billing_enabled:
+            if is_default_secret(self.stripe_secret_key):
+                problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
+            if is_default_secret(self.stripe_webhook_secret):
+                problems.append("STRIPE_WEBHOOK_SECRET is required when BILLING_ENABLED is true")
+            if self.stripe_standin:
+                problems.append("the local Stripe stand-in cannot be used in production")
+        return problems

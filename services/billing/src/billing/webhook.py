@@ -1,0 +1,91 @@
+"""``POST /stripe/webhook``: Stripe's events into billing, on the worker's own HTTP app.
+
+Answers as Stripe expects: 2xx once the event is stored (a duplicate too, and an event type we
+do not act on), 400 for anything not signed by Stripe for us within the tolerance or not an
+event, 405/413/415 for the wrong method, an oversized body or a body that is not JSON, and 503
+only when the event could not be stored (Stripe then delivers it again). Never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from faststream.asgi.types import Receive, Scope, Send
+
+from claudecloud_common.logging import get_logger
+
+from .events import StripeEvents
+from .stripe_api import InvalidWebhook, StripeApi
+
+log = get_logger(__name__)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, error: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.error, self.detail = status, error, detail
+
+
+class StripeWebhook:
+    """The ASGI endpoint: raw body, size limit, signature, then :class:`StripeEvents`."""
+
+    def __init__(self, events: StripeEvents, api: StripeApi, *, max_body: int) -> None:
+        self.events = events
+        self.api = api
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            status, body = await self._answer(scope, receive)
+        except _Refused as refused:
+            status, body = refused.status, {"error": refused.error, "detail": refused.detail}
+        except Exception:
+            log.exception("billing.webhook_unavailable")
+            status = 503
+            body = {"error": "Unavailable", "detail": "could not store the event; retry later"}
+        await _send_json(send, status, body)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+        if scope["method"] != "POST":
+            raise _Refused(405, "MethodNotAllowed", "POST a Stripe event here")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise _Refused(415, "UnsupportedMediaType", "Stripe sends application/json")
+        declared = headers.get("content-length", "0")
+        if not declared.isdigit():
+            raise _Refused(400, "BadRequest", "Content-Length is not a number")
+        if int(declared) > self.max_body:
+            raise _Refused(413, "PayloadTooLarge", f"the body is over {self.max_body} bytes")
+        payload = await self._read(receive)
+        try:
+            event = self.api.verify(payload, headers.get("stripe-signature"))
+        except InvalidWebhook as exc:
+            log.warning("billing.webhook_refused", reason=str(exc))
+            raise _Refused(400, "InvalidWebhook", str(exc)) from exc
+        fresh = await self.events.receive(event, payload)
+        return 200, {"received": True, "duplicate": not fresh}
+
+    async def _read(self, receive: Receive) -> bytes:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Refused(400, "Disconnected", "the body did not arrive")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _Refused(413, "PayloadTooLarge", f"the body is over {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
