@@ -101,10 +101,12 @@ class InMemoryNats:
 class Provisioner:
     """A stand-in provisioner on the in-memory bus: it keeps instances in a dict, admits or
     refuses commands by the lifecycle's rules, and answers ``get`` and ``list``. ``hang`` makes
-    it stop answering queries (a provisioner that is down or overloaded)."""
+    it stop answering queries (a provisioner that is down or overloaded); ``garbled`` makes it
+    answer them with what the contract does not allow (a bug on either side)."""
 
     instances: dict[UUID, InstanceView] = field(default_factory=dict)
     hang: asyncio.Event | None = None
+    garbled: bool = False
 
     def attach(self, broker: NatsBroker) -> None:
         broker.subscriber(str(InstanceSubject.CREATE))(self.create)
@@ -197,7 +199,8 @@ class Provisioner:
         await publish(self.broker, rejected)
 
     async def get(self, query: GetInstance) -> bytes:
-        await self._maybe_hang()
+        if (trouble := await self._trouble()) is not None:
+            return trouble
         view = self.instances.get(query.instance_id)
         if view is None:
             missing = ErrorBody(
@@ -209,7 +212,8 @@ class Provisioner:
         return RpcReply[Any](result=view).model_dump_json().encode()
 
     async def list(self, query: ListInstances) -> bytes:
-        await self._maybe_hang()
+        if (trouble := await self._trouble()) is not None:
+            return trouble
         found = [
             v
             for v in sorted(self.instances.values(), key=lambda v: v.created_at, reverse=True)
@@ -218,9 +222,11 @@ class Provisioner:
         ]
         return RpcReply[Any](result=InstanceList(items=found)).model_dump_json().encode()
 
-    async def _maybe_hang(self) -> None:
+    async def _trouble(self) -> bytes | None:
+        """Wait forever when hung; a reply outside the contract when garbled."""
         if self.hang is not None:
             await self.hang.wait()
+        return b'{"result": {"items": "not a list"}}' if self.garbled else None
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> GatewaySettings:
@@ -232,7 +238,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> GatewaySettings:
         "base_url": BASE_URL,
         "jwt_secret": JWT_SECRET,
         "admin_api_key": ADMIN_KEY,
-        "rpc_timeout_seconds": 1.0,
+        "rpc_timeout_seconds": 0.5,
         "admission_timeout_seconds": 1.0,
         "instance_cache_seconds": 0.0,
         "log_level": "WARNING",
@@ -263,12 +269,16 @@ class Gateway:
         return await session_for(self.app, self.client, email)
 
 
-async def session_for(app: FastAPI, client: httpx.AsyncClient, email: str) -> str:
+async def sign_in_link(app: FastAPI, email: str) -> str:
+    """The link a sign-in mail would carry (made by the gateway's own account service)."""
     state = state_of(app)
     async with state.db.transaction() as session:
         accounts = AccountService(session, state.tokens, base_url=BASE_URL)
-        link = await accounts.start_sign_in(email)
-    token = httpx.URL(link.url).params["token"]
+        return (await accounts.start_sign_in(email)).url
+
+
+async def session_for(app: FastAPI, client: httpx.AsyncClient, email: str) -> str:
+    token = httpx.URL(await sign_in_link(app, email)).params["token"]
     response = await client.post(
         "/auth/verify", json={"token": token}, headers={"Accept": "application/json"}
     )
@@ -298,17 +308,26 @@ def provisioner() -> Provisioner:
     return Provisioner()
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path, provisioner: Provisioner) -> AsyncIterator[Gateway]:
-    app = build(tmp_path, provisioner)
+@asynccontextmanager
+async def running(
+    tmp_path: Path, provisioner: Provisioner, **overrides: Any
+) -> AsyncIterator[Gateway]:
+    """A gateway (settings ``overrides`` applied) started and served in this event loop."""
+    app = build(tmp_path, provisioner, **overrides)
     async with in_memory_bus(app), app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server does
         async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
             yield Gateway(app, provisioner, client)
 
 
+@pytest.fixture
+async def gateway(tmp_path: Path, provisioner: Provisioner) -> AsyncIterator[Gateway]:
+    async with running(tmp_path, provisioner) as started:
+        yield started
+
+
 @contextmanager
-def test_client(app: FastAPI) -> Iterator[TestClient]:
+def serving(app: FastAPI) -> Iterator[TestClient]:
     """Starlette's client (for WebSockets): the app and its lifespan in the client's own thread."""
     with TestClient(app, base_url=BASE_URL) as client:
         yield client
