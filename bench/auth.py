@@ -144,7 +144,7 @@ async def main(args: Any) -> None:
     port = free_port()
     config = local_config(
         workdir, provider="fake", database_url=f"{base_db}/{name}", port=port,
-        provisioners=args.provisioners,
+        replicas={"provisioner": args.provisioners},
         env={
             "LOG_LEVEL": "WARNING",
             "GATEWAY_JWT_SECRET": secrets.token_urlsafe(48),

@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from bench.common import percentile, summary, verdict
 from bench.floor import Floor, measure_floor
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
-from devstack import ServiceSpec, Stack, free_port, local_config
+from devstack import ServiceSpec, Stack, free_port, local_config, service
 from provisioner.providers import MachineRef
 from provisioner.providers.fake import FakeProvider
 from tests.support import create_database, drop_database
@@ -99,7 +99,7 @@ async def queued_throughput(
     started = time.perf_counter()
     await asyncio.to_thread(stack.start_service, stack.spec("provisioner"), wait=False)
     for index in range(2, replicas + 1):
-        replica = ServiceSpec(f"provisioner-{index}", "provisioner", free_port())
+        replica = ServiceSpec(f"provisioner-{index}", service("provisioner"), free_port())
         await asyncio.to_thread(stack.start_service, replica, wait=False)
     done = await asyncio.wait_for(asyncio.gather(*waits), timeout=600)
     first, last = min(done), max(done)

@@ -1,26 +1,69 @@
-"""Helpers the tests share: waiting on conditions with a deadline, fresh Postgres databases,
-free ports, and reading what reached the bus."""
+"""Helpers the tests share: waiting on conditions with a deadline, the suite's own servers and
+fresh Postgres databases on it, free ports, and reading what reached the bus.
+
+The suite never uses a server it did not start: PostgreSQL, NATS and Redis are throwaway
+processes (:mod:`devstack.servers`) on free ports, each started the first time a test needs it
+and stopped when the run ends (``tests/conftest.py``), or by the kernel should the run be killed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-import asyncpg
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from devstack import free_port
+from devstack import free_port, servers
 
-__all__ = ["create_database", "drop_database", "eventually", "free_port", "stream_messages"]
+__all__ = [
+    "SERVERS",
+    "create_database",
+    "drop_database",
+    "eventually",
+    "free_port",
+    "stream_messages",
+]
 
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
-MACHINE_NATS = "nats://127.0.0.1:4222"
+_S = TypeVar("_S", servers.PostgresServer, servers.NatsServer, servers.RedisServer)
+
+
+class SuiteServers:
+    """The run's PostgreSQL, NATS and Redis: one of each, started on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[type[Any], Any] = {}
+
+    def _get(self, kind: type[_S]) -> _S:
+        with self._lock:
+            if kind not in self._running:
+                self._running[kind] = kind().__enter__()
+            found: _S = self._running[kind]
+            return found
+
+    def postgres(self) -> servers.PostgresServer:
+        return self._get(servers.PostgresServer)
+
+    def nats(self) -> servers.NatsServer:
+        return self._get(servers.NatsServer)
+
+    def redis(self) -> servers.RedisServer:
+        return self._get(servers.RedisServer)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            for server in self._running.values():
+                server.stop()
+            self._running.clear()
+
+
+SERVERS = SuiteServers()
 
 
 async def eventually(
@@ -44,23 +87,13 @@ async def eventually(
 
 
 async def create_database(prefix: str) -> str:
-    """A new, empty Postgres database; returns its SQLAlchemy asyncpg URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    """A new, empty database on the suite's Postgres; returns its SQLAlchemy asyncpg URL."""
+    server = await asyncio.to_thread(SERVERS.postgres)
+    return await servers.create_database(server.url, prefix)
 
 
 async def drop_database(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(f"{PG_SERVER}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await servers.drop_database(url)
 
 
 async def stream_messages(nats_url: str, stream: str, subject: str) -> list[Msg]:
@@ -80,7 +113,7 @@ async def stream_messages(nats_url: str, stream: str, subject: str) -> list[Msg]
         while True:
             try:
                 batch = await sub.fetch(256, timeout=0.5)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats' own, or asyncio's when the wait ends mid-batch
                 break
             found.extend(batch)
             for msg in batch:

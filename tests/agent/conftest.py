@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import Child
 from devstack.stack import wait_for_health
 from tests.support import free_port
 
@@ -64,16 +65,12 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAgent]:
         "HOME": str(root),
         "SHELL": "/bin/bash",
     }
-    process = subprocess.Popen([sys.executable, "-m", "agent"], env=env, cwd=root)
+    process = Child("agent", [sys.executable, "-m", "agent"], env, log=base / "agent.log", cwd=root)
     found = LocalAgent(f"http://127.0.0.1:{port}", secret, root, tmux_dir)
+    process.start()
     try:
-        _wait_healthy(found, process)
+        wait_for_health(f"{found.url}/healthz", timeout=30, child=process, headers=found.headers)
         yield found
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop(timeout=10)
         found.tmux("kill-server")
-
-
-def _wait_healthy(agent: LocalAgent, process: subprocess.Popen[bytes]) -> None:
-    wait_for_health(f"{agent.url}/healthz", timeout=30, process=process, headers=agent.headers)

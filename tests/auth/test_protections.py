@@ -83,10 +83,10 @@ async def test_forwarded_for_counts_only_behind_a_trusted_proxy(
 
 
 async def test_replicas_share_the_limit_through_redis(
-    tmp_path: Path, smtp: tuple[MailCatcher, int], in_process: InProcess
+    tmp_path: Path, smtp: tuple[MailCatcher, int], in_process: InProcess, redis_url: str
 ) -> None:
     shared = {
-        "redis_url": "redis://127.0.0.1:6379/0",
+        "redis_url": redis_url,
         "trusted_proxies": "127.0.0.1",
         **_smtp_settings(smtp),
     }

@@ -1,4 +1,4 @@
-"""Integration tests: the provisioner in-process on the machine's real NATS and Postgres.
+"""Integration tests: the provisioner in-process on a real NATS and Postgres (the suite's own).
 
 One fresh Postgres database per run; each test is isolated by its own user and instance ids,
 and the bus streams are emptied at the start of the run.
@@ -22,7 +22,7 @@ from nats.js.errors import NotFoundError
 from claudecloud_common.contracts.base import Message
 from provisioner.app import create_app
 from provisioner.settings import ProvisionerSettings
-from tests.support import MACHINE_NATS, create_database, drop_database
+from tests.support import create_database, drop_database
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,8 @@ async def database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def bus() -> AsyncIterator[NatsClient]:
-    nc = await nats.connect(MACHINE_NATS)
+async def bus(nats_url: str) -> AsyncIterator[NatsClient]:
+    nc = await nats.connect(nats_url)
     js = nc.jetstream()
     for stream in ("CMD", "EVT", "DLQ"):
         with contextlib.suppress(NotFoundError):  # a clean slate: no stale consumers or messages
@@ -73,7 +73,9 @@ ProvisionerFactory = Callable[..., AbstractAsyncContextManager[ProvisionerSettin
 
 
 @pytest.fixture
-def provisioner(database_url: str, bus: NatsClient, tmp_path: Path) -> ProvisionerFactory:
+def provisioner(
+    database_url: str, bus: NatsClient, nats_url: str, tmp_path: Path
+) -> ProvisionerFactory:
     """Start the real provisioner app (lifespan, relay, subscribers) with extra settings."""
 
     @asynccontextmanager
@@ -82,7 +84,7 @@ def provisioner(database_url: str, bus: NatsClient, tmp_path: Path) -> Provision
             "data_dir": tmp_path,
             "provider": "fake",
             "database_url": database_url,
-            "nats_url": MACHINE_NATS,
+            "nats_url": nats_url,
             "bus_ack_wait_seconds": 3.0,
             "outbox_poll_seconds": 0.5,
             "outbox_grace_seconds": 1.0,

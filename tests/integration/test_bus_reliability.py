@@ -17,7 +17,7 @@ from claudecloud_common.contracts.instances import (
 from claudecloud_common.db import Database
 from claudecloud_common.outbox import add_to_outbox
 from provisioner.providers.fake import read_state
-from tests.support import MACHINE_NATS, eventually, stream_messages
+from tests.support import eventually, stream_messages
 
 from .conftest import Events, ProvisionerFactory, publish
 
@@ -28,14 +28,14 @@ def fake_calls(data_dir: Path) -> dict[str, int]:
 
 
 async def test_an_unparseable_message_is_dead_lettered_and_the_consumer_goes_on(
-    bus: NatsClient, provisioner: ProvisionerFactory, events: Events
+    bus: NatsClient, provisioner: ProvisionerFactory, events: Events, nats_url: str
 ) -> None:
     poison_id = f"poison-{uuid4()}"
     async with provisioner():
         await publish(bus, InstanceSubject.CREATE, b'{"not": "a command"', msg_id=poison_id)
 
         async def dead_letter() -> list[Msg]:
-            found = await stream_messages(MACHINE_NATS, "DLQ", "dlq.cmd.instance.create")
+            found = await stream_messages(nats_url, "DLQ", "dlq.cmd.instance.create")
             return [
                 m for m in found if m.headers and m.headers["Nats-Msg-Id"] == f"dlq-{poison_id}"
             ]

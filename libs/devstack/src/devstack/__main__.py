@@ -1,22 +1,30 @@
 """``make run``: the whole platform on its embedded defaults.
 
 Honours ``PORT`` (8000), ``ADMIN_API_KEY`` (generated and printed when unset), ``DATA_DIR``
-(``.data``), ``PROVIDER`` (docker when an engine answers, else the labelled demo), and
-``DATABASE_URL`` / ``NATS_URL`` to use servers of your own instead of the embedded SQLite files
-and NATS server. Ctrl-C stops everything cleanly.
+(``.data``), ``PROVIDER`` (docker when an engine answers, else the labelled demo), ``NATS_PORT``
+(free when unset), ``DATABASE_URL`` / ``NATS_URL`` to use servers of your own instead of the
+embedded SQLite files and NATS server, and every service's own settings (``GATEWAY_*``,
+``PROVISIONER_*``, ...) as they are documented, ``<SERVICE>_HTTP_PORT`` included (free when
+unset). The URL is printed once every service answers its health check; a service that exits
+during start is named with its last lines and the launcher exits 1. Afterwards a service that
+exits is restarted with backoff. Ctrl-C (or SIGTERM) stops everything; should the launcher itself
+be killed, the kernel stops every process it started.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import sys
 import threading
 from pathlib import Path
+from types import FrameType
 
 from .engine import docker_answers, ensure_instance_image
-from .stack import Stack, StackConfig
+from .processes import ChildFailed
+from .services import SERVICES
+from .stack import Stack, StackConfig, free_port, plan_services
+from .supervisor import Supervisor, say
 
 DEMO_BANNER = """
   ################################################################################
@@ -27,60 +35,82 @@ DEMO_BANNER = """
 
 
 def choose_provider() -> str:
-    """``PROVIDER`` when set; otherwise docker when an engine answers, else the labelled demo."""
-    chosen = os.environ.get("PROVIDER")
+    """``PROVIDER`` (or ``PROVISIONER_PROVIDER``) when set; otherwise docker when an engine
+    answers, else the labelled demo."""
+    chosen = os.environ.get("PROVISIONER_PROVIDER") or os.environ.get("PROVIDER")
     if chosen:
         return chosen
     if docker_answers():
         return "docker"
-    print("claudecloud: no Docker engine answers, so: demo mode", file=sys.stderr)
+    say("no Docker engine answers, so: demo mode")
     return "fake"
 
 
-def main() -> None:
-    data_dir = Path(os.environ.get("DATA_DIR", ".data")).resolve()
-    admin_key = os.environ.get("ADMIN_API_KEY") or secrets.token_urlsafe(32)
-    port = int(os.environ.get("PORT", "8000"))
+def config_from_environment() -> StackConfig:
+    env = os.environ
+    public = next(s for s in SERVICES if s.public)
+    port = int(env.get(public.port_variable) or env.get("PORT") or 8000)
+    admin_key = env.get("GATEWAY_ADMIN_API_KEY") or env.get("ADMIN_API_KEY")
     config = StackConfig(
-        data_dir=data_dir,
+        data_dir=Path(env.get("DATA_DIR", ".data")).resolve(),
         port=port,
-        nats_port=int(os.environ.get("NATS_PORT", "14222")),
-        nats_url=os.environ.get("NATS_URL"),
-        database_url=os.environ.get("DATABASE_URL"),
-        admin_api_key=admin_key,
+        nats_port=int(env.get("NATS_PORT") or free_port()),
+        nats_url=env.get("NATS_URL"),
+        database_url=env.get("DATABASE_URL"),
         provider=choose_provider(),
+        services=plan_services(port, environ=env),
     )
+    if admin_key:
+        config.admin_api_key = admin_key
+    return config
+
+
+class Stop(Exception):
+    """A signal asked the launcher to stop."""
+
+
+def _raise_stop(signum: int, _: FrameType | None) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def banner(config: StackConfig) -> str:
+    return (
+        f"\n  ClaudeCloud is up:   http://localhost:{config.port}   (API docs: /docs)\n"
+        f"  Admin API key:       {config.admin_api_key}\n"
+        f"  Data:                {config.data_dir}\n"
+        f"  Bus:                 {config.resolved_nats_url}\n"
+        "  Ctrl-C stops everything.\n"
+    )
+
+
+def main() -> None:
+    config = config_from_environment()
     if config.provider == "docker":
         try:
             ensure_instance_image()
         except RuntimeError as exc:
-            print(f"claudecloud: {exc}", file=sys.stderr)
+            say(str(exc))
             sys.exit(1)
     stack = Stack(config)
-    stopping = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_stop)
     try:
         stack.start()
-    except Exception as exc:
-        print(f"claudecloud: could not start: {exc}", file=sys.stderr)
+    except (ChildFailed, RuntimeError) as exc:
+        say(f"could not start: {exc}")
         stack.stop_all()
         sys.exit(1)
+    except Stop:
+        stack.stop_all()
+        sys.exit(1)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stopping.set())
     if config.provider == "fake":
         print(DEMO_BANNER, file=sys.stderr)
-    print(
-        f"\n  ClaudeCloud is up:   http://localhost:{port}   (API docs: /docs)\n"
-        f"  Admin API key:       {admin_key}\n"
-        f"  Data:                {data_dir}\n  Ctrl-C stops everything.\n",
-        file=sys.stderr,
-    )
-    while not stopping.is_set():
-        for name, process in list(stack.processes.items()):
-            if process.poll() is not None:
-                print(f"claudecloud: {name} exited with {process.returncode}", file=sys.stderr)
-                stopping.set()
-        stopping.wait(1.0)
-    print("claudecloud: stopping…", file=sys.stderr)
+    print(banner(config), file=sys.stderr, flush=True)
+    Supervisor(stack).run(stopping)
+    say("stopping…")
     stack.stop_all()
 
 

@@ -3,23 +3,14 @@ docker provider) a deployment label and network that nothing else shares, remove
 
 from __future__ import annotations
 
-import secrets
-import socket
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .stack import ServiceSpec, StackConfig
+from .stack import StackConfig, free_port, plan_services
 
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def local_config(
@@ -28,26 +19,20 @@ def local_config(
     provider: str,
     database_url: str | None = None,
     env: Mapping[str, str] | None = None,
-    provisioners: int = 1,
+    replicas: Mapping[str, int] | None = None,
     port: int | None = None,
 ) -> StackConfig:
-    """A platform whose data and logs live under ``folder``, every process on a free port."""
+    """A platform whose data and logs live under ``folder``, every process on a free port, each
+    registered service once (or ``replicas[name]`` times)."""
+    port = port or free_port()
     return StackConfig(
         data_dir=folder / "data",
-        port=port or free_port(),
-        nats_port=free_port(),
+        port=port,
         database_url=database_url,
-        admin_api_key=secrets.token_urlsafe(32),
         provider=provider,
         extra_env=dict(env or {}),
         log_dir=folder / "logs",
-        services=(
-            *(
-                ServiceSpec(f"provisioner-{i}" if i else "provisioner", "provisioner", free_port())
-                for i in range(provisioners)
-            ),
-            ServiceSpec("gateway", "gateway", 0),
-        ),
+        services=plan_services(port, replicas=replicas),
     )
 
 

@@ -1,57 +1,122 @@
-"""The processes of a local platform and how they start and stop."""
+"""The processes of a local platform and how they start and stop.
+
+What runs comes from :data:`devstack.services.SERVICES`; this module only knows how to start a
+registered service (its module, its port setting, its health path) and NATS.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import httpx
+
+from .processes import Child, ChildFailed, describe_exit
+from .services import SERVICES, Service
 
 NATS_CONFIG = """\
 # Written by devstack. JetStream syncs every write to disk: the default (every two minutes)
 # can lose acknowledged messages on a crash.
 listen: "{host}:{port}"
-server_name: "claudecloud-dev"
+server_name: "claudecloud-dev-{port}"
 jetstream {{
   store_dir: "{store}"
   sync_interval: always
 }}
 """
+START_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    """One process of a registered service: ``name`` is unique (``provisioner-1`` for a
+    second replica), ``http_port`` is where it answers."""
+
     name: str
-    module: str
+    service: Service
     http_port: int
+
+    @property
+    def module(self) -> str:
+        return self.service.module
+
+    @property
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}{self.service.health_path}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def plan_services(
+    public_port: int,
+    *,
+    replicas: Mapping[str, int] | None = None,
+    environ: Mapping[str, str] | None = None,
+    registry: tuple[Service, ...] = SERVICES,
+) -> tuple[ServiceSpec, ...]:
+    """Every process to start, in order: the public service on ``public_port``, the others on
+    ``<PREFIX>_HTTP_PORT`` when ``environ`` sets it, else on a free port."""
+    environ = environ or {}
+    specs = []
+    for service in registry:
+        for index in range((replicas or {}).get(service.name, service.replicas)):
+            name = f"{service.name}-{index}" if index else service.name
+            if service.public and index == 0:
+                port = public_port
+            elif index == 0 and environ.get(service.port_variable):
+                port = int(environ[service.port_variable])
+            else:
+                port = free_port()
+            specs.append(ServiceSpec(name, service, port))
+    return tuple(specs)
 
 
 @dataclass
 class StackConfig:
     data_dir: Path
     port: int = 8000
-    nats_port: int = 14222
+    """The public service's port (``PORT``)."""
+    nats_port: int = field(default_factory=free_port)
     nats_url: str | None = None
     """An external NATS to use instead of starting one."""
     database_url: str | None = None
     """A Postgres server URL; each service gets its own database ``<name>_<service>`` on it."""
-    admin_api_key: str = ""
+    admin_api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     provider: str = "fake"
     extra_env: dict[str, str] = field(default_factory=dict)
+    """Set for every service over everything else (tests use it)."""
     log_dir: Path | None = None
-    """Where each process writes its log; None means inherit the terminal."""
-    services: tuple[ServiceSpec, ...] = (
-        ServiceSpec("provisioner", "provisioner", 8101),
-        ServiceSpec("gateway", "gateway", 0),
-    )
+    """Where each process writes its log; None: through to this process's stderr."""
+    base_environ: Mapping[str, str] | None = None
+    """What the services inherit; None: this process's environment at start."""
+    services: tuple[ServiceSpec, ...] = ()
+    """The processes to start; empty: one per registered service and replica, ports free."""
+
+    def __post_init__(self) -> None:
+        if not self.services:
+            self.services = plan_services(self.port)
 
     @property
     def resolved_nats_url(self) -> str:
@@ -63,25 +128,31 @@ class Stack:
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._logs: list[IO[bytes]] = []
+        self.children: dict[str, Child] = {}
+
+    @property
+    def processes(self) -> dict[str, Child]:
+        """The running children by name (``nats`` and each service process)."""
+        return {name: child for name, child in self.children.items() if child.running()}
 
     # NATS
+
+    def nats_child(self) -> Child:
+        cfg = self.config
+        store = cfg.data_dir / "nats"
+        store.mkdir(parents=True, exist_ok=True)
+        conf = cfg.data_dir / "nats.conf"
+        conf.write_text(NATS_CONFIG.format(host="127.0.0.1", port=cfg.nats_port, store=store))
+        argv = [nats_server_binary(), "-c", str(conf)]
+        return Child("nats", argv, os.environ, log=self._log("nats"))
 
     def start_nats(self) -> None:
         if self.config.nats_url:
             return
-        store = self.config.data_dir / "nats"
-        store.mkdir(parents=True, exist_ok=True)
-        conf = self.config.data_dir / "nats.conf"
-        conf.write_text(
-            NATS_CONFIG.format(host="127.0.0.1", port=self.config.nats_port, store=store)
-        )
-        binary = _nats_server_binary()
-        self._spawn("nats", [binary, "-c", str(conf)], os.environ.copy())
-        wait_for_port(
-            "127.0.0.1", self.config.nats_port, timeout=20, process=self.processes["nats"]
-        )
+        _refuse_busy_port(self.config.nats_port, "NATS_PORT", "nats")
+        child = self.children["nats"] = self.nats_child()
+        child.start()
+        wait_for_port("127.0.0.1", self.config.nats_port, timeout=20, child=child)
 
     def stop_nats(self) -> None:
         self.stop("nats")
@@ -89,41 +160,42 @@ class Stack:
     # Services
 
     def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        """What ``spec`` runs with: the environment as given (every prefixed setting too), the
+        launcher's values only where it has none, and what the launcher decides: ports, the bus,
+        each service's own database."""
         cfg = self.config
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PROVISIONER_"))
+        env = dict(os.environ if cfg.base_environ is None else cfg.base_environ)
+        env.setdefault("BASE_URL", f"http://localhost:{cfg.port}")
+        env |= {
+            "DATA_DIR": str(cfg.data_dir),
+            "PROVIDER": cfg.provider,
+            "ADMIN_API_KEY": cfg.admin_api_key,
+            "NATS_URL": cfg.resolved_nats_url,
+            # Replicas of a service (same service, other names) share its database.
+            "DATABASE_URL": service_database_url(cfg.database_url, spec.service.name, cfg.data_dir),
+            spec.service.port_variable: str(spec.http_port),
         }
-        env.update(
-            {
-                "DATA_DIR": str(cfg.data_dir),
-                "NATS_URL": cfg.resolved_nats_url,
-                "PROVIDER": cfg.provider,
-                "ADMIN_API_KEY": cfg.admin_api_key,
-                "GATEWAY_HTTP_PORT": str(cfg.port),
-                "GATEWAY_BASE_URL": env.get("BASE_URL", f"http://localhost:{cfg.port}"),
-            }
-        )
-        if spec.http_port:
-            env[f"{spec.module.upper()}_HTTP_PORT"] = str(spec.http_port)
-        # Replicas of a service (same module, other names) share its database.
-        env["DATABASE_URL"] = service_database_url(cfg.database_url, spec.module, cfg.data_dir)
         env.update(cfg.extra_env)
         return env
 
+    def service_child(self, spec: ServiceSpec) -> Child:
+        argv = [sys.executable, "-m", spec.module]
+        return Child(spec.name, argv, self.service_env(spec), log=self._log(spec.name))
+
     def start_service(self, spec: ServiceSpec, *, wait: bool = True) -> None:
-        env = self.service_env(spec)
-        self._spawn(spec.name, [sys.executable, "-m", spec.module], env)
+        _refuse_busy_port(spec.http_port, spec.service.port_variable, spec.name)
+        child = self.children[spec.name] = self.service_child(spec)
+        child.start()
         if wait:
-            port = spec.http_port or self.config.port
-            wait_for_health(
-                f"http://127.0.0.1:{port}/healthz", timeout=60, process=self.processes[spec.name]
-            )
+            wait_for_health(spec.health_url, timeout=START_TIMEOUT_SECONDS, child=child)
 
     def start(self) -> None:
+        """Start everything, each once the one before answers; raise :class:`ChildFailed`
+        (which names the process and quotes its last lines) when one exits or never answers."""
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.config.database_url:
-            for spec in self.config.services:
-                ensure_postgres_database(self.config.database_url, spec.module)
+            for name in dict.fromkeys(spec.service.name for spec in self.config.services):
+                ensure_postgres_database(self.config.database_url, name)
         self.start_nats()
         for spec in self.config.services:
             self.start_service(spec)
@@ -133,41 +205,19 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """SIGKILL a process, as a crash would."""
-        process = self.processes.pop(name)
-        process.kill()
-        process.wait(timeout=10)
+        self.children.pop(name).kill()
 
     def stop(self, name: str, timeout: float = 20) -> None:
-        process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        child = self.children.pop(name, None)
+        if child is not None:
+            child.stop(timeout)
 
     def stop_all(self) -> None:
-        for name in reversed(list(self.processes)):
+        for name in reversed(list(self.children)):
             self.stop(name)
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        stdout: IO[bytes] | None = None
-        if self.config.log_dir is not None:
-            self.config.log_dir.mkdir(parents=True, exist_ok=True)
-            stdout = open(self.config.log_dir / f"{name}.log", "ab")  # noqa: SIM115
-            self._logs.append(stdout)
-        self.processes[name] = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=stdout,
-            stderr=subprocess.STDOUT if stdout else None,
-            start_new_session=True,  # Ctrl-C reaches the launcher only; it stops each in order
-        )
+    def _log(self, name: str) -> Path | None:
+        return None if self.config.log_dir is None else self.config.log_dir / f"{name}.log"
 
     def __enter__(self) -> Stack:
         self.start()
@@ -177,7 +227,13 @@ class Stack:
         self.stop_all()
 
 
-def _nats_server_binary() -> str:
+def _refuse_busy_port(port: int, variable: str, name: str) -> None:
+    # A health check on a port someone else holds would be answered by them.
+    if not port_is_free(port):
+        raise ChildFailed(name, f"cannot start: port {port} is in use (set {variable})", [])
+
+
+def nats_server_binary() -> str:
     beside_python = Path(sys.executable).parent / "nats-server"
     if beside_python.exists():
         return str(beside_python)
@@ -216,37 +272,45 @@ def ensure_postgres_database(server_url: str, service: str) -> None:
     asyncio.run(create())
 
 
-def wait_for_port(
-    host: str, port: int, *, timeout: float, process: subprocess.Popen[bytes] | None = None
-) -> None:
+def _check_alive(child: Child | None, what: str) -> None:
+    if child is not None and child.returncode is not None:
+        reason = f"{describe_exit(child.returncode)} before {what}"
+        raise ChildFailed(child.name, reason, child.last_lines())
+
+
+def wait_for_port(host: str, port: int, *, timeout: float, child: Child | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {port} opened")
+        _check_alive(child, f"port {port} opened")
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+    name = child.name if child else f"{host}:{port}"
+    raise ChildFailed(name, f"did not open port {port} within {timeout:g}s", _tail(child))
 
 
 def wait_for_health(
     url: str,
     *,
     timeout: float,
-    process: subprocess.Popen[bytes] | None = None,
+    child: Child | None = None,
     headers: dict[str, str] | None = None,
 ) -> None:
-    """Poll ``url`` until it answers 200; fail at once if ``process`` exits, or at the deadline."""
+    """Poll ``url`` until it answers 200; fail at once if ``child`` exits, or at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        _check_alive(child, f"{url} answered")
         try:
             if httpx.get(url, headers=headers, timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+    name = child.name if child else url
+    raise ChildFailed(name, f"did not answer {url} within {timeout:g}s", _tail(child))
+
+
+def _tail(child: Child | None) -> list[str]:
+    return child.last_lines() if child else []
