@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyte
@@ -17,6 +18,47 @@ from websockets.asyncio.client import ClientConnection
 
 INPUT, RESIZE, PAUSE, RESUME = b"0", b"1", b"2", b"3"
 OUTPUT, TITLE, PREFERENCES = b"0", b"1", b"2"
+STATUS_BACKGROUND = "green"  # tmux's default status-style
+DIVIDER = "│"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """tmux as a person sees it on the screen: its status bar and the line between two panes."""
+
+    columns: int
+    rows: int
+    status_rows: tuple[int, ...]
+    """Rows that start with tmux's status bar colour."""
+    status_width: int
+    """How many columns of the last of those rows have it."""
+    dividers: tuple[int, ...]
+    """Columns holding a vertical pane border from the top row down to the status bar."""
+    lines: tuple[str, ...]
+
+    @property
+    def full_screen(self) -> bool:
+        """tmux draws at the screen's size: its status bar is the last row, from edge to edge."""
+        return self.status_rows == (self.rows - 1,) and self.status_width == self.columns
+
+    @property
+    def split(self) -> int | None:
+        """The left pane's width, when the screen shows exactly two panes side by side."""
+        return self.dividers[0] if len(self.dividers) == 1 else None
+
+    def splits(self, share: float, *, tolerance: int = 2) -> bool:
+        """Two panes, the left one ``share`` of the width (± ``tolerance`` columns)."""
+        return self.split is not None and abs(self.split - share * self.columns) <= tolerance
+
+    def pane(self, side: str) -> list[str]:
+        """The text of the ``"left"`` or ``"right"`` pane, line by line (none while the screen
+        does not show two panes side by side)."""
+        if self.split is None:
+            return []
+        body = self.lines[: self.rows - 1]
+        if side == "left":
+            return [line[: self.split].rstrip() for line in body]
+        return [line[self.split + 1 :].rstrip() for line in body]
 
 
 class Terminal:
@@ -78,11 +120,34 @@ class Terminal:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self.screen.display)
 
+    def layout(self) -> Layout:
+        columns, rows, cells = self.screen.columns, self.screen.lines, self.screen.buffer
+        status = tuple(row for row in range(rows) if cells[row][0].bg == STATUS_BACKGROUND)
+        width = 0
+        if status:
+            width = sum(cells[status[-1]][c].bg == STATUS_BACKGROUND for c in range(columns))
+        above = status[0] if status else rows
+        dividers = tuple(
+            column
+            for column in range(columns)
+            if above > 0 and all(cells[row][column].data == DIVIDER for row in range(above))
+        )
+        return Layout(columns, rows, status, width, dividers, tuple(self.screen.display))
+
     async def wait_for(self, found: Callable[[str], bool] | str, *, timeout: float = 15.0) -> str:
         """Read output until the screen shows ``found`` (a text, or a test on the screen)."""
         test = (lambda screen: found in screen) if isinstance(found, str) else found
+        await self.wait_until(lambda terminal: test(terminal.text()), timeout=timeout)
+        return self.text()
+
+    async def wait_layout(self, test: Callable[[Layout], bool], *, timeout: float = 15.0) -> Layout:
+        """Read output until the screen's :class:`Layout` passes ``test``."""
+        await self.wait_until(lambda terminal: test(terminal.layout()), timeout=timeout)
+        return self.layout()
+
+    async def wait_until(self, test: Callable[[Terminal], bool], *, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while not test(self.text()):
+        while not test(self):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"not on the screen within {timeout}s:\n{self.text()}")
@@ -90,7 +155,6 @@ class Terminal:
                 await self.read_frame(left)
             except TimeoutError:
                 continue
-        return self.text()
 
     async def close(self) -> None:
         await self.connection.close()

@@ -1,8 +1,42 @@
 #!/bin/bash
-# The left pane of the `claude` session: Claude Code when it is installed, then a shell.
-if command -v claude >/dev/null 2>&1; then
-    claude
-else
-    echo "Claude Code is not installed in this image (built with CLAUDE_CODE=0)."
-fi
-exec bash -l
+# The left pane of the `claude` session: Claude Code, started again whenever it exits, after a
+# few seconds that say why it exited and where the shell is. Runs that end quickly (Claude Code
+# cannot start, or cannot reach Anthropic) wait longer each time, up to a minute.
+QUICK_SECONDS=10
+delay=3
+
+describe() {  # an exit status in words
+    local code=$1 name
+    if [ "$code" -gt 128 ] && name="$(kill -l "$((code - 128))" 2>/dev/null)"; then
+        printf 'was stopped by SIG%s (exit code %d)' "$name" "$code"
+    else
+        printf 'exited with code %d' "$code"
+    fi
+}
+
+while true; do
+    if ! command -v claude >/dev/null 2>&1; then
+        echo "Claude Code is not installed in this image"
+        echo "(built with CLAUDE_CODE=0): here is a shell."
+        bash -l
+        continue
+    fi
+    started=$SECONDS
+    # stderr stays Claude's; the shell's own "Killed" notice is left out (the text below says it).
+    { claude 2>&3; } 3>&2 2>/dev/null
+    code=$?
+    if [ $((SECONDS - started)) -ge "$QUICK_SECONDS" ]; then
+        delay=3
+    fi
+    # Short lines: the pane is 56 columns wide in an 80-column window.
+    printf '\n\033[1mClaude Code %s.\033[0m\n' "$(describe "$code")"
+    printf 'It starts again in %d s (Enter: now, s: a shell here).\n' "$delay"
+    printf 'The right pane is always a shell: Ctrl-b o goes there.\n'
+    key=""
+    read -r -s -n 1 -t "$delay" key
+    if [ "$key" = s ]; then
+        echo "A shell in Claude's pane: type exit to get Claude Code back."
+        bash -l
+    fi
+    delay=$((delay * 2 > 60 ? 60 : delay * 2))
+done

@@ -10,7 +10,7 @@
 #                  into /opt/claudecloud/agent with no index (no HTTPS needed)
 #   claude-code/   the Claude Code native executable `claude` (from npm's
 #                  @anthropic-ai/claude-code-linux-x64 package), installed as /usr/local/bin/claude
-#   *.sh           supervisor.sh, tmux-session.sh, claude-pane.sh, healthcheck.sh
+#   *.sh           supervisor.sh, tmux-session.sh, claude-pane.sh, shell-pane.sh, healthcheck.sh
 #
 # Environment:
 #   CLAUDE_CODE   1 = install Claude Code from CONTEXT_DIR/claude-code (default 1); standin = the
@@ -58,7 +58,7 @@ create_user() {
 
 install_scripts() {
     install -d "$PREFIX/bin"
-    for script in supervisor.sh tmux-session.sh claude-pane.sh healthcheck.sh; do
+    for script in supervisor.sh tmux-session.sh claude-pane.sh shell-pane.sh healthcheck.sh; do
         install -m 0755 "$CONTEXT/$script" "$PREFIX/bin/$script"
     done
     say "scripts: installed in $PREFIX/bin"

@@ -45,6 +45,8 @@ stop_all() {
 trap stop_all TERM INT
 
 cd "${HOME:-/claude-data}" || exit 1
+# A terminal that attaches before the session exists has the agent create it, with its layout.
+export AGENT_TMUX_SETUP="${AGENT_TMUX_SETUP:-$BIN/tmux-session.sh}"
 supervise agent "$AGENT_PYTHON" -m agent &
 pids+=($!)
 # The agent first, alone: the instance counts as running once it answers, and Claude Code's start

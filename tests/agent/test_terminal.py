@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import signal
+import subprocess
+import sys
 import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
-from tests.support import eventually
-from tests.ttyd import Terminal
+from tests.support import eventually, free_port
+from tests.ttyd import Layout, Terminal
 
-from .conftest import LocalAgent
+from .conftest import STAND_IN, LocalAgent
 
 
 async def open_terminal(agent: LocalAgent, columns: int = 120, rows: int = 40) -> Terminal:
@@ -78,3 +86,198 @@ async def test_terminal_refuses_upgrade_without_the_secret(agent: LocalAgent) ->
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
         await Terminal.open(f"{agent.ws_url}/terminal", headers={"Authorization": "Bearer nope"})
     assert refused.value.response.status_code == 403
+
+
+# The image's session (docker/instance/tmux-session.sh): the stand-in claude on the left, 70% of
+# the width, a shell on the right. The agent creates it when a terminal opens and it is missing.
+
+SETUP = Path(__file__).parents[2] / "docker" / "instance" / "tmux-session.sh"
+
+
+@pytest.fixture(scope="module")
+async def laid_out(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalAgent]:
+    """An agent that creates the image's session, with the stand-in as ``claude`` on ``PATH``."""
+    base = tmp_path_factory.mktemp("laid-out")
+    root, tmux_dir = base / "data", base / "tmux"
+    root.mkdir()
+    tmux_dir.mkdir()
+    port, secret = free_port(), secrets.token_urlsafe(32)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AGENT_", "TMUX"))},
+        **_session_env(root, tmux_dir),
+        "AGENT_SECRET": secret,
+        "AGENT_HOST": "127.0.0.1",
+        "AGENT_PORT": str(port),
+        "AGENT_DATA_DIR": str(root),
+        "AGENT_TMUX_SETUP": str(SETUP),
+    }
+    found = LocalAgent(f"http://127.0.0.1:{port}", secret, root, tmux_dir)
+    process = _spawn(env, root, base / "agent.log")
+    try:
+        await eventually(lambda: _healthy(found, process), timeout=30, what="agent healthy")
+        yield found
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        found.tmux("kill-server")
+
+
+def _session_env(root: Path, tmux_dir: Path) -> dict[str, str]:
+    return {
+        "TMUX_TMPDIR": str(tmux_dir),
+        "HOME": str(root),
+        "SHELL": "/bin/bash",
+        "PATH": f"{STAND_IN.parent}:{os.environ['PATH']}",
+    }
+
+
+def _spawn(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "agent"], env=env, cwd=cwd, stdout=out, stderr=out
+        )
+
+
+def _healthy(agent: LocalAgent, process: subprocess.Popen[bytes]) -> bool:
+    assert process.poll() is None, "the agent exited"
+    try:
+        with agent.client() as client:
+            return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def fresh_session(agent: LocalAgent) -> None:
+    """No tmux server: the next terminal makes the session as a new instance has it."""
+    agent.tmux("kill-server")
+
+
+def fresh_session_in_the_shell(agent: LocalAgent) -> None:
+    """A new session (made as the supervisor makes it) whose shell pane has the focus, as when
+    the person has moved there (keys sent at once would be a paste to tmux: no Ctrl-b o)."""
+    fresh_session(agent)
+    env = {**os.environ, **_session_env(agent.root, agent.tmux_dir)}
+    subprocess.run([str(SETUP), "ensure"], env=env, cwd=agent.root, check=True)
+    agent.tmux("select-pane", "-t", "claude:0.{right}")
+
+
+def drawn_at(columns: int, rows: int) -> Callable[[Layout], bool]:
+    """The screen shows the 70/30 layout at ``columns`` x ``rows``; tmux never drew its status
+    bar on another row (as it would at another size) on the way."""
+
+    def test(layout: Layout) -> bool:
+        assert layout.status_rows in ((), (rows - 1,)), f"drawn at another size:\n{layout}"
+        return layout.full_screen and layout.splits(0.7)
+
+    return test
+
+
+def shows_in_pane(side: str, line: str) -> Callable[[Layout], bool]:
+    """``line``, whole, on a line of the ``side`` pane (not wrapped, not in the other pane)."""
+    return lambda layout: line in layout.pane(side)
+
+
+async def test_first_screen_has_the_opening_size_and_the_layout(laid_out: LocalAgent) -> None:
+    fresh_session_in_the_shell(laid_out)
+    terminal = await open_terminal(laid_out, 120, 30)
+    try:
+        await terminal.send_keys("echo ok-$((6*7))\r")  # at once, no resize
+        layout = await terminal.wait_layout(drawn_at(120, 30))
+        assert layout.split == 84
+        await terminal.wait_layout(shows_in_pane("right", "ok-42"))
+    finally:
+        await terminal.close()
+
+    again = await open_terminal(laid_out, 100, 40)
+    try:
+        await again.send_keys("echo ok-$((6*8))\r")  # the shell pane kept the focus
+        await again.wait_layout(drawn_at(100, 40))
+        await again.wait_layout(shows_in_pane("right", "ok-48"))
+
+        await again.resize(200, 50)
+        await again.send_keys("clear; echo ok-$((6*9))\r")
+        await again.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await again.wait_layout(shows_in_pane("right", "ok-54"))
+    finally:
+        await again.close()
+
+
+@pytest.mark.parametrize(("columns", "rows"), [(80, 24), (81, 25), (133, 41), (300, 90)])
+async def test_the_split_is_70_30_at_every_size(
+    laid_out: LocalAgent, columns: int, rows: int
+) -> None:
+    terminal = await open_terminal(laid_out, 120, 30)
+    try:
+        await terminal.wait_layout(drawn_at(120, 30))
+        await terminal.resize(columns, rows)
+        await terminal.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+    finally:
+        await terminal.close()
+
+
+async def test_with_two_clients_the_one_typing_sets_the_size(laid_out: LocalAgent) -> None:
+    """tmux's ``window-size latest``: the window takes the size of the client used last."""
+    first = await open_terminal(laid_out, 120, 30)
+    second = None
+    try:
+        await first.wait_layout(drawn_at(120, 30))
+        second = await open_terminal(laid_out, 100, 40)
+        await second.wait_layout(drawn_at(100, 40))  # attached last
+
+        tag = uuid.uuid4().hex[:8]
+        await first.send_keys(f"clear; echo {tag}''-first\r")
+        await first.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await first.wait_layout(lambda layout: f"{tag}-first" in "".join(layout.lines))
+
+        await second.send_keys(f"clear; echo {tag}''-second\r")
+        await second.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await second.wait_layout(lambda layout: f"{tag}-second" in "".join(layout.lines))
+    finally:
+        await first.close()
+        if second is not None:
+            await second.close()
+
+
+def stand_in_pid(layout: Layout) -> int | None:
+    """The pid the stand-in claude shows in the left pane (the latest one)."""
+    found = re.findall(r"stand-in pid=(\d+)", "\n".join(layout.pane("left")))
+    return int(found[-1]) if found else None
+
+
+async def test_claude_code_comes_back_when_it_exits(laid_out: LocalAgent) -> None:
+    fresh_session(laid_out)
+    terminal = await open_terminal(laid_out, 100, 30)
+    try:
+        layout = await terminal.wait_layout(lambda layout: stand_in_pid(layout) is not None)
+        killed = stand_in_pid(layout)
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)
+
+        def came_back(layout: Layout) -> bool:
+            left = "\n".join(layout.pane("left"))
+            return "stopped by SIGKILL (exit code 137)" in left and stand_in_pid(layout) != killed
+
+        layout = await terminal.wait_layout(came_back)
+        assert "The right pane is always a shell: Ctrl-b o goes there." in layout.pane("left")
+
+        # Leaving it (Ctrl-D: it exits 0), then Enter: it starts again at once.
+        second = stand_in_pid(layout)
+        await terminal.send_keys("\x04")
+        await terminal.wait_layout(shows_in_pane("left", "Claude Code exited with code 0."))
+        await terminal.send_keys("\r")
+        layout = await terminal.wait_layout(lambda layout: stand_in_pid(layout) != second)
+    finally:
+        await terminal.close()
+
+
+async def test_the_shell_pane_is_always_a_shell(laid_out: LocalAgent) -> None:
+    fresh_session_in_the_shell(laid_out)
+    terminal = await open_terminal(laid_out, 100, 30)
+    try:
+        await terminal.send_keys("exit\r")
+        await terminal.wait_layout(shows_in_pane("right", "(shell restarted)"))
+        await terminal.send_keys("echo ok-$((6*7))\r")
+        layout = await terminal.wait_layout(shows_in_pane("right", "ok-42"))
+        assert layout.splits(0.7)  # still two panes
+    finally:
+        await terminal.close()

@@ -23,8 +23,21 @@ class AgentSettings(BaseSettings):
     data_dir: Path = Path("/claude-data")
     """Every path a caller names is resolved (symlinks included) and must stay under this."""
     tmux_session: str = "claude"
+    tmux_setup: str = ""
+    """A program run as ``<tmux_setup> ensure`` before each terminal attaches: it creates the
+    session with its layout when missing (the image's ``tmux-session.sh``). Empty: a missing
+    session is created with one shell."""
     own_commands: frozenset[str] = frozenset(
-        {"docker-init", "tini", "supervisor.sh", "tmux-session.s", "sleep", "tmux: server"}
+        {
+            "docker-init",
+            "tini",
+            "supervisor.sh",
+            "tmux-session.s",
+            "claude-pane.sh",
+            "shell-pane.sh",
+            "sleep",
+            "tmux: server",
+        }
     )
     """Process names that are the instance's own machinery, not the user's work."""
 

@@ -26,6 +26,7 @@ from .terminal import (
     TITLE,
     Size,
     TmuxPty,
+    ensure_session,
 )
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 router = APIRouter(dependencies=[AuthenticatedSocket])
 
 OPENING_TIMEOUT_SECONDS = 10.0
+ATTACH_TIMEOUT_SECONDS = 10.0
 SEND_BATCH_BYTES = 256 * 1024
 CLOSE_POLICY = 1008
 CLOSE_ERROR = 1011
@@ -49,15 +51,15 @@ async def terminal(websocket: WebSocket) -> None:
     first = await _first_frame(websocket)
     if first is None:
         return
-    size = Size.from_json(first[1:]) if first[:1] == OPENING else None
+    size = Size.from_json(first) if first[:1] == OPENING else None  # the opening JSON, whole
+    await ensure_session(settings.tmux_setup, settings.tmux_session, settings.data_dir)
     pty = TmuxPty(settings.tmux_session, settings.data_dir, size or Size(), settings.terminal_term)
     live.terminals += 1
     try:
         await websocket.send_bytes(TITLE + f"{settings.tmux_session} (ClaudeCloud)".encode())
         await websocket.send_bytes(PREFERENCES + b"{}")
-        if first[:1] != OPENING:
-            await _apply(pty, first)
-        await _first_done(_pump_output(websocket, pty), _pump_input(websocket, pty))
+        early = [] if first[:1] == OPENING else [first]  # a client that skipped the opening
+        await _first_done(_pump_output(websocket, pty), _pump_input(websocket, pty, early))
     finally:
         live.terminals -= 1
         await pty.close()
@@ -100,12 +102,19 @@ async def _pump_output(websocket: WebSocket, pty: TmuxPty) -> None:
         await websocket.send_bytes(OUTPUT + b"".join(batch))
 
 
-async def _pump_input(websocket: WebSocket, pty: TmuxPty) -> None:
+async def _pump_input(websocket: WebSocket, pty: TmuxPty, early: list[bytes]) -> None:
+    # Until tmux has attached, frames wait in the WebSocket, in order (see agent.terminal).
+    await pty.wait_attached(ATTACH_TIMEOUT_SECONDS)
+    for frame in early:
+        await _apply(pty, frame)
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
-        await _apply(pty, _payload(message))
+        frame = _payload(message)
+        if frame[:1] == INPUT:  # typing keeps an instance awake; an open terminal does not
+            websocket.app.state.live.input_seen()
+        await _apply(pty, frame)
 
 
 async def _apply(pty: TmuxPty, frame: bytes) -> None:

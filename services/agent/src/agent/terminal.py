@@ -1,8 +1,14 @@
 """A terminal on the tmux session ``claude``, spoken in ttyd's wire protocol.
 
 Each WebSocket gets its own PTY (ptyprocess) running ``tmux new-session -A``: it attaches to the
-session, or creates it when it is missing. tmux keeps the session when the PTY goes away, so a
-reconnecting client finds the screen as it was left.
+session, or creates it when it is missing (first with the layout of the image's setup program, see
+:func:`ensure_session`). tmux keeps the session when the PTY goes away, so a reconnecting client
+finds the screen as it was left.
+
+The PTY starts at the size of the opening message, so tmux draws its first frame at that size.
+Keys wait until tmux has attached (:meth:`TmuxPty.wait_attached`): until then the PTY is in cooked
+mode, where the line discipline would echo them, turn ``^C`` into a signal for the tmux client,
+and tmux's switch to raw mode may discard them.
 
 Frames are binary; the first byte says what the rest is (ttyd's protocol, so ttyd's own web client
 fits as well as ours):
@@ -16,6 +22,7 @@ fits as well as ours):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -30,6 +37,7 @@ READ_CHUNK = 64 * 1024
 QUEUE_CHUNKS = 64
 """Output chunks waiting for the WebSocket before the PTY stops being read (back-pressure)."""
 MIN_SIZE, MAX_SIZE = 1, 1000
+SETUP_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,40 @@ class Size:
         return cls(columns, rows)
 
 
+def _tmux_env() -> dict[str, str]:
+    """This process's environment without the marks of being inside tmux (tmux would refuse)."""
+    return {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+
+
+async def ensure_session(setup: str, session: str, cwd: Path) -> None:
+    """Run ``<setup> ensure``, which creates the session with its layout when it is missing. If it
+    fails, ``new-session -A`` still creates a plain one: a terminal beats no terminal."""
+    if not setup:
+        return
+    try:
+        process = await asyncio.create_subprocess_exec(
+            setup,
+            "ensure",
+            cwd=cwd,
+            env={**_tmux_env(), "TMUX_SESSION": session},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    except OSError:
+        return
+    try:
+        await asyncio.wait_for(process.wait(), SETUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
 class TmuxPty:
     """One PTY attached to the tmux session; its output is read without blocking the loop."""
 
     def __init__(self, session: str, cwd: Path, size: Size, term: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env = _tmux_env()
         env["TERM"] = term
         self.process = PtyProcess.spawn(
             ["tmux", "new-session", "-A", "-s", session, "-c", str(cwd)],
@@ -70,7 +107,14 @@ class TmuxPty:
         self._paused = False  # by the client ('2' … '3')
         self._closed = False
         self._ended = False  # the tmux client exited
+        self._attached = asyncio.Event()
         self._resume_reading()
+
+    async def wait_attached(self, timeout: float) -> None:
+        """Until tmux has attached this client, or ``timeout`` seconds. tmux writes nothing before
+        it has put the terminal in raw mode for the session, so its first output says so."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._attached.wait(), timeout)
 
     def resize(self, size: Size) -> None:
         self.process.setwinsize(size.rows, size.columns)
@@ -125,6 +169,7 @@ class TmuxPty:
             return
         except OSError:
             data = b""  # EIO: the tmux client exited
+        self._attached.set()
         if not data:
             self._stop_reading()
             self._ended = True
