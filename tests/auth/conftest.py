@@ -20,6 +20,7 @@ from claudecloud_common.migrations import upgrade_to_head
 from devstack import Stack, local_config
 from gateway.app import MIGRATIONS, create_app
 from gateway.settings import GatewaySettings
+from gateway.state import app_state
 from tests.mail import MailCatcher
 from tests.support import create_database, drop_database, free_port
 
@@ -165,7 +166,7 @@ class InProcess:
 
     async def close(self) -> None:
         for app in self.apps:
-            await app.state.db.dispose()
+            await app_state(app).db.dispose()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gateway.state import app_state
 from tests.mail import MailCatcher
 
 from .conftest import (
@@ -119,7 +120,9 @@ async def test_the_api_limit_applies_to_signed_in_users(
         codes = [
             (await client.get("/auth/me", headers=bearer(token))).status_code for _ in range(4)
         ]
-        admin = {"X-API-Key": app.state.settings.admin_api_key.get_secret_value()}
+        admin_key = app_state(app).settings.admin_api_key
+        assert admin_key is not None
+        admin = {"X-API-Key": admin_key.get_secret_value()}
         operator = [(await client.get("/auth/me", headers=admin)).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429]
     assert operator == [200] * 5  # operators are not limited

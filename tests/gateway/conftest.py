@@ -48,7 +48,7 @@ from claudecloud_common.contracts.instances import (
 from gateway.app import create_app
 from gateway.auth.service import AccountService
 from gateway.settings import GatewaySettings
-from gateway.state import GatewayState
+from gateway.state import GatewayState, app_state
 
 JWT_SECRET = "gateway-fast-tests-" + "s" * 32
 ADMIN_KEY = "admin-" + "k" * 40
@@ -248,8 +248,7 @@ def settings_for(tmp_path: Path, **overrides: Any) -> GatewaySettings:
 
 
 def state_of(app: FastAPI) -> GatewayState:
-    state: GatewayState = app.state.gateway
-    return state
+    return app_state(app)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faststream.nats import NatsBroker
+from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
 from claudecloud_common.db import Database
@@ -39,7 +40,12 @@ class GatewayState:
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:
     """The state of the app serving ``connection`` (a request or a WebSocket)."""
-    state = connection.app.state.gateway
+    return app_state(connection.app)
+
+
+def app_state(app: Starlette) -> GatewayState:
+    """The state ``create_app`` stored on ``app``."""
+    state = getattr(app.state, "gateway", None)
     if not isinstance(state, GatewayState):
         raise RuntimeError("the gateway's state is missing: build the app with create_app()")
     return state
