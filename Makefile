@@ -6,7 +6,7 @@ export UV_LINK_MODE ?= copy
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
 
 .PHONY: uv
 uv: ## Install uv (the package manager) when it is missing
@@ -21,8 +21,28 @@ run: env ## Run the whole platform on its embedded defaults (NATS, SQLite, every
 	$(UV) run --frozen claudecloud-run
 
 .PHONY: test
-test: env ## Run the whole test suite (unit, integration on real NATS/Postgres, end-to-end)
+test: env test-tools ## Run the whole suite: it starts its own PostgreSQL, NATS, Redis (and Docker engine)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: env test-tools ## Only the fast tests: no process, no server (in-memory broker, SQLite)
+	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: env test-tools ## Only the tests on a real NATS and PostgreSQL, in this process
+	$(UV) run --frozen pytest -m integration $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: env test-tools ## Only the tests that start the platform's processes (make run's launcher too)
+	$(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
+
+.PHONY: test-docker
+test-docker: env test-tools ## Only the tests on a real Docker engine (started and images built if missing)
+	$(UV) run --frozen pytest -m docker $(PYTEST_ARGS)
+
+.PHONY: test-tools
+test-tools: ## Install the system tools the tests use when missing (shellcheck, tmux, git, postgresql, redis-server)
+	bash scripts/test-tools.sh
 
 .PHONY: lint
 lint: env ## ruff format check, ruff, mypy strict

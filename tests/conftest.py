@@ -1,9 +1,10 @@
-"""Fixtures every test folder may use."""
+"""Fixtures every test folder may use, the suite's own servers, and each test's tier."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,53 @@ async def redis_url() -> str:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     SERVERS.stop_all()
+
+
+TIERS = ("unit", "integration", "e2e", "docker")
+FOLDER_TIERS = {
+    # folder under tests/ (the longest match wins) -> tier; a module may set its own pytestmark
+    "unit": "unit",
+    "gateway": "unit",
+    "integration": "integration",
+    "activity": "integration",
+    "e2e": "e2e",
+    "devstack": "e2e",
+    "auth": "e2e",
+    "agent": "e2e",
+    "docker": "docker",
+    "proxy": "docker",
+}
+_HERE = Path(__file__).parent
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of a test file from its folder under ``tests/``."""
+    try:
+        parts = path.relative_to(_HERE).parent.parts
+    except ValueError:
+        return None
+    for depth in range(len(parts), 0, -1):
+        found = FOLDER_TIERS.get("/".join(parts[:depth]))
+        if found:
+            return found
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give each test its tier, so ``make test-<tier>`` (``pytest -m <tier>``) runs one alone;
+    a test without one stops the run rather than escape every tier."""
+    unplaced = set()
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue
+        tier = tier_of(item.path)
+        if tier is None:
+            unplaced.add(str(item.path))
+        else:
+            item.add_marker(tier)
+    if unplaced:
+        raise pytest.UsageError(
+            "these test files have no tier; add their folder to FOLDER_TIERS in tests/conftest.py"
+            " or give the module a pytestmark (unit, integration, e2e, docker):\n  "
+            + "\n  ".join(sorted(unplaced))
+        )
