@@ -40,6 +40,8 @@ SERVICES: tuple[Service, ...] = (
     # Started in this order: the provisioner answers the gateway's first queries.
     Service("provisioner", "provisioner", "PROVISIONER_"),
     Service("gateway", "gateway", "GATEWAY_", public=True),
+    # Follows what runs; pauses idle instances and samples usage (after the provisioner it asks).
+    Service("activity", "activity", "ACTIVITY_"),
 )
 
 

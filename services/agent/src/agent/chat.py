@@ -108,7 +108,7 @@ class ChatSession:
                 await client.disconnect()
 
     async def _run_turn(self, prompt: str) -> None:
-        self.live.chat_turns += 1
+        self.live.turn_started()
         try:
             client = await self._client()
             await client.query(prompt)
@@ -121,7 +121,7 @@ class ChatSession:
             await self.send({"type": "error", "detail": f"Claude Code failed: {exc}"})
             await self._drop_client()
         finally:
-            self.live.chat_turns -= 1
+            self.live.turn_ended()
 
     async def _client(self) -> ClaudeSDKClient:
         if self.client is None:

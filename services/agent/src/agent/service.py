@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel
 
 PROC = Path("/proc")
+MEMORY_EVENTS = Path("/sys/fs/cgroup/memory.events")
 
 
 class ProcessInfo(BaseModel):
@@ -24,6 +27,27 @@ class LiveCounts:
 
     terminals: int = 0
     chat_turns: int = 0
+    boot_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Changes when the agent restarts, so counters below can be read as "since the last look"."""
+    inputs: int = 0
+    turns_started: int = 0
+    turns_ended: int = 0
+    last_input: float | None = None
+    last_turn_ended: float | None = None
+
+    def input_seen(self) -> None:
+        """A person typed into a terminal (resizes and attaching are not input)."""
+        self.inputs += 1
+        self.last_input = time.monotonic()
+
+    def turn_started(self) -> None:
+        self.chat_turns += 1
+        self.turns_started += 1
+
+    def turn_ended(self) -> None:
+        self.chat_turns -= 1
+        self.turns_ended += 1
+        self.last_turn_ended = time.monotonic()
 
 
 class ActivityReport(BaseModel):
@@ -38,6 +62,17 @@ class ActivityReport(BaseModel):
     """Terminal WebSockets open on this agent."""
     chat_turns: int = 0
     """Chat turns running right now."""
+    boot_id: str = ""
+    """Names this run of the agent: the counters below start again when it changes."""
+    inputs: int = 0
+    """Terminal input messages received since the agent started."""
+    seconds_since_input: float | None = None
+    turns_started: int = 0
+    """Chat prompts started since the agent started (each is a person's input)."""
+    turns_ended: int = 0
+    seconds_since_turn_ended: float | None = None
+    oom_kills: int | None = None
+    """Processes the kernel killed for lack of memory in this instance (cgroup v2), if readable."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +91,13 @@ class ActivityService:
             busy=user,
             terminals=self.live.terminals,
             chat_turns=self.live.chat_turns,
+            boot_id=self.live.boot_id,
+            inputs=self.live.inputs,
+            seconds_since_input=_since(self.live.last_input),
+            turns_started=self.live.turns_started,
+            turns_ended=self.live.turns_ended,
+            seconds_since_turn_ended=_since(self.live.last_turn_ended),
+            oom_kills=read_oom_kills(),
         )
 
     async def _tmux(self) -> tuple[bool, int]:
@@ -70,6 +112,22 @@ class ActivityService:
             or process.ppid == os.getpid()
             or process.command in self.own_commands
         )
+
+
+def _since(moment: float | None) -> float | None:
+    return None if moment is None else round(time.monotonic() - moment, 3)
+
+
+def read_oom_kills() -> int | None:
+    """The ``oom_kill`` count of this instance's memory cgroup, or None where there is none."""
+    try:
+        for line in MEMORY_EVENTS.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def read_processes() -> list[ProcessInfo]:

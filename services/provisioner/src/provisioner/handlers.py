@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from sqlalchemy.exc import IntegrityError
@@ -17,24 +19,31 @@ from claudecloud_common.contracts.instances import (
     DestroyInstance,
     GetInstance,
     GetInstanceEndpoint,
+    GetMachineActivity,
     InstanceCommand,
     InstanceEndpoint,
     InstanceList,
     InstanceSubject,
     InstanceView,
     ListInstances,
+    MachineActivity,
+    MachineActivityList,
     PauseInstance,
     WakeInstance,
 )
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, get_logger
 
-from .providers import Machine, Provider, ProviderError
+from .providers import Machine, MachineRef, Provider, ProviderError
 from .rules import RULES
 from .service import InstanceService, Work
 from .settings import ProvisionerSettings
 
 log = get_logger(__name__)
+
+ACTIVITY_CONCURRENCY = 16
+"""Provider calls one ``rpc.instance.activity`` request makes at once."""
+ACTIVITY_CALL_TIMEOUT_SECONDS = 10.0
 
 
 class CommandRunner:
@@ -130,3 +139,50 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
                 user_id=query.user_id, live_only=query.live_only
             )
         return InstanceList(items=items)
+
+    @rpc_subscriber(broker, InstanceSubject.ACTIVITY, settings=settings)
+    @rpc_reply
+    async def on_activity(query: GetMachineActivity) -> MachineActivityList:
+        """Provider-level signs of many instances, with where their agents answer (the activity
+        service asks once per batch instead of once per instance)."""
+        async with runner.db.read() as session:
+            found = await runner.service(session).endpoints(query.instance_ids)
+        items = await machine_activity(runner.provider, found)
+        known = {item.instance_id for item in items}
+        missing = [MachineActivity(instance_id=i) for i in query.instance_ids if i not in known]
+        return MachineActivityList(items=items + missing)
+
+
+async def machine_activity(
+    provider: Provider, found: list[tuple[InstanceEndpoint, MachineRef]]
+) -> list[MachineActivity]:
+    """Ask ``provider`` about each running machine, a bounded number at a time."""
+    gate = asyncio.Semaphore(ACTIVITY_CONCURRENCY)
+
+    async def one(endpoint: InstanceEndpoint, ref: MachineRef) -> MachineActivity:
+        known = {
+            "instance_id": endpoint.instance_id,
+            "status": endpoint.status,
+            "host": endpoint.host,
+            "agent_secret": endpoint.agent_secret,
+        }
+        if endpoint.host is None:
+            return MachineActivity(**known)  # not running: nothing to ask the provider
+        try:
+            async with gate:
+                seen = await asyncio.wait_for(provider.activity(ref), ACTIVITY_CALL_TIMEOUT_SECONDS)
+        except (ProviderError, TimeoutError) as exc:
+            return MachineActivity(**known, error=str(exc) or type(exc).__name__)
+        return MachineActivity(
+            **known,
+            running=seen.running,
+            healthy=seen.healthy,
+            processes=seen.processes,
+            cpu_seconds=seen.cpu_seconds,
+            oom_killed=seen.oom_killed,
+            restarting=seen.restarting,
+            restarts=seen.restarts,
+            detail=", ".join(f"{k}={v}" for k, v in sorted(seen.details.items())),
+        )
+
+    return list(await asyncio.gather(*(one(endpoint, ref) for endpoint, ref in found)))

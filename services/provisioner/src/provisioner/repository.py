@@ -70,6 +70,12 @@ class InstanceRepository:
             query = query.with_for_update()
         return (await self.session.exec(query)).first()
 
+    async def many(self, ids: Sequence[UUID]) -> Sequence[Instance]:
+        if not ids:
+            return []
+        query = select(Instance).where(col(Instance.id).in_(ids))
+        return (await self.session.exec(query)).all()
+
     async def live_for_user(self, user_id: UUID) -> Instance | None:
         query = select(Instance).where(
             Instance.user_id == user_id, col(Instance.status).in_(LIVE_STATUSES)

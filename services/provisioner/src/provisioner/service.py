@@ -85,6 +85,22 @@ class InstanceService:
             else None,
         )
 
+    async def endpoints(self, ids: list[UUID]) -> list[tuple[InstanceEndpoint, MachineRef]]:
+        """Many instances' endpoints (as :meth:`endpoint`), each with its machine's reference."""
+        found = []
+        for instance in await self.repo.many(ids):
+            running = instance.status is S.RUNNING
+            secret = instance.agent_secret if running else None
+            endpoint = InstanceEndpoint(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=instance.status,
+                host=instance.host if running else None,
+                agent_secret=SecretStr(secret) if secret else None,
+            )
+            found.append((endpoint, _ref(instance)))
+        return found
+
     async def list_instances(self, *, user_id: UUID | None, live_only: bool) -> list[InstanceView]:
         return [i.view() for i in await self.repo.list(user_id=user_id, live_only=live_only)]
 

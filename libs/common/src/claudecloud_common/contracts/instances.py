@@ -18,6 +18,7 @@ __all__ = [
     "DestroyInstance",
     "GetInstance",
     "GetInstanceEndpoint",
+    "GetMachineActivity",
     "InstanceAccepted",
     "InstanceCommand",
     "InstanceDestroyed",
@@ -35,6 +36,8 @@ __all__ = [
     "InstanceView",
     "InstanceWoken",
     "ListInstances",
+    "MachineActivity",
+    "MachineActivityList",
     "PauseInstance",
     "PauseReason",
     "WakeInstance",
@@ -62,6 +65,9 @@ class InstanceSubject(StrEnum):
     LIST = "rpc.instance.list"
     ENDPOINT = "rpc.instance.endpoint"
     """Where an instance's agent answers and its secret; only the gateway asks."""
+    ACTIVITY = "rpc.instance.activity"
+    """Provider-level signs of many instances at once, with their agents' addresses and secrets;
+    only the activity service asks."""
 
 
 class InstanceStatus(StrEnum):
@@ -88,6 +94,8 @@ class PauseReason(StrEnum):
     BILLING = "billing"
     STOPPED = "stopped"
     """Its compute was found stopped outside the platform (reconciliation corrected the row)."""
+    MAX_LIFETIME = "max_lifetime"
+    """It ran the longest allowed without any human input, however busy its agent was."""
 
 
 class InstanceRefusal(StrEnum):
@@ -262,6 +270,47 @@ class InstanceEndpoint(BaseModel):
     host: str | None = None
     """``ADDR:PORT`` of the agent while the instance runs."""
     agent_secret: WireSecret | None = None
+
+
+class GetMachineActivity(BaseModel):
+    """Ask for the provider's view of these instances (at most a few hundred per request)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_ids: list[UUID] = Field(max_length=2000)
+
+
+class MachineActivity(BaseModel):
+    """What the provider sees of one instance's machine, and where its agent answers.
+
+    Carries the agent secret: never log or return it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    instance_id: UUID
+    status: InstanceStatus | None = None
+    """The provisioner's status; None when it knows no such instance."""
+    running: bool = False
+    healthy: bool = False
+    processes: int = 0
+    cpu_seconds: float | None = None
+    """CPU time used since the machine started, when the provider can tell."""
+    oom_killed: bool = False
+    """The machine's main process was killed for lack of memory (as the provider saw last)."""
+    restarting: bool = False
+    restarts: int = 0
+    """How often the provider restarted the machine."""
+    detail: str = ""
+    error: str | None = None
+    """Why the provider could not be asked about this machine."""
+    host: str | None = None
+    agent_secret: WireSecret | None = None
+
+
+class MachineActivityList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[MachineActivity]
 
 
 AnyInstanceEvent = Annotated[

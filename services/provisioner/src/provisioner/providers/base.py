@@ -34,6 +34,13 @@ class Activity:
     healthy: bool
     processes: int = 0
     details: dict[str, str] = field(default_factory=dict)
+    cpu_seconds: float | None = None
+    """CPU time used since the machine started, when the backend can tell."""
+    oom_killed: bool = False
+    """The machine's main process was last killed for lack of memory."""
+    restarting: bool = False
+    restarts: int = 0
+    """How often the backend restarted the machine."""
 
 
 @dataclass(frozen=True)

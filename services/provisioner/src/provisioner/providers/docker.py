@@ -188,6 +188,7 @@ class DockerProvider:
         container = self._find(ref.user_id)
         if container is None:
             return Activity(running=False, healthy=False, details={"status": "missing"})
+        state = container.attrs["State"]
         running = container.status == "running"
         health = container.attrs["State"].get("Health", {}).get("Status", "none")
         processes = len(container.top().get("Processes") or []) if running else 0
@@ -196,7 +197,19 @@ class DockerProvider:
             healthy=running and health in ("healthy", "none"),
             processes=processes,
             details={"status": container.status, "health": health},
+            cpu_seconds=self._cpu_seconds(container) if running else None,
+            oom_killed=bool(state.get("OOMKilled")),
+            restarting=bool(state.get("Restarting")),
+            restarts=int(container.attrs.get("RestartCount") or 0),
         )
+
+    @staticmethod
+    def _cpu_seconds(container: Container) -> float | None:
+        try:
+            stats = container.stats(stream=False, one_shot=True)
+            return float(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+        except (APIError, KeyError, TypeError, ValueError, RequestException):
+            return None
 
     def _inventory(self) -> list[OwnedMachine]:
         # ignore_removed: a container removed between the listing and its inspection is gone.

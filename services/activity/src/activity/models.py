@@ -1,0 +1,85 @@
+"""The activity service's tables: what it knows of each instance, and every decision it made."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Enum
+from sqlmodel import Field, SQLModel
+
+from claudecloud_common.contracts.activity import DecisionView, HealthCondition
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.contracts.instances import InstanceStatus
+from claudecloud_common.db import UTCDateTime
+
+
+def _enum(kind: type[InstanceStatus] | type[HealthCondition]) -> Enum:
+    return Enum(kind, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class InstanceActivity(SQLModel, table=True):
+    """One instance as activity follows it: its deadline, its health, and the agent's counters
+    as last read (so the next poll knows what happened in between)."""
+
+    __tablename__ = "instance_activity"
+
+    instance_id: UUID = Field(primary_key=True)
+    user_id: UUID = Field(index=True)
+    status: InstanceStatus = Field(sa_type=_enum(InstanceStatus), index=True)
+    status_at: datetime = Field(sa_type=UTCDateTime)
+    """When the event that set ``status`` happened (an older event never overrides it)."""
+    run_started_at: datetime = Field(sa_type=UTCDateTime)
+    next_poll_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    claimed_interval: int | None = None
+    """The interval whose poll last claimed this row (a replica's claim, see the poller)."""
+    last_polled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    last_activity_at: datetime = Field(sa_type=UTCDateTime)
+    last_activity_reason: str = Field(max_length=40)
+    last_human_input_at: datetime = Field(sa_type=UTCDateTime)
+    last_turn_ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deadline_at: datetime = Field(sa_type=UTCDateTime)
+    idle_recorded: bool = False
+    """The current quiet stretch already has its ``idle`` decision."""
+    pause_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    condition: HealthCondition | None = Field(default=None, sa_type=_enum(HealthCondition))
+    condition_detail: str | None = Field(default=None, max_length=500)
+    condition_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_polls: int = 0
+
+    agent_boot_id: str | None = Field(default=None, max_length=64)
+    agent_inputs: int = 0
+    agent_turns_started: int = 0
+    agent_turns_ended: int = 0
+    oom_kills: int | None = None
+    machine_restarts: int | None = None
+    processes: int = 0
+    cpu_seconds: float | None = None
+
+
+class Decision(SQLModel, table=True):
+    """A decision about an instance and why. Its id is derived from what it decides about, so
+    the same decision taken twice (a replica, a redelivery) is one row."""
+
+    __tablename__ = "activity_decisions"
+
+    id: UUID = Field(primary_key=True)
+    instance_id: UUID = Field(index=True)
+    decided_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    decision: str = Field(max_length=20)
+    reason: str = Field(max_length=40)
+    detail: str = Field(max_length=500)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    """Wall time of the write: orders decisions taken at the same moment of the poller's clock."""
+
+    def view(self) -> DecisionView:
+        return DecisionView(
+            decided_at=self.decided_at,
+            decision=self.decision,
+            reason=self.reason,
+            detail=self.detail,
+            deadline_at=self.deadline_at,
+        )

@@ -1,0 +1,225 @@
+"""The timer: every interval, poll each running instance's provider and agent, then decide.
+
+Ticks fall on multiples of the interval since the epoch, so every replica ticks at the same
+moments and names the interval alike. A tick claims due instances in chunks (a chunk is moved to
+the next interval in the same statement, skipping rows another replica is claiming): replicas
+share a tick's polls, and no instance is polled twice in one interval. A replica that dies
+mid-chunk leaves those instances for the next interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from faststream.nats import NatsBroker
+
+from claudecloud_common.bus import request
+from claudecloud_common.contracts.instances import (
+    GetMachineActivity,
+    InstanceList,
+    InstanceSubject,
+    ListInstances,
+    MachineActivity,
+    MachineActivityList,
+)
+from claudecloud_common.db import Database
+from claudecloud_common.errors import AppError
+from claudecloud_common.logging import get_logger
+
+from .agents import AgentClient, AgentUnreachable
+from .clock import Clock
+from .metrics import (
+    ACTIVE,
+    DECISIONS,
+    INSTANCES,
+    POLL_SECONDS,
+    POLLS_FAILED,
+    UNHEALTHY,
+    USAGE_SAMPLES,
+)
+from .models import InstanceActivity
+from .rules import Observation, Policy
+from .service import ActivityService, PollSummary
+from .settings import ActivitySettings
+
+log = get_logger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    """What one tick did (the benchmark and the logs read it)."""
+
+    interval: int
+    polled: int
+    seconds: float
+    cpu_seconds: float
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: ActivitySettings,
+        db: Database,
+        broker: NatsBroker,
+        agents: AgentClient,
+        clock: Clock,
+        policy: Policy,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.broker = broker
+        self.agents = agents
+        self.clock = clock
+        self.policy = policy
+        self._task: asyncio.Task[None] | None = None
+        self._last_resync: datetime | None = None
+        self.ticks: list[TickReport] = []
+
+    # The loop
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="activity-poller")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.agents.close()
+
+    def interval_of(self, moment: datetime) -> int:
+        return int((moment - EPOCH).total_seconds() // self.policy.interval.total_seconds())
+
+    def start_of(self, interval: int) -> datetime:
+        return EPOCH + interval * self.policy.interval
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # the bus or the database is down: the next tick retries
+                log.warning("activity.tick_failed", error=f"{type(exc).__name__}: {exc}")
+            await self.clock.sleep_until(self.start_of(self.interval_of(self.clock.now()) + 1))
+
+    async def tick(self) -> TickReport:
+        """Poll every instance due now; decide and record about each."""
+        now = self.clock.now()
+        if self._last_resync is None or now - self._last_resync >= timedelta(
+            seconds=self.settings.resync_seconds
+        ):
+            await self.resync(now)
+        started, cpu = time.perf_counter(), time.process_time()
+        interval = self.interval_of(now)
+        workers = [
+            self._claim_and_poll(now, interval) for _ in range(self.settings.provider_concurrency)
+        ]
+        polled = sum(await asyncio.gather(*workers))
+        elapsed = time.perf_counter() - started
+        POLL_SECONDS.observe(elapsed)
+        await self._housekeeping(now)
+        report = TickReport(interval, polled, elapsed, time.process_time() - cpu)
+        self.ticks.append(report)
+        if polled:
+            log.info("activity.polled", instances=polled, seconds=round(elapsed, 3))
+        return report
+
+    async def resync(self, now: datetime) -> None:
+        """Follow running instances no event told us about (first deploy, a lost database)."""
+        try:
+            found = await request(
+                self.broker,
+                InstanceSubject.LIST,
+                ListInstances(live_only=True),
+                InstanceList,
+                timeout=self.settings.provider_timeout_seconds,
+            )
+        except AppError as exc:
+            log.warning("activity.resync_failed", error=exc.detail)
+            return
+        async with self.db.transaction() as session:
+            added = await ActivityService(session, self.policy).seed(
+                found.items if found else [], now
+            )
+        self._last_resync = now
+        if added:
+            log.info("activity.resynced", added=added)
+
+    async def _claim_and_poll(self, now: datetime, interval: int) -> int:
+        polled = 0
+        while True:
+            async with self.db.transaction() as session:
+                rows = await ActivityService(session, self.policy).repo.claim_due(
+                    now,
+                    stale_pause_before=now - 2 * self.policy.interval,
+                    next_poll_at=self.start_of(interval + 1),
+                    interval=interval,
+                    limit=self.settings.provider_batch,
+                )
+            if not rows:
+                return polled
+            seen = await self._observe(rows)
+            async with self.db.transaction() as session:
+                summary = await ActivityService(session, self.policy).record_polls(
+                    list(zip(rows, seen, strict=True)), now, interval
+                )
+            _count(summary)
+            polled += len(rows)
+
+    async def _observe(self, rows: list[InstanceActivity]) -> list[Observation]:
+        machines = await self._machines([row.instance_id for row in rows])
+        return list(await asyncio.gather(*(self._agent(machines.get(r.instance_id)) for r in rows)))
+
+    async def _machines(self, ids: list[UUID]) -> dict[UUID, MachineActivity]:
+        """The provider's view, or nothing when the provisioner did not answer (then the agent
+        cannot be reached either: its address comes with this answer)."""
+        try:
+            found = await request(
+                self.broker,
+                InstanceSubject.ACTIVITY,
+                GetMachineActivity(instance_ids=ids),
+                MachineActivityList,
+                timeout=self.settings.provider_timeout_seconds,
+            )
+        except AppError as exc:
+            POLLS_FAILED.labels("provider").inc(len(ids))
+            log.warning("activity.provider_unanswered", instances=len(ids), error=exc.detail)
+            return {}
+        return {item.instance_id: item for item in (found.items if found else [])}
+
+    async def _agent(self, machine: MachineActivity | None) -> Observation:
+        if machine is None:
+            return Observation(None, None, "the provisioner did not answer")
+        if machine.host is None or machine.agent_secret is None:
+            return Observation(machine, None, "the instance has no agent address")
+        try:
+            report = await self.agents.report(machine.host, machine.agent_secret)
+        except AgentUnreachable as exc:
+            POLLS_FAILED.labels("agent").inc()
+            return Observation(machine, None, str(exc))
+        return Observation(machine, report)
+
+    async def _housekeeping(self, now: datetime) -> None:
+        retention = timedelta(hours=self.settings.decision_retention_hours)
+        async with self.db.transaction() as session:
+            service = ActivityService(session, self.policy)
+            await service.forget_old(now, retention)
+            groups, active = await service.repo.counts(now - self.policy.interval)
+        INSTANCES.clear()
+        for status, condition, count in groups:
+            INSTANCES.labels(status, condition).set(count)
+        ACTIVE.set(active)
+
+
+def _count(summary: PollSummary) -> None:
+    for (decision, reason), n in summary.verdicts.items():
+        DECISIONS.labels(decision, reason).inc(n)
+    for condition, n in summary.unhealthy.items():
+        UNHEALTHY.labels(condition).inc(n)
+    USAGE_SAMPLES.inc(summary.samples)

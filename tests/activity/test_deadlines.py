@@ -1,0 +1,129 @@
+"""The deadline rules as a user notices them: what keeps an instance awake, what does not, and
+why it stopped (read back as the owner would, through ``rpc.activity.get``)."""
+
+from __future__ import annotations
+
+from claudecloud_common.contracts.instances import InstanceStatus, PauseReason
+from tests.activity.conftest import INTERVAL, PlatformFactory
+from tests.support import eventually
+
+IDLE_STEPS = int(7200 / INTERVAL)  # the default idle threshold, in polls
+
+
+async def test_a_running_chat_turn_keeps_it_awake_past_the_idle_threshold(
+    platform: PlatformFactory,
+) -> None:
+    async with platform() as p:
+        machine, agent = await p.instance()
+        agent.start_turn()
+        for _ in range(IDLE_STEPS + 4):
+            await p.step()
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.status is InstanceStatus.RUNNING
+        assert view.last_activity_reason == "chat_turn_running"
+        assert view.deadline_at is not None
+        assert view.deadline_at > p.clock.now()
+        assert p.provisioner.pauses == []
+
+        # The turn ends: the grace period, then the idle threshold, and it pauses.
+        agent.end_turn()
+        for _ in range(IDLE_STEPS + 4):
+            await p.step()
+        await eventually(lambda: p.provisioner.pauses, what="a pause")
+        assert [c.reason for c in p.provisioner.pauses] == [PauseReason.IDLE]
+
+
+async def test_an_attached_silent_terminal_does_not_keep_it_awake(
+    platform: PlatformFactory,
+) -> None:
+    async with platform() as p:
+        machine, agent = await p.instance()
+        agent.terminals = agent.tmux_clients = 1  # open, but nobody types
+        for _ in range(IDLE_STEPS):
+            await p.step()
+        await eventually(lambda: p.provisioner.pauses, what="a pause")
+        assert [c.reason for c in p.provisioner.pauses] == [PauseReason.IDLE]
+
+        async def paused() -> bool:
+            view = await p.view(machine.instance_id)
+            return view is not None and view.status is InstanceStatus.PAUSED
+
+        await eventually(paused, what="the instance shown paused")
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        pause = next(d for d in view.decisions if d.decision == "pause")
+        assert pause.reason == "idle"
+        assert "terminal(s) open without input" in pause.detail
+
+
+async def test_typing_keeps_it_awake(platform: PlatformFactory) -> None:
+    async with platform() as p:
+        machine, agent = await p.instance()
+        agent.terminals = 1
+        for _ in range(IDLE_STEPS + 4):
+            agent.type()
+            await p.step()
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.status is InstanceStatus.RUNNING
+        assert view.last_activity_reason == "terminal_input"
+        assert p.provisioner.pauses == []
+
+
+async def test_the_max_lifetime_stops_a_long_agent_run_with_the_reason_readable(
+    platform: PlatformFactory,
+) -> None:
+    async with platform(max_lifetime_seconds=4 * 3600) as p:
+        machine, agent = await p.instance()
+        agent.start_turn()  # one prompt, then Claude works on and on
+        for _ in range(int(4 * 3600 / INTERVAL) + 2):  # the prompt is seen at the first poll
+            await p.step()
+        await eventually(lambda: p.provisioner.pauses, what="a pause")
+        assert [c.reason for c in p.provisioner.pauses] == [PauseReason.MAX_LIFETIME]
+
+        async def stopped() -> bool:
+            view = await p.view(machine.instance_id)
+            return view is not None and view.status is InstanceStatus.PAUSED
+
+        await eventually(stopped, what="the instance shown paused")
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.decisions[0].decision == "stopped"
+        assert view.decisions[0].reason == "max_lifetime"
+        pause = next(d for d in view.decisions if d.decision == "pause")
+        assert pause.reason == "max_lifetime"
+        assert "no human input for 4 h" in pause.detail
+
+
+async def test_a_new_prompt_restarts_the_max_lifetime(platform: PlatformFactory) -> None:
+    async with platform(max_lifetime_seconds=2 * 3600, idle_threshold_seconds=3600) as p:
+        machine, agent = await p.instance()
+        agent.start_turn()
+        for step in range(int(3 * 3600 / INTERVAL)):
+            if step % 12 == 11:  # every hour the person prompts again
+                agent.end_turn()
+                agent.start_turn()
+            await p.step()
+        assert p.provisioner.pauses == []
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.status is InstanceStatus.RUNNING
+
+
+async def test_an_instance_running_before_activity_started_is_followed(
+    platform: PlatformFactory,
+) -> None:
+    from tests.activity.fakes import Machine
+
+    async with platform() as p:
+        secret, _agent = p.agents.add()
+        import uuid
+
+        machine = Machine(uuid.uuid4(), uuid.uuid4(), p.agents.host, secret)
+        p.provisioner.machines[machine.instance_id] = machine  # no event: it ran before
+        await p.replicas[0].parts.poller.resync(p.clock.now())
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.status is InstanceStatus.RUNNING
+        assert view.decisions[0].reason == "found"
