@@ -16,7 +16,13 @@ import structlog
 
 from .settings import Environment, ServiceSettings
 
-__all__ = ["FastStreamNoise", "bind_correlation", "configure_logging", "get_logger"]
+__all__ = [
+    "FastStreamNoise",
+    "bind_correlation",
+    "configure_logging",
+    "escape_controls",
+    "get_logger",
+]
 
 
 def configure_logging(settings: ServiceSettings) -> None:
@@ -47,7 +53,12 @@ def configure_logging(settings: ServiceSettings) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder(), _drop_colour_copy],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # JSON escapes every control character itself; logfmt writes them as they are.
+            *([] if fmt == "json" else [escape_controls]),
+            renderer,
+        ],
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
@@ -60,6 +71,46 @@ def configure_logging(settings: ServiceSettings) -> None:
     faststream.handlers.clear()
     faststream.propagate = True
     structlog.contextvars.bind_contextvars(service=settings.service_name)
+
+
+_MULTILINE = frozenset({"exception", "stack"})
+"""Fields whose line breaks are kept (tracebacks); their other control characters are not."""
+
+
+def escape_controls(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Escape control and invisible formatting characters in every string of a log line.
+
+    Values often carry what a request said (an address, a path, an error about either): an ESC
+    sequence, a NUL, a line break or a right-to-left override in one must reach a terminal or a
+    log viewer as text (``\\x1b``), never act there or forge a line.
+    """
+    for key, value in event.items():
+        event[key] = _escaped(value, keep_newlines=key in _MULTILINE)
+    return event
+
+
+def _escaped(value: Any, *, keep_newlines: bool = False) -> Any:
+    if isinstance(value, str):
+        if value.isprintable():  # the usual case, checked at C speed
+            return value
+        return "".join(_escape_char(c, keep_newlines) for c in value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _escape_char(char: str, keep_newlines: bool) -> str:
+    # ``isprintable`` is False for every Unicode "Other" or "Separator" character but the space.
+    if char.isprintable() or (keep_newlines and char == "\n"):
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _drop_colour_copy(

@@ -14,6 +14,7 @@ import aiosmtplib
 from claudecloud_common.logging import get_logger
 
 from ..settings import GatewaySettings
+from .service import normalise_email
 
 log = get_logger(__name__)
 
@@ -41,14 +42,18 @@ class SmtpMailer:
         self.settings = settings
 
     async def send_magic_link(self, to: str, link: str) -> None:
+        """Mail ``link`` to the one address ``to``; ValueError (nothing sent) for anything
+        else. The SMTP server is told the recipient, never left to read it from a header."""
         s = self.settings
+        recipient = _one_address(to)
         message = EmailMessage()
         message["From"] = s.smtp_sender
-        message["To"] = to
+        message["To"] = recipient
         message["Subject"] = SUBJECT
         message.set_content(BODY.format(link=link, minutes=s.magic_link_ttl_seconds // 60))
         await aiosmtplib.send(
             message,
+            recipients=[recipient],
             hostname=s.smtp_host,
             port=s.smtp_port,
             username=s.smtp_username,
@@ -58,6 +63,16 @@ class SmtpMailer:
             timeout=s.smtp_timeout_seconds,
         )
         log.info("auth.magic_link.sent")
+
+
+def _one_address(to: str) -> str:
+    try:
+        address = normalise_email(to)
+    except ValueError:
+        address = None
+    if address != to:  # a list, a display name, a header break, or not yet normalised
+        raise ValueError("a sign-in mail goes to exactly one address, normalised")
+    return address
 
 
 class LogMailer:

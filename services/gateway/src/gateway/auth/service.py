@@ -5,7 +5,6 @@ Services hold the rules and use the session they are given; the request edge com
 
 from __future__ import annotations
 
-import re
 import time
 import unicodedata
 from collections import OrderedDict
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 from uuid import UUID
+
+from email_validator import EmailNotValidError, validate_email
 
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import AsyncSession
@@ -22,15 +23,20 @@ from .models import MAX_EMAIL_LENGTH, User
 from .repository import MagicLinkRepository, UserRepository
 from .tokens import Claims, Issued, Purpose, Tokens
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$|^[^@\s]+@localhost$")
-
 
 def normalise_email(raw: str) -> str:
-    """One address, one user: trimmed, Unicode-normalised and lower-cased; ValueError when
-    it does not look like an address."""
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email):
-        raise ValueError("not an email address")
+    """One address, one user: exactly one mailbox, checked by ``email-validator`` (no display
+    name, list, quoted local part, control or invisible character, or special-use domain),
+    then Unicode-normalised and lower-cased; ValueError saying why when it is not."""
+    try:
+        checked = validate_email(
+            unicodedata.normalize("NFKC", raw).strip(), check_deliverability=False
+        )
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an email address: {exc}") from None
+    email = checked.normalized.lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValueError("not an email address: too long")
     return email
 
 
@@ -48,9 +54,10 @@ class AccountService:
         self.base_url = base_url.rstrip("/")
 
     async def start_sign_in(self, email: str) -> MagicLink:
-        """Find or create the user and make their single-use link. The link is built from
-        ``BASE_URL``, never from what the request says its host is."""
-        user = await self.users.get_or_create(normalise_email(email))
+        """Find or create the user of ``email`` (as :func:`normalise_email` returned it, at
+        the edge) and make their single-use link. The link is built from ``BASE_URL``, never
+        from what the request says its host is."""
+        user = await self.users.get_or_create(email)
         issued = self.tokens.issue(user.id, user.email, Purpose.MAGIC_LINK)
         query = urlencode({"token": issued.token})
         return MagicLink(email=user.email, url=f"{self.base_url}/auth/verify?{query}")
