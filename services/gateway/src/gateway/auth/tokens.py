@@ -90,9 +90,14 @@ class Tokens:
             )
         except jwt.ExpiredSignatureError as exc:
             raise TokenRejected(f"{_name(purpose)} has expired") from exc
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, *_UNREADABLE) as exc:
             raise TokenRejected(f"invalid {_name(purpose)}") from exc
         return _claims(payload, purpose)
+
+
+_UNREADABLE = (TypeError, ValueError, OverflowError, OSError)
+"""How a claim that is no date, no UUID or out of every range fails to convert: a signed but
+unreadable token is as invalid as a forged one (401), never a server error."""
 
 
 def _name(purpose: Purpose) -> str:
@@ -111,5 +116,5 @@ def _claims(payload: dict[str, Any], purpose: Purpose) -> Claims:
             issued_at=datetime.fromtimestamp(float(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(float(payload["exp"]), UTC),
         )
-    except (TypeError, ValueError) as exc:
+    except _UNREADABLE as exc:
         raise TokenRejected(f"invalid {_name(purpose)}") from exc

@@ -218,9 +218,7 @@ async def _proxy_socket(websocket: WebSocket, instance_id: UUID, path: str) -> N
     limits = BridgeLimits(settings.ws_max_message_bytes, settings.ws_ping_interval_seconds)
     try:
         user_id = await _socket_user(websocket, state, instance_id)
-        agent = await endpoints.running(instance_id)
-        if agent.user_id != user_id:
-            raise NotYours("this instance is not yours")
+        agent = await owned_agent(endpoints, user_id, instance_id)  # whose, before what state
         upstream = await _open(endpoints, agent, path, offered, limits)
     except AppError as refused:
         await websocket.accept(subprotocol=offered[0] if offered else None)
