@@ -21,11 +21,12 @@ from .auth.ratelimit import make_rate_limits
 from .auth.service import RecentUsers
 from .auth.tokens import Purpose, Tokens
 from .connect import routes as connect
+from .docs import install_docs
 from .errors import install_error_handlers
 from .instances import routes as instances
 from .instances.events import EventHub
 from .instances.service import InstanceGateway
-from .middleware import BodySizeLimit, SecurityHeaders
+from .middleware import BodySizeLimit, CorrelationId, CrossSiteRefusal, SecurityHeaders
 from .settings import GatewaySettings
 from .state import GatewayState
 from .workspace import routes as workspace
@@ -68,11 +69,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="A personal, persistent cloud workstation with Claude Code for every user.",
+        docs_url=None,  # install_docs: development only, pinned and hash-checked
+        redoc_url=None,
     )
     app.state.gateway = state  # read back through gateway_state(), typed
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(CrossSiteRefusal, allowed_origins=settings.page_origins)
+    app.add_middleware(CorrelationId)
     app.add_middleware(SecurityHeaders, https=settings.is_https)  # outermost: on every answer
+    install_docs(app, settings)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(auth.home)
@@ -105,7 +111,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         ),
         agent_http=AgentHttp(settings.agent_timeout_seconds),
         tokens=Tokens(
-            settings.jwt_secret.get_secret_value(),
+            settings.signing_secret().get_secret_value(),
             settings.jwt_issuer,
             {
                 Purpose.MAGIC_LINK: settings.magic_link_ttl_seconds,

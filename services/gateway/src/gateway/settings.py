@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
 from typing import Annotated, ClassVar, Self
 from urllib.parse import urlsplit
 
@@ -10,14 +13,15 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from claudecloud_common.settings import (
-    DEFAULT_SECRET_PREFIX,
     ConfigurationError,
     Environment,
     ServiceSettings,
     is_default_secret,
+    secret_problems,
 )
 
 MIN_JWT_SECRET_BYTES = 32
+JWT_SECRET_FILE = "gateway-jwt-secret"  # noqa: S105 (a file name)
 
 
 class GatewaySettings(ServiceSettings):
@@ -41,10 +45,14 @@ class GatewaySettings(ServiceSettings):
     (0 asks the provisioner on every read)."""
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    """The request line and headers together; a longer head is answered 431 unread."""
 
     # Sign-in
-    jwt_secret: SecretStr = SecretStr(f"{DEFAULT_SECRET_PREFIX}jwt-secret-change-me-in-production")
-    """HS256 key of every token the gateway issues; at least 32 bytes."""
+    jwt_secret: SecretStr | None = None
+    """HS256 key of every token the gateway issues; at least 32 bytes. Required in production;
+    elsewhere, unset means one made on first start and kept in ``DATA_DIR`` (see
+    :meth:`signing_secret`)."""
     jwt_issuer: str = "claudecloud"
     magic_link_ttl_seconds: int = Field(default=15 * 60, gt=0)
     session_ttl_seconds: int = Field(default=24 * 3600, gt=0)
@@ -117,6 +125,13 @@ class GatewaySettings(ServiceSettings):
         return frozenset({f"{base.scheme}://{base.netloc}"})
 
     @property
+    def page_origins(self) -> frozenset[str]:
+        """Origins whose pages may send state-changing requests: ``BASE_URL``'s own (the
+        sign-in page) and the dashboards'."""
+        base = urlsplit(self.base_url)
+        return self.allowed_origins | {f"{base.scheme}://{base.netloc}"}
+
+    @property
     def is_https(self) -> bool:
         """Under https the session cookie is ``Secure`` and ``__Host-`` prefixed."""
         return urlsplit(self.base_url).scheme == "https"
@@ -125,7 +140,24 @@ class GatewaySettings(ServiceSettings):
     def session_cookie_name(self) -> str:
         return "__Host-session" if self.is_https else "session"
 
+    @property
+    def docs_enabled(self) -> bool:
+        """``/docs`` and ``/redoc`` load a CDN's script: never on a production origin."""
+        return self.environment is not Environment.PRODUCTION
+
+    def signing_secret(self) -> SecretStr:
+        """``JWT_SECRET``, or (outside production) the one kept in ``DATA_DIR``, made on the
+        first start: random, private to this user (0600), and shared by every replica and
+        restart that uses the same ``DATA_DIR``. Never a constant anyone could look up."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret
+        if self.environment is Environment.PRODUCTION:
+            raise ConfigurationError(self.service_name, ["JWT_SECRET is required in production"])
+        return SecretStr(_kept_secret(self.data_dir / JWT_SECRET_FILE))
+
     def jwt_secret_problems(self) -> list[str]:
+        if self.jwt_secret is None:
+            return []
         if len(self.jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
             return [f"JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"]
         return []
@@ -140,15 +172,34 @@ class GatewaySettings(ServiceSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        if is_default_secret(self.jwt_secret):
-            problems.append("JWT_SECRET must be set to a non-default secret")
-        problems.extend(self.jwt_secret_problems())
+        problems.extend(secret_problems("JWT_SECRET", self.jwt_secret))
         if not self.smtp_host:
             problems.append("SMTP_HOST is required in production (sign-in links are mailed)")
         if self.billing_enabled and is_default_secret(self.stripe_secret_key):
             problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
-        if is_default_secret(self.admin_api_key):
-            problems.append("ADMIN_API_KEY must be set to a non-default secret")
-        elif len(self.admin_api_key.get_secret_value()) < 32:  # type: ignore[union-attr]
-            problems.append("ADMIN_API_KEY must be at least 32 characters")
+        problems.extend(secret_problems("ADMIN_API_KEY", self.admin_api_key))
         return problems
+
+
+def _kept_secret(path: Path) -> str:
+    """The secret in ``path``, written first if there is none. Concurrent first starts agree:
+    each writes a private temporary file and links it into place, which never replaces one
+    already there, so every process reads the same winner."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process got there first: use its secret
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigurationError("gateway", [f"{path} holds no usable JWT secret: remove it"])
+    return secret

@@ -62,7 +62,9 @@ def _accepted(result: Accepted, response: Response) -> CommandAccepted:
 
 
 def _correlation(request: Request) -> str:
-    return request.headers.get("X-Request-ID") or str(uuid4())
+    """The request's correlation id, as the ``CorrelationId`` middleware bounded it."""
+    correlation_id: str | None = getattr(request.state, "correlation_id", None)
+    return correlation_id or str(uuid4())
 
 
 async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> InstanceView:
