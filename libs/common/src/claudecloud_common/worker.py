@@ -118,8 +118,9 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
     )
 
 
-def serve(app: Any, host: str, port: int) -> None:
-    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own)."""
+def serve(app: Any, host: str, port: int, **options: Any) -> None:
+    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own);
+    ``options`` are more of uvicorn's (the gateway bounds request heads with them)."""
     uvicorn.run(
         app,
         host=host,
@@ -127,4 +128,5 @@ def serve(app: Any, host: str, port: int) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        **options,
     )

@@ -10,17 +10,19 @@ from claudecloud_common.settings import ConfigurationError
 from claudecloud_common.worker import serve
 
 from .app import create_app
+from .server import server_options
 from .settings import GatewaySettings
 
 
 def main() -> None:
     try:
         settings = GatewaySettings()
+        app = create_app(settings)
     except (ConfigurationError, ValidationError) as exc:
         # Before anything listens: say every problem at once, no traceback.
         print(exc, file=sys.stderr)
         sys.exit(2)
-    serve(create_app(settings), settings.http_host, settings.http_port)
+    serve(app, settings.http_host, settings.http_port, **server_options(settings))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,62 @@
+"""How the gateway's HTTP server reads a request: h11, with the request line and headers capped.
+
+uvicorn's default parser (httptools) reads a request head of any size into memory before the
+application sees it. h11 stops at ``h11_max_incomplete_event_size`` bytes of an unfinished head
+(``MAX_HEADER_BYTES``), but only when a read ends inside the head (uvicorn then answers 400).
+This protocol counts the head as it arrives, whole or in pieces, and past the cap answers what
+the limit means, 431 Request Header Fields Too Large, before parsing a single header.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from .settings import GatewaySettings
+
+DEFAULT_HEAD_BYTES = 16 * 1024  # h11's own default, should uvicorn be given none
+
+
+class HeadLimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, answering 431 as soon as the request line and headers being
+    received pass the cap. h11's own cap only covers a head still incomplete after a read; a
+    whole oversized head arriving in one read would otherwise be parsed."""
+
+    def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_size(data) > self._limit:
+            self._refuse()
+            return
+        super().data_received(data)
+
+    @property
+    def _limit(self) -> int:
+        return self.config.h11_max_incomplete_event_size or DEFAULT_HEAD_BYTES
+
+    def _head_size(self, data: bytes) -> int:
+        unread, _closed = self.conn.trailing_data  # below the cap, or we had refused already
+        received = unread + data
+        end = received.find(b"\r\n\r\n")
+        return len(received) if end < 0 else end + 4
+
+    def _refuse(self) -> None:
+        detail = f"the request line and headers are larger than {self._limit} bytes"
+        body = json.dumps({"error": "RequestHeaderFieldsTooLarge", "detail": detail}).encode()
+        head = (
+            "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            "content-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n"
+            "connection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode() + body)
+        self.transport.close()
+
+
+def server_options(settings: GatewaySettings) -> dict[str, Any]:
+    """The uvicorn options that bound what a client can make the gateway read."""
+    return {
+        "http": HeadLimitedH11Protocol,
+        "h11_max_incomplete_event_size": settings.max_header_bytes,
+    }
