@@ -1,10 +1,10 @@
-"""Alembic environment of the gateway: its own tables and version table."""
+"""Alembic environment of the gateway: its own tables (and the inbox and outbox) and version
+table."""
 
 from sqlmodel import SQLModel
 
-from claudecloud_common import inbox, outbox  # noqa: F401  (registers the tables)
 from claudecloud_common.migrations import run_env
-from gateway.auth import models as auth_models  # noqa: F401
+from gateway.auth import models as auth_models  # noqa: F401  (registers the tables)
 from gateway.workspace import models as workspace_models  # noqa: F401
 
-run_env(SQLModel.metadata, tables={"inbox", "outbox", "users", "used_magic_links"})
+run_env(SQLModel.metadata, tables={"users", "used_magic_links", "ws_tickets"})
