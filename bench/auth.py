@@ -27,8 +27,8 @@ from aiosmtpd.controller import Controller
 
 from bench.common import percentile, verdict
 from devstack import Stack, free_port, local_config
-from tests.mail import MailCatcher
-from tests.support import create_database, drop_database
+from devstack.servers import PostgresServer, create_database
+from devstack.signin import MailCatcher
 
 TARGET = 1_000
 
@@ -138,7 +138,9 @@ async def main(args: Any) -> None:
     smtp_port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     controller.start()
-    server = await create_database("cc_bench_auth")
+    # A PostgreSQL of its own with durable defaults, thrown away at the end.
+    postgres = await asyncio.to_thread(PostgresServer(durable=True).start)
+    server = await create_database(postgres.url, "cc_bench_auth")
     base_db, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-auth-"))
     port = free_port()
@@ -173,9 +175,7 @@ async def main(args: Any) -> None:
     finally:
         await asyncio.to_thread(stack.stop_all)
         controller.stop()
-        for service in ("provisioner", "gateway"):
-            await drop_database(f"{base_db}/{name}_{service}")
-        await drop_database(server)
+        await asyncio.to_thread(postgres.stop)
 
     print(f"\none gateway worker ({args.provisioners} provisioner replica(s) answering), "
           f"{args.connections} keep-alive connections, {args.seconds:.0f} s each, Postgres, "

@@ -1,4 +1,4 @@
-"""What the benchmarks share: a platform to measure and honest statistics."""
+"""What the benchmarks share: honest statistics."""
 
 from __future__ import annotations
 

@@ -22,9 +22,9 @@ from bench.common import percentile, summary, verdict
 from bench.floor import Floor, measure_floor
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
 from devstack import ServiceSpec, Stack, free_port, local_config, service
+from devstack.servers import PostgresServer, create_database
 from provisioner.providers import MachineRef
 from provisioner.providers.fake import FakeProvider
-from tests.support import create_database, drop_database
 
 BUS_MAX_WORKERS = 16
 """Messages one provisioner handles at once (its default); the floor runs as many loops."""
@@ -107,7 +107,9 @@ async def queued_throughput(
 
 
 async def main(creates: int, queued: int, replicas: int, env: list[str]) -> None:
-    server = await create_database("cc_bench")
+    # A PostgreSQL of its own with durable defaults, thrown away at the end.
+    postgres = await asyncio.to_thread(PostgresServer(durable=True).start)
+    server = await create_database(postgres.url, "cc_bench")
     base, name = server.rsplit("/", 1)
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-"))
     env_pairs = dict(e.split("=", 1) for e in env)
@@ -135,9 +137,7 @@ async def main(creates: int, queued: int, replicas: int, env: list[str]) -> None
         await nc.close()
     finally:
         await asyncio.to_thread(stack.stop_all)
-        for service in ("provisioner", "gateway"):
-            await drop_database(f"{base}/{name}_{service}")
-        await drop_database(server)
+        await asyncio.to_thread(postgres.stop)
 
     report(creates, direct, platform, floor, queued, replicas, overall, sustained)
 

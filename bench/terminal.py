@@ -28,9 +28,10 @@ import httpx
 
 from bench.common import percentile, summary, verdict
 from devstack import Stack, docker_isolation, local_config, remove_deployment
+from devstack.engine import STANDIN_IMAGE as IMAGE
 from devstack.engine import ensure_instance_image
-from tests.proxy.conftest import IMAGE, sign_in
-from tests.support import eventually
+from devstack.signin import sign_in_from_log as sign_in
+from devstack.waiting import eventually
 from tests.ttyd import OUTPUT, Terminal
 
 KEYSTROKES = 300

@@ -9,10 +9,7 @@ and stopped when the run ends (``tests/conftest.py``), or by the kernel should t
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import nats
@@ -20,6 +17,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from devstack import free_port, servers
+from devstack.waiting import eventually
 
 __all__ = [
     "SERVERS",
@@ -64,26 +62,6 @@ class SuiteServers:
 
 
 SERVERS = SuiteServers()
-
-
-async def eventually(
-    probe: Callable[[], Any],
-    *,
-    timeout: float = 15.0,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> Any:
-    """Poll ``probe`` (plain or async) until it returns something truthy, or fail after
-    ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        result = probe()
-        last = await result if inspect.isawaitable(result) else result
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
 
 
 async def create_database(prefix: str) -> str:

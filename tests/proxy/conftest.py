@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,14 +22,14 @@ import pytest
 from docker.models.containers import Container
 
 from devstack import Stack, docker_isolation, local_config, remove_deployment
-from devstack.engine import ROOT, docker_answers
+from devstack.engine import ROOT, STANDIN_IMAGE, docker_answers
+from devstack.signin import sign_in_from_log as sign_in
 from tests.support import eventually
 from tests.ttyd import Terminal
 
-IMAGE = "claudecloud/instance:standin"
+IMAGE = STANDIN_IMAGE
 ORIGIN = "http://dashboard.test"
 TICKET_TTL_SECONDS = 4.0
-_LINK = re.compile(r"https?://\S+/auth/verify\?token=[\w.\-%]+")
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -110,28 +109,6 @@ def standin_engine() -> Iterator[docker.DockerClient]:
     client = docker.from_env(version="1.41", timeout=120)
     yield client
     client.close()
-
-
-async def sign_in(base_url: str, log: Path, email: str) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        response = await client.post("/auth/login", json={"email": email})
-        assert response.status_code == 202, response.text
-
-        def link() -> str | None:
-            for line in log.read_text(errors="replace").splitlines():
-                found = _LINK.search(line)
-                if found and email in line:
-                    return found.group(0)
-            return None
-
-        found = await eventually(link, what=f"the sign-in link for {email}")
-        token = httpx.URL(found).params["token"]
-        verified = await client.post(
-            "/auth/verify", json={"token": token}, headers={"Accept": "application/json"}
-        )
-        assert verified.status_code == 200, verified.text
-        session: str = verified.json()["token"]
-        return session
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[4]
 BUILD_SCRIPT = ROOT / "docker" / "instance" / "build.sh"
 DEFAULT_IMAGE = "claudecloud/instance:latest"
+STANDIN_IMAGE = "claudecloud/instance:standin"
+"""The image with the tests' stand-in ``claude`` (``CLAUDE_CODE=standin``)."""
 
 
 def docker_answers(timeout: float = 2.0) -> bool:
