@@ -93,6 +93,7 @@ async def test_every_html_answer_carries_a_policy(tmp_path: Path) -> None:
             answers = [
                 await client.get("/docs"),
                 await client.get("/redoc"),
+                await client.get("/"),
                 await client.get("/auth/verify", params={"token": "x"}),
                 await client.post("/auth/verify", data={"token": "not-a-token"}),
                 await client.get("/no/such/page", headers={"Accept": "text/html"}),
