@@ -11,6 +11,7 @@ __all__ = [
     "ForbiddenError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PaymentRequiredError",
     "RateLimitedError",
     "UnauthorizedError",
     "UnavailableError",
@@ -46,6 +47,12 @@ class BadRequestError(AppError):
 
 class UnauthorizedError(AppError):
     status_code = 401
+
+
+class PaymentRequiredError(AppError):
+    """The caller must pay first (billing is on and they have no subscription in good standing)."""
+
+    status_code = 402
 
 
 class ForbiddenError(AppError):

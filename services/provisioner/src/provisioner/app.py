@@ -16,6 +16,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import WorkerParts, make_worker_app
 
+from .entitlements import register_billing
 from .handlers import CommandRunner, register
 from .providers import Provider, make_provider
 from .reconcile import Reconciler
@@ -44,6 +45,7 @@ def build(settings: ProvisionerSettings) -> Provisioner:
     provider = make_provider(settings)
     runner = CommandRunner(db, provider, settings)
     register(broker, runner)
+    register_billing(broker, db, settings)
     return Provisioner(settings, db, broker, provider, runner)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from claudecloud_common.errors import ConflictError, NotFoundError
+from claudecloud_common.errors import ConflictError, NotFoundError, PaymentRequiredError
 
 
 class InstanceNotFound(NotFoundError):
@@ -15,3 +15,7 @@ class IllegalTransition(ConflictError):
 
 class InstanceAlreadyExists(ConflictError):
     pass
+
+
+class PaymentRequired(PaymentRequiredError):
+    """Billing is on and the user has no subscription that allows creating or waking."""

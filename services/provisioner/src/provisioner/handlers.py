@@ -59,7 +59,11 @@ class CommandRunner:
         self.settings = settings
 
     def service(self, session: object) -> InstanceService:
-        return InstanceService(session, self.provider.name)  # type: ignore[arg-type]
+        return InstanceService(
+            session,  # type: ignore[arg-type]
+            self.provider.name,
+            billing=self.settings.billing_enabled,
+        )
 
     async def run(self, command: InstanceCommand, attempt: int) -> None:
         with bind_correlation(

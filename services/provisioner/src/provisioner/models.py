@@ -60,3 +60,22 @@ class Instance(SQLModel, table=True):
             created_at=self.created_at,
             updated_at=self.updated_at,
         )
+
+
+class Entitlement(SQLModel, table=True):
+    """Billing's verdict on one user, as its ``evt.billing.subscription.*`` events said last:
+    whether they may create and wake an instance, and the machine their plan gives."""
+
+    __tablename__ = "entitlements"
+
+    user_id: UUID = Field(primary_key=True)
+    subscription_id: str = Field(max_length=100)
+    plan: str = Field(max_length=50)
+    status: str = Field(max_length=20)
+    entitled: bool
+    cpus: float
+    memory_mb: int
+    disk_gb: int
+    as_of: datetime = Field(sa_type=UTCDateTime)
+    """When billing decided it (the event's ``occurred_at``): an older event changes nothing."""
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -17,7 +17,7 @@ from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.inbox import INBOX
 
-from .models import Instance
+from .models import Entitlement, Instance
 
 INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
 
@@ -132,3 +132,20 @@ class InstanceRepository:
         parameters = {**values, "match_id": instance_id, "match_command": command_id}
         row = (await connection.execute(statement, parameters)).first()
         return Instance.model_construct(**row._mapping) if row is not None else None
+
+
+class EntitlementRepository:
+    """The provisioner's copy of billing's verdict per user."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: UUID, *, for_update: bool = False) -> Entitlement | None:
+        query = select(Entitlement).where(Entitlement.user_id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.exec(query)).first()
+
+    async def user_of(self, instance_id: UUID) -> UUID | None:
+        query = select(Instance.user_id).where(Instance.id == instance_id)
+        return (await self.session.exec(query)).first()

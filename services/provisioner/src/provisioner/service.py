@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from pydantic import SecretStr
@@ -29,17 +30,18 @@ from claudecloud_common.contracts.instances import (
     InstanceStatus,
     InstanceView,
     PauseReason,
+    WakeInstance,
 )
 from claudecloud_common.db import AsyncSession
-from claudecloud_common.errors import ConflictError
+from claudecloud_common.errors import AppError, ConflictError
 from claudecloud_common.inbox import already_processed, mark_processed
 from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
-from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound
-from .models import Instance
+from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound, PaymentRequired
+from .models import Entitlement, Instance
 from .providers import Machine, MachineRef
-from .repository import InstanceRepository
+from .repository import EntitlementRepository, InstanceRepository
 from .rules import RULES, why_not
 
 log = get_logger(__name__)
@@ -56,10 +58,12 @@ class Work:
 
 
 class InstanceService:
-    def __init__(self, session: AsyncSession, provider_name: str) -> None:
+    def __init__(self, session: AsyncSession, provider_name: str, *, billing: bool = False) -> None:
         self.session = session
         self.repo = InstanceRepository(session)
         self.provider_name = provider_name
+        self.billing = billing
+        """Create and wake need an entitled subscription, and its plan sizes the machine."""
 
     # Queries
 
@@ -108,26 +112,33 @@ class InstanceService:
 
     async def begin(self, command: InstanceCommand) -> Work | None:
         """Admit ``command`` and enter its transitional state; None when there is nothing to do."""
-        if isinstance(command, CreateInstance) and await self._admit_new(command):
-            return Work(command, MachineRef(command.instance_id, command.user_id))
+        size, unpaid = await self._entitlement(command)
+        if (
+            isinstance(command, CreateInstance)
+            and unpaid is None
+            and await self._admit_new(command)
+        ):
+            return Work(command, MachineRef(command.instance_id, command.user_id, **size))
         if await already_processed(self.session, command.id, self._consumer(command)):
             return None
         instance = await self.repo.get(command.instance_id, for_update=True)
         if instance is not None and instance.pending_command_id == command.id:
-            return Work(command, _ref(instance))  # a redelivery: resume the interrupted work
+            return Work(command, _ref(instance, size))  # a redelivery: resume the interrupted work
         try:
+            if unpaid is not None:
+                raise unpaid
             if isinstance(command, CreateInstance):
                 await self._refuse_create(command, instance)
                 instance = None  # it was created by this very command before: nothing to do
             else:
                 instance = self._admit_transition(command, instance)
-        except ConflictError as refusal:
+        except (ConflictError, PaymentRequired) as refusal:
             self._reject(command, instance, refusal)
             return None
         if instance is None:
             mark_processed(self.session, command.id, self._consumer(command))
             return None
-        return Work(command, _ref(instance))
+        return Work(command, _ref(instance, size))
 
     async def complete(self, command: InstanceCommand, machine: Machine | None) -> None:
         rule = RULES[type(command)]
@@ -220,6 +231,24 @@ class InstanceService:
 
     # Rules
 
+    async def _entitlement(self, cmd: InstanceCommand) -> tuple[dict[str, Any], AppError | None]:
+        """With billing on, whether a create or wake may go ahead (else the refusal), and the
+        machine the user's plan gives."""
+        if not self.billing or not isinstance(cmd, CreateInstance | WakeInstance):
+            return {}, None
+        entitlements = EntitlementRepository(self.session)
+        user_id = (
+            cmd.user_id
+            if isinstance(cmd, CreateInstance)
+            else await entitlements.user_of(cmd.instance_id)
+        )
+        if user_id is None:
+            return {}, None  # no such instance: the ordinary refusal says so
+        found = await entitlements.get(user_id)
+        if found is None or not found.entitled:
+            return {}, PaymentRequired(_why_unpaid(found))
+        return {"cpus": found.cpus, "memory_mb": found.memory_mb}, None
+
     async def _admit_new(self, cmd: CreateInstance) -> bool:
         """Insert the instance as ``provisioning`` unless its id exists or the user has a live
         one; announce it. False when something was in the way."""
@@ -281,7 +310,7 @@ class InstanceService:
         )
         return instance
 
-    def _reject(self, cmd: InstanceCommand, instance: Instance | None, why: ConflictError) -> None:
+    def _reject(self, cmd: InstanceCommand, instance: Instance | None, why: AppError) -> None:
         existing = why.extra.get("existing_instance_id")
         self._emit(
             InstanceRejected(
@@ -324,5 +353,22 @@ class InstanceService:
         return f"provisioner.{command.type}"
 
 
-def _ref(instance: Instance) -> MachineRef:
-    return MachineRef(instance_id=instance.id, user_id=instance.user_id)
+def _ref(instance: Instance, size: dict[str, Any] | None = None) -> MachineRef:
+    return MachineRef(instance_id=instance.id, user_id=instance.user_id, **(size or {}))
+
+
+def _why_unpaid(found: Entitlement | None) -> str:
+    if found is None:
+        return (
+            "a subscription is needed to create or wake an instance: choose a plan "
+            "(POST /billing/checkout) and pay; your instance is created as soon as you have"
+        )
+    if found.status == "past_due":
+        return (
+            "your last payment failed and the grace period has ended: update your card in the "
+            "billing portal (POST /billing/portal), then wake your instance"
+        )
+    return (
+        f"your subscription is {found.status.replace('_', ' ')}: subscribe again "
+        "(POST /billing/checkout) to create or wake an instance"
+    )

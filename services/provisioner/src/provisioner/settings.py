@@ -9,7 +9,6 @@ from pydantic_settings import SettingsConfigDict
 
 from claudecloud_common.settings import ServiceSettings
 
-
 PROVIDERS = ("docker", "fake")
 """The providers this build has; the factory makes each."""
 
@@ -54,6 +53,9 @@ class ProvisionerSettings(ServiceSettings):
     """How long create and wake wait for the agent to answer before giving up."""
     docker_stop_timeout_seconds: int = Field(default=10, ge=0)
     docker_api_timeout_seconds: float = Field(default=60.0, gt=0)
+    billing_enabled: bool = False
+    """``BILLING_ENABLED``: only users whose subscription billing calls entitled may create or
+    wake an instance, and their plan sizes it; off, instances are free and sized by the settings."""
     reconcile_on_start: bool = True
     """At start-up, compare rows with the provider's machines and correct both (none is lost)."""
 

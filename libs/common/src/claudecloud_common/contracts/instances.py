@@ -106,6 +106,8 @@ class InstanceRefusal(StrEnum):
     """A create for a user who already has a live instance."""
     ILLEGAL_TRANSITION = "IllegalTransition"
     """The instance's state does not allow the command (wake a running one, pause a paused one)."""
+    PAYMENT_REQUIRED = "PaymentRequired"
+    """Billing is on and the user has no subscription that allows a create or a wake (402)."""
 
 
 class InstanceView(BaseModel):

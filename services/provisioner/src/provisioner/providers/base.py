@@ -18,6 +18,9 @@ class MachineRef:
     user_id: UUID
     setup_key: SecretStr | None = None
     """A one-off mesh enrolment key (Hetzner + Netbird); ignored by docker and fake."""
+    cpus: float | None = None
+    """The machine's size from the user's plan (billing on); None: the provider's setting."""
+    memory_mb: int | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ LABEL_MANAGED = "io.claudecloud.managed"
 LABEL_DEPLOYMENT = "io.claudecloud.deployment"
 LABEL_INSTANCE = "io.claudecloud.instance-id"
 LABEL_USER = "io.claudecloud.user-id"
+LABEL_SIZE = "io.claudecloud.size"
 DATA_PATH = "/claude-data"
 API_VERSION = "1.41"  # Docker 20.10; newer engines serve it too, and no call is made to negotiate
 
@@ -65,6 +66,15 @@ class DockerOptions:
     ready_timeout: float
     stop_timeout: int
     api_timeout: float
+
+
+def _size(ref: MachineRef) -> str:
+    return f"cpus={ref.cpus},memory_mb={ref.memory_mb}"
+
+
+def _resized(container: Container, ref: MachineRef) -> bool:
+    """Whether the user's plan now gives another size than the container was made with."""
+    return bool(ref.cpus or ref.memory_mb) and container.labels.get(LABEL_SIZE) != _size(ref)
 
 
 def container_name(user_id: UUID) -> str:
@@ -125,8 +135,11 @@ class DockerProvider:
         self._ensure_network()
         self._ensure_volume(ref)
         container = self._find(ref.user_id)
-        if container is not None and container.labels.get(LABEL_INSTANCE) != str(ref.instance_id):
-            # An earlier instance's leftover. v=True removes anonymous volumes only: ours stays.
+        if container is not None and (
+            container.labels.get(LABEL_INSTANCE) != str(ref.instance_id) or _resized(container, ref)
+        ):
+            # An earlier instance's leftover, or a plan change (made again at the new size on
+            # wake). v=True removes anonymous volumes only: ours stays.
             container.remove(force=True, v=True)
             container = None
         if container is None:
@@ -276,6 +289,7 @@ class DockerProvider:
             LABEL_DEPLOYMENT: self.options.deployment,
             LABEL_INSTANCE: str(ref.instance_id),
             LABEL_USER: str(ref.user_id),
+            **({LABEL_SIZE: _size(ref)} if ref.cpus or ref.memory_mb else {}),
         }
 
     def _spec(self, ref: MachineRef) -> dict[str, Any]:
@@ -298,9 +312,9 @@ class DockerProvider:
             "security_opt": ["no-new-privileges:true"],
             "cap_drop": ["ALL"],
             "cap_add": list(o.cap_add) or None,
-            "mem_limit": o.memory,
-            "memswap_limit": o.memory,
-            "nano_cpus": int(o.cpus * 1e9),
+            "mem_limit": f"{ref.memory_mb}m" if ref.memory_mb else o.memory,
+            "memswap_limit": f"{ref.memory_mb}m" if ref.memory_mb else o.memory,
+            "nano_cpus": int((ref.cpus or o.cpus) * 1e9),
             "pids_limit": o.pids,
             "stop_signal": "SIGTERM",
             "detach": True,
