@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from devstack.local import hermetic_environ
 from tests.support import SERVERS
+
+# The suite never uses a server it did not start, even when the shell points at one
+# (DATABASE_URL, NATS_URL, REDIS_URL, GATEWAY_*, ...): in-process services read os.environ too.
+for _name in set(os.environ) - set(hermetic_environ()):
+    del os.environ[_name]
 
 # Bus timings short enough for tests; production keeps the defaults.
 os.environ.setdefault("BUS_BACKOFF_SECONDS", "[0.2, 0.5, 1.0]")

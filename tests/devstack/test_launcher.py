@@ -10,9 +10,8 @@ import httpx
 
 from devstack import SERVICES, free_port
 from tests.e2e.support import wait_for_status
+from tests.launcher import Launch, Launcher
 from tests.support import eventually
-
-from .conftest import Launch, Launcher
 
 
 async def _create_running(launcher: Launcher, key: str) -> None:

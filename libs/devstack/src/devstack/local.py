@@ -3,14 +3,28 @@ docker provider) a deployment label and network that nothing else shares, remove
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .services import SERVICES
 from .stack import StackConfig, free_port, plan_services
 
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
+OUTSIDE_SERVERS = ("DATABASE_URL", "NATS_URL", "REDIS_URL", "SMTP_HOST")
+"""Plain settings that would point a throwaway platform at servers it did not start."""
+
+
+def hermetic_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default: this process's) without any service's own settings and without the
+    plain ones that name outside servers: what a throwaway platform's services inherit."""
+    return {
+        k: v
+        for k, v in (os.environ if environ is None else environ).items()
+        if k not in OUTSIDE_SERVERS and not any(service.owns(k) for service in SERVICES)
+    }
 
 
 def local_config(
@@ -23,7 +37,8 @@ def local_config(
     port: int | None = None,
 ) -> StackConfig:
     """A platform whose data and logs live under ``folder``, every process on a free port, each
-    registered service once (or ``replicas[name]`` times)."""
+    registered service once (or ``replicas[name]`` times). Its services see only ``env`` and
+    what is neither a service setting nor an outside server in this process's environment."""
     port = port or free_port()
     return StackConfig(
         data_dir=folder / "data",
@@ -32,6 +47,7 @@ def local_config(
         provider=provider,
         extra_env=dict(env or {}),
         log_dir=folder / "logs",
+        base_environ=hermetic_environ(),
         services=plan_services(port, replicas=replicas),
     )
 
