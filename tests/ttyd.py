@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -158,3 +159,33 @@ class Terminal:
 
     async def close(self) -> None:
         await self.connection.close()
+
+
+def drawn_at(columns: int, rows: int, share: float = 0.7) -> Callable[[Layout], bool]:
+    """A test for :meth:`Terminal.wait_layout`: tmux fills the screen at ``columns`` x ``rows``
+    with two panes, the left one ``share`` of the width."""
+    return lambda layout: layout.columns == columns and layout.full_screen and layout.splits(share)
+
+
+def first_drawn_at(columns: int, rows: int, share: float = 0.7) -> Callable[[Layout], bool]:
+    """:func:`drawn_at` for a new screen, which also fails at once when tmux draws its status
+    bar on another row (as it would at another size) on the way."""
+    drawn = drawn_at(columns, rows, share)
+
+    def test(layout: Layout) -> bool:
+        screen = "\n".join(layout.lines)
+        assert layout.status_rows in ((), (rows - 1,)), f"drawn at another size:\n{screen}"
+        return drawn(layout)
+
+    return test
+
+
+def shows_in_pane(side: str, line: str) -> Callable[[Layout], bool]:
+    """``line``, whole, on a line of the ``side`` pane (not wrapped, not in the other pane)."""
+    return lambda layout: line in layout.pane(side)
+
+
+def stand_in_pid(layout: Layout) -> int | None:
+    """The pid the tests' stand-in ``claude`` shows in the left pane (the latest one)."""
+    found = re.findall(r"stand-in pid=(\d+)", "\n".join(layout.pane("left")))
+    return int(found[-1]) if found else None

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from tests.support import eventually, free_port
-from tests.ttyd import Layout, Terminal
+from tests.ttyd import Layout, Terminal, drawn_at, first_drawn_at, shows_in_pane, stand_in_pid
 
 from .conftest import STAND_IN, LocalAgent
 
@@ -161,28 +161,12 @@ def fresh_session_in_the_shell(agent: LocalAgent) -> None:
     agent.tmux("select-pane", "-t", "claude:0.{right}")
 
 
-def drawn_at(columns: int, rows: int) -> Callable[[Layout], bool]:
-    """The screen shows the 70/30 layout at ``columns`` x ``rows``; tmux never drew its status
-    bar on another row (as it would at another size) on the way."""
-
-    def test(layout: Layout) -> bool:
-        assert layout.status_rows in ((), (rows - 1,)), f"drawn at another size:\n{layout}"
-        return layout.full_screen and layout.splits(0.7)
-
-    return test
-
-
-def shows_in_pane(side: str, line: str) -> Callable[[Layout], bool]:
-    """``line``, whole, on a line of the ``side`` pane (not wrapped, not in the other pane)."""
-    return lambda layout: line in layout.pane(side)
-
-
 async def test_first_screen_has_the_opening_size_and_the_layout(laid_out: LocalAgent) -> None:
     fresh_session_in_the_shell(laid_out)
     terminal = await open_terminal(laid_out, 120, 30)
     try:
         await terminal.send_keys("echo ok-$((6*7))\r")  # at once, no resize
-        layout = await terminal.wait_layout(drawn_at(120, 30))
+        layout = await terminal.wait_layout(first_drawn_at(120, 30))
         assert layout.split == 84
         await terminal.wait_layout(shows_in_pane("right", "ok-42"))
     finally:
@@ -191,12 +175,12 @@ async def test_first_screen_has_the_opening_size_and_the_layout(laid_out: LocalA
     again = await open_terminal(laid_out, 100, 40)
     try:
         await again.send_keys("echo ok-$((6*8))\r")  # the shell pane kept the focus
-        await again.wait_layout(drawn_at(100, 40))
+        await again.wait_layout(first_drawn_at(100, 40))
         await again.wait_layout(shows_in_pane("right", "ok-48"))
 
         await again.resize(200, 50)
         await again.send_keys("clear; echo ok-$((6*9))\r")
-        await again.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await again.wait_layout(drawn_at(200, 50))
         await again.wait_layout(shows_in_pane("right", "ok-54"))
     finally:
         await again.close()
@@ -208,9 +192,9 @@ async def test_the_split_is_70_30_at_every_size(
 ) -> None:
     terminal = await open_terminal(laid_out, 120, 30)
     try:
-        await terminal.wait_layout(drawn_at(120, 30))
+        await terminal.wait_layout(first_drawn_at(120, 30))
         await terminal.resize(columns, rows)
-        await terminal.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await terminal.wait_layout(drawn_at(columns, rows))
     finally:
         await terminal.close()
 
@@ -220,28 +204,22 @@ async def test_with_two_clients_the_one_typing_sets_the_size(laid_out: LocalAgen
     first = await open_terminal(laid_out, 120, 30)
     second = None
     try:
-        await first.wait_layout(drawn_at(120, 30))
+        await first.wait_layout(first_drawn_at(120, 30))
         second = await open_terminal(laid_out, 100, 40)
-        await second.wait_layout(drawn_at(100, 40))  # attached last
+        await second.wait_layout(first_drawn_at(100, 40))  # attached last
 
         tag = uuid.uuid4().hex[:8]
         await first.send_keys(f"clear; echo {tag}''-first\r")
-        await first.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await first.wait_layout(drawn_at(120, 30))
         await first.wait_layout(lambda layout: f"{tag}-first" in "".join(layout.lines))
 
         await second.send_keys(f"clear; echo {tag}''-second\r")
-        await second.wait_layout(lambda layout: layout.full_screen and layout.splits(0.7))
+        await second.wait_layout(drawn_at(100, 40))
         await second.wait_layout(lambda layout: f"{tag}-second" in "".join(layout.lines))
     finally:
         await first.close()
         if second is not None:
             await second.close()
-
-
-def stand_in_pid(layout: Layout) -> int | None:
-    """The pid the stand-in claude shows in the left pane (the latest one)."""
-    found = re.findall(r"stand-in pid=(\d+)", "\n".join(layout.pane("left")))
-    return int(found[-1]) if found else None
 
 
 async def test_claude_code_comes_back_when_it_exits(laid_out: LocalAgent) -> None:

@@ -30,6 +30,8 @@ from tests.ttyd import Terminal
 IMAGE = STANDIN_IMAGE
 ORIGIN = "http://dashboard.test"
 TICKET_TTL_SECONDS = 4.0
+SESSION_SETUP = "/opt/claudecloud/bin/tmux-session.sh"
+SHELL_PANE = "'claude:0.{right}'"
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -79,6 +81,12 @@ class Proxied:
         ticket = await self.ticket(user)
         url = f"{self.ws_base}/instances/{user.instance_id}/terminal?ticket={ticket}"
         return await Terminal.open(url, origin=ORIGIN, **kwargs)
+
+    async def new_user(self, name: str) -> User:
+        """Another signed-in user with a running instance, for tests that change its session."""
+        assert self.stack.config.log_dir is not None
+        log = self.stack.config.log_dir / "gateway.log"
+        return await _user(self.base_url, self.admin, self.engine, log, name)
 
     def bridge_gateway(self) -> str:
         """The host's address on the instances' network, as a container reaches the host."""
@@ -168,6 +176,9 @@ async def _user(
 
     view = await eventually(running, timeout=90, what=f"{name}'s instance running")
     container = engine.containers.get(f"claude-{view['user_id']}")
+    # Tests type commands: into the shell pane (the left one is Claude Code's, the stand-in).
+    code, output = exec_in(container, f"{SESSION_SETUP} ensure && tmux select-pane -t {SHELL_PANE}")
+    assert code == 0, output
     return User(email, token, instance_id, container, view["host"])
 
 

@@ -45,8 +45,8 @@ async def columns_become(terminal: Terminal, columns: int) -> int:
 async def test_terminal_echo_resize_and_reconnect(proxied: Proxied) -> None:
     terminal = await proxied.terminal(proxied.a)
     try:
-        await terminal.send_keys("echo hel''lo\r")
-        await terminal.wait_for(lambda s: re.search(r"^hello\s", s, re.M) is not None, timeout=30)
+        await terminal.send_keys("echo hel''lo\r")  # in the shell pane, on the right
+        await terminal.wait_for(lambda s: re.search(r"│hello\s", s) is not None, timeout=30)
 
         # The session is split (Claude pane and shell pane, and a resize goes to the shell pane);
         # left alone, this pane is the whole window.
