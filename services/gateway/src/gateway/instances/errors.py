@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from claudecloud_common.contracts.instances import InstanceRefusal, InstanceRejected
-from claudecloud_common.errors import ConflictError, NotFoundError
+from claudecloud_common.errors import AppError, ConflictError, NotFoundError, PaymentRequiredError
 
 
 class InstanceNotFound(NotFoundError):
@@ -24,13 +24,19 @@ class IllegalTransition(ConflictError):
     """The instance's state does not allow the command (wake a running one, pause a paused one)."""
 
 
-REFUSALS: dict[InstanceRefusal, type[ConflictError]] = {
+class PaymentRequired(PaymentRequiredError):
+    """Billing is on and the user has no subscription that allows this; ``detail`` says what to
+    do (choose a plan, or update the card in the billing portal)."""
+
+
+REFUSALS: dict[InstanceRefusal, type[AppError]] = {
     InstanceRefusal.ALREADY_EXISTS: InstanceAlreadyExists,
     InstanceRefusal.ILLEGAL_TRANSITION: IllegalTransition,
+    InstanceRefusal.PAYMENT_REQUIRED: PaymentRequired,
 }
 
 
-def refused(event: InstanceRejected) -> ConflictError:
+def refused(event: InstanceRejected) -> AppError:
     """The error a caller sees for the provisioner's rejection."""
     extra = {}
     if event.existing_instance_id is not None:

@@ -25,14 +25,16 @@ from claudecloud_common.errors import UnavailableError
 from ..auth.errors import NotYours
 from ..deps import CALLER_ERRORS, Caller, CallerDep, HubDep, InstancesDep
 from ..errors import PayloadTooLarge, error_responses
-from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound
+from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound, PaymentRequired
 from .service import Accepted
 
 router = APIRouter(prefix="/instances", tags=["instances"])
 
 _TERMINAL = {InstanceStatus.DESTROYED}
 _ONE_INSTANCE = error_responses(*CALLER_ERRORS, InstanceNotFound, UnavailableError)
-_TRANSITION = error_responses(*CALLER_ERRORS, InstanceNotFound, IllegalTransition, UnavailableError)
+_TRANSITION = error_responses(
+    *CALLER_ERRORS, InstanceNotFound, IllegalTransition, PaymentRequired, UnavailableError
+)
 
 
 class CreateInstanceBody(BaseModel):
@@ -80,7 +82,12 @@ async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> 
     status_code=202,
     response_model=CommandAccepted,
     responses=error_responses(
-        *CALLER_ERRORS, NotYours, InstanceAlreadyExists, PayloadTooLarge, UnavailableError
+        *CALLER_ERRORS,
+        NotYours,
+        InstanceAlreadyExists,
+        PaymentRequired,
+        PayloadTooLarge,
+        UnavailableError,
     ),
 )
 async def create_instance(

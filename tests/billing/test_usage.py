@@ -1,0 +1,81 @@
+"""Usage samples: counted once per sample id in the user's period, and the hours beyond the plan
+reported to the Stripe meter once, however often a sample is delivered."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from billing.settings import DEFAULT_PLANS
+from claudecloud_common.contracts.activity import UsageSample
+from tests.billing.conftest import (
+    BillingFactory,
+    ProvisionerFactory,
+    Stripe,
+    instances,
+    status,
+    subscribe,
+)
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+ONE_HOUR_PLANS = {
+    name: plan.model_copy(update={"included_hours": 1.0}) for name, plan in DEFAULT_PLANS.items()
+}
+
+
+async def publish(bus: NatsClient, sample: UsageSample) -> None:
+    await bus.jetstream().publish(
+        str(sample.subject),
+        sample.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": str(sample.id)},
+    )
+
+
+async def drained(bus: NatsClient) -> bool:
+    info = await bus.jetstream().consumer_info("EVT", "billing-evt-activity-usage")
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def test_a_sample_delivered_twice_counts_once_locally_and_at_the_meter(
+    bus: NatsClient,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with billing(plans=ONE_HOUR_PLANS), provisioner():
+        await subscribe(bus, local_stripe, user)
+        instance = (await instances(bus, user)).items[0].id
+        first, second = uuid.uuid4(), uuid.uuid4()
+        deliveries = [
+            UsageSample(user_id=user, instance_id=instance, seconds=3000, sample_id=first),
+            UsageSample(user_id=user, instance_id=instance, seconds=1200, sample_id=second),
+            # The same observation again, as a new message: JetStream cannot drop it as a
+            # duplicate; the ledger must.
+            UsageSample(user_id=user, instance_id=instance, seconds=1200, sample_id=second),
+        ]
+        for sample in deliveries:
+            await publish(bus, sample)
+        await eventually(lambda: drained(bus), what="every sample handled")
+        now = await status(bus, user)
+        meter = await eventually(
+            lambda: _meter_events_of(local_stripe, str(second)), what="the overage reported"
+        )
+
+    assert now.hours_used == pytest.approx(4200 / 3600, abs=1e-3)
+    assert now.hours_included == 1.0
+    everything = (await local_stripe.get("/_standin/meter_events"))["data"]
+    ours = [e for e in everything if e["identifier"] in (str(first), str(second))]
+    assert ours == meter
+    assert len(meter) == 1  # the first sample was within the included hour
+    assert meter[0]["payload"]["value"] == "600"  # 4200 s used, 3600 s included
+    assert meter[0]["event_name"] == "claudecloud_overage_seconds"
+
+
+async def _meter_events_of(local_stripe: Stripe, identifier: str) -> list[dict[str, object]]:
+    found = (await local_stripe.get("/_standin/meter_events"))["data"]
+    return [e for e in found if e["identifier"] == identifier]

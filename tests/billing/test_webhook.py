@@ -1,0 +1,137 @@
+"""The webhook answers as Stripe expects and changes nothing for what Stripe did not sign; a
+webhook that arrives while billing is down, or is stored but not acted on, still completes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+from nats.aio.client import Client as NatsClient
+
+from billing.standin import sign
+from tests.billing.conftest import (
+    WEBHOOK_SECRET,
+    BillingFactory,
+    ProvisionerFactory,
+    Stripe,
+    checkout,
+    instances,
+    post_event,
+    status,
+    stripe_event,
+)
+from tests.support import eventually, free_port
+
+pytestmark = pytest.mark.integration
+
+
+async def stored_events(billing_db: str) -> int:
+    conn = await asyncpg.connect(billing_db.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM stripe_events"))
+    finally:
+        await conn.close()
+
+
+async def test_what_stripe_did_not_sign_is_refused_and_changes_nothing(
+    local_stripe: Stripe, billing: BillingFactory, billing_db: str
+) -> None:
+    url = local_stripe.standin.webhook_url
+    user = uuid.uuid4()
+    completed = stripe_event(
+        "checkout.session.completed",
+        {"id": "cs_forged", "object": "checkout.session", "mode": "subscription",
+         "subscription": "sub_forged", "metadata": {"user_id": str(user)}},
+    )  # fmt: skip
+    async with billing():
+        before = await stored_events(billing_db)
+        forged = await post_event(url, completed, secret="whsec_someone_else")
+        stale = await post_event(url, completed, age=301)
+        unsigned = await _post(url, json.dumps(completed).encode(), {})
+        not_json = await _post(url, b"{not json", _signature(b"{not json"))
+        not_an_event = await _post(url, b'["x"]', _signature(b'["x"]'))
+        wrong_type = await _post(url, b"a=b", {"Content-Type": "application/x-www-form-urlencoded"})
+        oversized = await _post(url, b"{" + b" " * 300_000 + b"}", {})
+        async with httpx.AsyncClient() as http:
+            wrong_method = await http.get(url)
+        after = await stored_events(billing_db)
+
+        unknown = stripe_event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"})
+        answered = await post_event(url, unknown)
+        again = await post_event(url, unknown)
+
+    for refused in (forged, stale, unsigned, not_json, not_an_event):
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "InvalidWebhook"
+    assert "tolerance" in stale.json()["detail"].lower()
+    assert wrong_type.status_code == 415
+    assert oversized.status_code == 413
+    assert wrong_method.status_code == 405
+    assert after == before  # nothing refused was stored
+    assert (answered.status_code, answered.json()["duplicate"]) == (200, False)
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+
+
+async def test_a_webhook_missed_while_billing_was_down_completes_on_stripes_retry(
+    bus: NatsClient,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with provisioner():
+        async with billing():
+            session = await checkout(bus, user)
+        await local_stripe.pay(session.url)  # billing is down: nobody answers
+        event_id = local_stripe.standin.checkout_sessions[session.session_id]["_event"]
+        assert local_stripe.standin.deliveries[-1] == (event_id, 0)
+
+        async with billing():
+            retried = await local_stripe.post(f"/_standin/events/{event_id}/resend")
+            assert retried["status"] == 200
+            await eventually(lambda: _running(bus, user), timeout=20, what="instance running")
+            assert (await status(bus, user)).status == "active"
+
+
+async def test_an_event_stored_but_not_acted_on_completes_when_billing_starts_again(
+    bus: NatsClient,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+    billing_db: str,
+) -> None:
+    user = uuid.uuid4()
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    async with provisioner():
+        async with billing():
+            session = await checkout(bus, user)
+        # Stored, then acting fails (Stripe cannot be reached to read the subscription): the
+        # state a crash between storing and acting leaves behind.
+        async with billing(stripe_api_base=nowhere, sweep_seconds=3600):
+            await local_stripe.pay(session.url)
+            event_id = local_stripe.standin.checkout_sessions[session.session_id]["_event"]
+            assert local_stripe.standin.deliveries[-1] == (event_id, 200)
+            assert (await status(bus, user)).status is None
+        assert not (await instances(bus, user)).items
+
+        async with billing():  # restarted: finishes what was stored
+            await eventually(lambda: _running(bus, user), timeout=20, what="instance running")
+            assert (await status(bus, user)).status == "active"
+
+
+async def _running(bus: NatsClient, user: uuid.UUID) -> bool:
+    return any(i.status == "running" for i in (await instances(bus, user)).items)
+
+
+def _signature(payload: bytes) -> dict[str, str]:
+    return {"Stripe-Signature": sign(payload, WEBHOOK_SECRET)}
+
+
+async def _post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient() as http:
+        return await http.post(
+            url, content=body, headers={"Content-Type": "application/json", **headers}
+        )
