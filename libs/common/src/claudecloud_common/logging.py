@@ -70,6 +70,7 @@ def configure_logging(settings: ServiceSettings) -> None:
     faststream = logging.getLogger("faststream")
     faststream.handlers.clear()
     faststream.propagate = True
+    faststream.setLevel(logging.NOTSET)  # the root level decides, as for every logger
     structlog.contextvars.bind_contextvars(service=settings.service_name)
 
 
