@@ -211,8 +211,14 @@ async def run(tmp: Path, engine: docker.DockerClient) -> bool:
             view = await eventually(running, timeout=120, what="the instance running")
         container = engine.containers.get(f"claude-{view['user_id']}")
         env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        # The shell alone in the window (the Claude pane, the stand-in, would take the keys).
+        shell_only = "/opt/claudecloud/bin/tmux-session.sh ensure && tmux kill-pane -t claude:0.0"
         container.exec_run(
-            ["bash", "-c", f"base64 -w 159 /dev/urandom | head -c {CAT_BYTES} > big.txt"],
+            [
+                "bash",
+                "-c",
+                f"base64 -w 159 /dev/urandom | head -c {CAT_BYTES} > big.txt; {shell_only}",
+            ],
             user="claude",
             workdir="/claude-data",
         )
