@@ -20,6 +20,7 @@ from .auth.mailer import make_mailer
 from .auth.ratelimit import make_rate_limits
 from .auth.service import RecentUsers
 from .auth.tokens import Purpose, Tokens
+from .billing import routes as billing
 from .connect import routes as connect
 from .docs import install_docs
 from .errors import install_error_handlers
@@ -85,6 +86,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(instances.router)
     app.include_router(connect.router)
     app.include_router(workspace.router)
+    app.include_router(billing.make_router(settings))
     return app
 
 
