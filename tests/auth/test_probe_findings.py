@@ -11,6 +11,7 @@ import os
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -415,3 +416,15 @@ async def test_development_makes_its_secret_once_and_keeps_it_private(
     mode = stat.S_IMODE(os.stat(kept[0]).st_mode)
     assert mode == 0o600, oct(mode)
     assert len(kept[0].read_bytes().strip()) >= 43
+
+
+def test_replicas_starting_together_agree_on_one_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("JWT_SECRET", "GATEWAY_JWT_SECRET", "ENVIRONMENT", "GATEWAY_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    replicas = [GatewaySettings(data_dir=tmp_path) for _ in range(8)]
+    with ThreadPoolExecutor(len(replicas)) as pool:
+        made = list(pool.map(lambda replica: replica.signing_secret(), replicas))
+    assert len({secret.get_secret_value() for secret in made}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["gateway-jwt-secret"]  # no drafts left
