@@ -46,7 +46,7 @@ REDOC_JS = Asset(
 _SWAGGER_START = (
     "SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true,"
     " presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],"
-    " layout: 'BaseLayout'});"
+    " layout: 'BaseLayout', validatorUrl: null});"  # no badge fetched from swagger.io
 )
 
 
