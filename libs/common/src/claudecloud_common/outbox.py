@@ -5,7 +5,9 @@ the rows to JetStream with ``Nats-Msg-Id`` = message id, so a row published twic
 publishing, two paths racing) is dropped by the server.
 
 Two paths. Fast: right after a commit, the rows that transaction wrote are handed to the relay in
-memory and published at once, in commit order; their rows are deleted in batches afterwards.
+memory and published at once, sent in commit order with their acknowledgements overlapping; their
+rows are deleted in batches afterwards. (Only when a publish fails can a later event be stored
+before an earlier one, which the recovery path then sends: consumers never rely on order alone.)
 Recovery: every ``poll_seconds``, rows older than ``grace_seconds`` are published from the table:
 what a crash between commit and publish (here or in another replica) left behind. A crash
 therefore delays an event but never loses it.
@@ -32,6 +34,8 @@ __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
 log = get_logger(__name__)
 
 DELETE_EVERY_SECONDS = 0.2
+PIPELINE = 128
+"""Events the fast path has in flight at once (sent in order, acknowledged in any order)."""
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -121,20 +125,32 @@ class OutboxRelay:
             rows = [await self._fresh.get()]
             while not self._fresh.empty():
                 rows.append(self._fresh.get_nowait())
-            try:
-                for row in rows:
-                    await self._publish(row)
-                    if row.seq is not None:
-                        self._published.add(row.seq)
-            except Exception as exc:
-                # Leave the rest to the recovery path, which keeps commit order.
-                self._degraded = True
-                while not self._fresh.empty():
-                    self._fresh.get_nowait()
-                log.warning("outbox.publish_failed", error=str(exc))
+            for start in range(0, len(rows), PIPELINE):
+                if not await self._publish_pipelined(rows[start : start + PIPELINE]):
+                    break
             if len(self._published) >= self._batch:
                 with contextlib.suppress(Exception):
                     await self._delete_published()
+
+    async def _publish_pipelined(self, rows: list[Pending]) -> bool:
+        """Publish ``rows`` without waiting for each acknowledgement before sending the next:
+        one connection delivers them to the server in commit order, and the acknowledgements
+        (each a disk sync) overlap. False, and the recovery path takes over, if any failed."""
+        results = await asyncio.gather(
+            *(self._publish(row) for row in rows), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        for row, result in zip(rows, results, strict=True):
+            if not isinstance(result, BaseException) and row.seq is not None:
+                self._published.add(row.seq)
+        if not failed:
+            return True
+        # Leave the rest to the recovery path, which publishes what is left in commit order.
+        self._degraded = True
+        while not self._fresh.empty():
+            self._fresh.get_nowait()
+        log.warning("outbox.publish_failed", error=str(failed[0]))
+        return False
 
     async def _run_cleanup(self) -> None:
         # Published rows are deleted in batches, off the publishing path: a delete per event
