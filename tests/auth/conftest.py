@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from claudecloud_common.migrations import upgrade_to_head
-from devstack import Stack, local_config
+from devstack import SERVICES, Stack, local_config
 from gateway.app import MIGRATIONS, create_app
 from gateway.settings import GatewaySettings
 from gateway.state import app_state
@@ -86,8 +86,8 @@ async def stack(
         raise
     yield platform
     platform.stop_all()
-    for service in ("provisioner", "gateway"):
-        await drop_database(f"{server_url}_{service}")
+    for service in SERVICES:
+        await drop_database(f"{server_url}_{service.name}")
     await drop_database(probe)
 
 

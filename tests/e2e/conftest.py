@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import Stack, StackConfig, local_config
+from devstack import SERVICES, Stack, StackConfig, local_config
 from tests.support import create_database, drop_database
 
 FAST_BUS = {
@@ -36,8 +36,8 @@ async def pg_server_url() -> AsyncIterator[str]:
     base = probe.rsplit("/", 1)[0]
     name = probe.rsplit("/", 1)[1]
     yield f"{base}/{name}"
-    for service in ("provisioner", "gateway"):
-        await drop_database(f"{base}/{name}_{service}")
+    for service in SERVICES:
+        await drop_database(f"{base}/{name}_{service.name}")
     await drop_database(probe)
 
 
