@@ -5,7 +5,9 @@ Honours ``PORT`` (8000), ``ADMIN_API_KEY`` (generated and printed when unset), `
 (free when unset), ``DATABASE_URL`` / ``NATS_URL`` to use servers of your own instead of the
 embedded SQLite files and NATS server, and every service's own settings (``GATEWAY_*``,
 ``PROVISIONER_*``, ...) as they are documented, ``<SERVICE>_HTTP_PORT`` included (free when
-unset). The URL is printed once every service answers its health check; a service that exits
+unset). Billing is on (``BILLING_ENABLED=false`` turns it off): against Stripe when
+``STRIPE_SECRET_KEY`` is set, else against a local stand-in the billing service serves, labelled
+in the banner. The URL is printed once every service answers its health check; a service that exits
 during start is named with its last lines and the launcher exits 1. Afterwards a service that
 exits is restarted with backoff. Ctrl-C (or SIGTERM) stops everything; should the launcher itself
 be killed, the kernel stops every process it started.
@@ -32,6 +34,28 @@ DEMO_BANNER = """
   #  Set PROVIDER=docker (with a Docker engine running) for real workstations.     #
   ################################################################################
 """
+
+
+STANDIN_BANNER = """
+  ################################################################################
+  #  BILLING: local Stripe stand-in. Nothing is charged: Checkout's "Pay" button  #
+  #  completes the payment. Set STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET for    #
+  #  Stripe, or BILLING_ENABLED=false for free instances.                          #
+  ################################################################################
+"""
+
+
+def choose_billing() -> str:
+    """Billing is on unless ``BILLING_ENABLED=false``; without a Stripe key, against the local
+    stand-in the billing service serves (``off``, ``stripe`` or ``standin``)."""
+    env = os.environ  # what every service inherits
+    env.setdefault("BILLING_ENABLED", "true")
+    if env["BILLING_ENABLED"].strip().lower() in ("false", "0", "no", "off"):
+        return "off"
+    if env.get("BILLING_STRIPE_SECRET_KEY") or env.get("STRIPE_SECRET_KEY"):
+        return "stripe"
+    env.setdefault("BILLING_STRIPE_STANDIN", "true")
+    return "standin"
 
 
 def choose_provider() -> str:
@@ -85,6 +109,7 @@ def banner(config: StackConfig) -> str:
 
 def main() -> None:
     config = config_from_environment()
+    billing = choose_billing()
     if config.provider == "docker":
         try:
             ensure_instance_image()
@@ -108,6 +133,8 @@ def main() -> None:
         signal.signal(sig, lambda *_: stopping.set())
     if config.provider == "fake":
         print(DEMO_BANNER, file=sys.stderr)
+    if billing == "standin":
+        print(STANDIN_BANNER, file=sys.stderr)
     print(banner(config), file=sys.stderr, flush=True)
     Supervisor(stack).run(stopping)
     say("stopping…")

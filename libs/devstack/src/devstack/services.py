@@ -39,6 +39,8 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     # Started in this order: the provisioner answers the gateway's first queries.
     Service("provisioner", "provisioner", "PROVISIONER_"),
+    # Stripe's side: checkout, the portal, webhooks; answers the gateway's /billing queries.
+    Service("billing", "billing", "BILLING_"),
     Service("gateway", "gateway", "GATEWAY_", public=True),
     # Follows what runs; pauses idle instances and samples usage (after the provisioner it asks).
     Service("activity", "activity", "ACTIVITY_"),

@@ -15,7 +15,7 @@ from claudecloud_common.bus import make_broker
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
-from claudecloud_common.worker import WorkerParts, make_worker_app
+from claudecloud_common.worker import Hook, WorkerParts, make_worker_app
 
 from .events import StripeEvents
 from .handlers import Billing, register
@@ -55,15 +55,21 @@ def build(settings: BillingSettings) -> BillingParts:
 def create_app(settings: BillingSettings | None = None) -> AsgiFastStream:
     settings = settings or BillingSettings()
     configure_logging(settings)
-    parts = build(settings)
+    started: list[Hook] = []
+    stopping: list[Hook] = []
     if not settings.billing_enabled:
         log.warning("billing.disabled", detail="BILLING_ENABLED is off: instances are free")
     elif settings.stripe_standin:
+        from .standin import serve_inside  # localstripe: only where the stand-in is asked for
+
+        settings, standin = serve_inside(settings)
+        started, stopping = [standin.start], [standin.stop]
         log.warning(
             "billing.standin",
-            detail="LOCAL STRIPE STAND-IN: no real payments",
+            detail="LOCAL STRIPE STAND-IN: nothing is charged; set STRIPE_SECRET_KEY for Stripe",
             api_base=settings.stripe_api_base,
         )
+    parts = build(settings)
     sweeper = Sweeper(parts)
     return make_worker_app(
         WorkerParts(
@@ -71,8 +77,8 @@ def create_app(settings: BillingSettings | None = None) -> AsgiFastStream:
             broker=parts.broker,
             db=parts.db,
             migrations=MIGRATIONS,
-            on_started=[sweeper.start],
-            on_stopping=[sweeper.stop, parts.api.close],
+            on_started=[*started, sweeper.start],
+            on_stopping=[sweeper.stop, parts.api.close, *stopping],
             http_routes=[(settings.webhook_path, parts.webhook)],
         )
     )

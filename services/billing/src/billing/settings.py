@@ -68,7 +68,10 @@ class BillingSettings(ServiceSettings):
     stripe_api_base: str = STRIPE_API
     """Where the Stripe API answers: tests and the local stand-in point it elsewhere."""
     stripe_standin: bool = False
-    """Set by ``make run`` when ``stripe_api_base`` is the local stand-in (logged as such)."""
+    """Serve a local Stripe stand-in inside this process and use it (``make run`` sets it when
+    no ``STRIPE_SECRET_KEY`` is given): nothing is charged, refused in production."""
+    stripe_standin_port: int = Field(default=0, ge=0)
+    """Where the stand-in answers (its Checkout and portal pages too); 0: a free port."""
     stripe_timeout_seconds: float = Field(default=20.0, gt=0)
     stripe_max_network_retries: int = Field(default=2, ge=0)
 

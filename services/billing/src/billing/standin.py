@@ -27,6 +27,7 @@ import hmac
 import html
 import json
 import secrets
+import socket
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
@@ -41,12 +42,13 @@ with warnings.catch_warnings():
     from localstripe import server as localstripe
 from localstripe.errors import UserError
 from localstripe.resources import Customer, Event, Plan, Subscription, Token, store
+from pydantic import SecretStr
 
-from .settings import DEFAULT_PLANS
+from .settings import DEFAULT_PLANS, BillingSettings
 from .settings import Plan as PlanConfig
 from .stripe_api import STRIPE_API_VERSION
 
-__all__ = ["StandIn", "sign"]
+__all__ = ["StandIn", "StandInServer", "serve_inside", "sign"]
 
 ACTED_ON = (
     "checkout.session.completed",
@@ -439,3 +441,51 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class StandInServer:
+    """The stand-in served inside the billing process (``BILLING_STRIPE_STANDIN``, as ``make
+    run`` sets it when no ``STRIPE_SECRET_KEY`` is given): billing talks to it as to Stripe, and
+    its webhooks come back to billing's own endpoint."""
+
+    def __init__(self, standin: StandIn, host: str, port: int) -> None:
+        self.standin = standin
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.standin.app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def serve_inside(settings: BillingSettings) -> tuple[BillingSettings, StandInServer]:
+    """Billing's settings pointed at a stand-in of its own, and that stand-in (not started)."""
+    host = "127.0.0.1"
+    port = settings.stripe_standin_port or _free_port(host)
+    secret = "whsec_standin_" + secrets.token_hex(16)
+    webhook = f"http://{host}:{settings.http_port}{settings.webhook_path}"
+    public = f"http://localhost:{port}"
+    standin = StandIn(
+        webhook_url=webhook, webhook_secret=secret, public_url=public, plans=settings.plans
+    )
+    pointed = settings.model_copy(
+        update={
+            "stripe_api_base": f"http://{host}:{port}",
+            "stripe_secret_key": SecretStr("sk_test_standin"),
+            "stripe_webhook_secret": SecretStr(secret),
+        }
+    )
+    return pointed, StandInServer(standin, host, port)
