@@ -84,6 +84,8 @@ def launching(tmp_path: Path) -> Iterator[Launch]:
         port = int(env.get("GATEWAY_HTTP_PORT") or free_port())
         environ = {k: v for k, v in os.environ.items() if k not in UNSET}
         environ |= {"DATA_DIR": str(folder / "data"), "PORT": str(port), "PROVIDER": "fake"}
+        # make run bills by default; these launchers give free instances unless told otherwise.
+        environ |= {"BILLING_ENABLED": "false"}
         child = Child(
             f"launcher-{name}",
             [sys.executable, "-m", "devstack"],
