@@ -199,6 +199,17 @@ async def test_the_split_is_70_30_at_every_size(
         await terminal.close()
 
 
+async def test_the_split_holds_after_a_burst_of_resizes(laid_out: LocalAgent) -> None:
+    terminal = await open_terminal(laid_out, 120, 30)
+    try:
+        for step in range(20):  # as a window dragged by its corner, without waiting
+            await terminal.resize(80 + 7 * step, 24 + step)
+        await terminal.resize(150, 45)
+        await terminal.wait_layout(drawn_at(150, 45))
+    finally:
+        await terminal.close()
+
+
 async def test_with_two_clients_the_one_typing_sets_the_size(laid_out: LocalAgent) -> None:
     """tmux's ``window-size latest``: the window takes the size of the client used last."""
     first = await open_terminal(laid_out, 120, 30)
