@@ -32,6 +32,7 @@ from claudecloud_common.contracts.instances import (
     WakeInstance,
 )
 from claudecloud_common.db import Database
+from claudecloud_common.grouping import GroupCommit
 from claudecloud_common.logging import bind_correlation, get_logger
 
 from .providers import Machine, MachineRef, Provider, ProviderError
@@ -49,14 +50,16 @@ ACTIVITY_CALL_TIMEOUT_SECONDS = 10.0
 class CommandRunner:
     """Runs one instance command: admit, call the provider, record the outcome.
 
-    Each step is its own transaction, so a crash at any point leaves a row whose
-    ``pending_command_id`` lets the redelivered command pick up where it stopped.
+    Each step is its own unit of work, so a crash at any point leaves a row whose
+    ``pending_command_id`` lets the redelivered command pick up where it stopped. The steps of
+    commands handled at the same moment share transactions (group commit).
     """
 
     def __init__(self, db: Database, provider: Provider, settings: ProvisionerSettings) -> None:
         self.db = db
         self.provider = provider
         self.settings = settings
+        self.commits = GroupCommit(db)
 
     def service(self, session: object) -> InstanceService:
         return InstanceService(
@@ -77,20 +80,17 @@ class CommandRunner:
             except ProviderError as exc:
                 if exc.retryable and attempt < self.settings.bus_max_deliver:
                     raise
-                async with self.db.transaction() as session:
-                    await self.service(session).fail(command, str(exc))
+                reason = str(exc)
+                await self.commits.run(lambda s: self.service(s).fail(command, reason))
                 return
-            async with self.db.transaction() as session:
-                await self.service(session).complete(command, machine)
+            await self.commits.run(lambda s: self.service(s).complete(command, machine))
 
     async def _begin(self, command: InstanceCommand) -> Work | None:
         try:
-            async with self.db.transaction() as session:
-                return await self.service(session).begin(command)
+            return await self.commits.run(lambda s: self.service(s).begin(command))
         except IntegrityError:
             # Another create for the same user committed first; admitting again now sees it.
-            async with self.db.transaction() as session:
-                return await self.service(session).begin(command)
+            return await self.commits.run(lambda s: self.service(s).begin(command))
 
     async def _act(self, work: Work) -> Machine | None:
         return await RULES[type(work.command)].act(self.provider, work.command, work.ref)
