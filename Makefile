@@ -62,6 +62,11 @@ bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.auth
 	$(UV) run --frozen python -m bench.auth --instance-cache 0
 	$(UV) run --frozen python -m bench.terminal
+	$(UV) run --frozen python -m bench.billing
+
+.PHONY: bench-billing
+bench-billing: env ## Stripe webhooks/s beside /healthz; Pay → running beside create → running
+	$(UV) run --frozen python -m bench.billing
 
 .PHONY: bench-auth
 bench-auth: env ## Authenticated reads/s beside /healthz (with the instance cache, then without)

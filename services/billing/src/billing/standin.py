@@ -475,7 +475,8 @@ def serve_inside(settings: BillingSettings) -> tuple[BillingSettings, StandInSer
     """Billing's settings pointed at a stand-in of its own, and that stand-in (not started)."""
     host = "127.0.0.1"
     port = settings.stripe_standin_port or _free_port(host)
-    secret = "whsec_standin_" + secrets.token_hex(16)
+    given = settings.stripe_webhook_secret
+    secret = given.get_secret_value() if given else "whsec_standin_" + secrets.token_hex(16)
     webhook = f"http://{host}:{settings.http_port}{settings.webhook_path}"
     public = f"http://localhost:{port}"
     standin = StandIn(
