@@ -12,9 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import uvicorn
 from faststream import AsyncAPI
 from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
 from faststream.asgi.types import ASGIApp
@@ -26,9 +24,11 @@ from .db import Database
 from .logging import get_logger
 from .migrations import upgrade_to_head
 from .outbox import OutboxRelay
+from .server import serve
 from .settings import ServiceSettings
 
 __all__ = ["WorkerParts", "health_report", "make_worker_app", "serve"]
+
 
 log = get_logger(__name__)
 
@@ -115,18 +115,4 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
             broker, title=f"ClaudeCloud {settings.service_name}", schema_version="3.0.0"
         ),
         asyncapi_path=AsyncAPIRoute("/asyncapi", asyncapi_json_path="/asyncapi.json"),
-    )
-
-
-def serve(app: Any, host: str, port: int, **options: Any) -> None:
-    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own);
-    ``options`` are more of uvicorn's (the gateway bounds request heads with them)."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-        **options,
     )

@@ -10,7 +10,6 @@ from claudecloud_common.settings import ConfigurationError
 from claudecloud_common.worker import serve
 
 from .app import create_app
-from .server import server_options
 from .settings import GatewaySettings
 
 
@@ -22,7 +21,7 @@ def main() -> None:
         # Before anything listens: say every problem at once, no traceback.
         print(exc, file=sys.stderr)
         sys.exit(2)
-    serve(app, settings.http_host, settings.http_port, **server_options(settings))
+    serve(app, settings.http_host, settings.http_port, max_header_bytes=settings.max_header_bytes)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""How the gateway's HTTP server reads a request: h11, with the request line and headers capped.
+"""How every service's HTTP server reads a request: h11, with the request line and headers capped.
 
 uvicorn's default parser (httptools) reads a request head of any size into memory before the
 application sees it. h11 stops at ``h11_max_incomplete_event_size`` bytes of an unfinished head
@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from .settings import GatewaySettings
+__all__ = ["DEFAULT_HEAD_BYTES", "HeadLimitedH11Protocol", "serve"]
 
 DEFAULT_HEAD_BYTES = 16 * 1024  # h11's own default, should uvicorn be given none
 
@@ -54,9 +55,19 @@ class HeadLimitedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def server_options(settings: GatewaySettings) -> dict[str, Any]:
-    """The uvicorn options that bound what a client can make the gateway read."""
-    return {
-        "http": HeadLimitedH11Protocol,
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
-    }
+def serve(
+    app: Any, host: str, port: int, *, max_header_bytes: int = DEFAULT_HEAD_BYTES, **options: Any
+) -> None:
+    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own) and
+    request heads capped at ``max_header_bytes`` (431 beyond); ``options`` are more of uvicorn's."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        http=HeadLimitedH11Protocol,
+        h11_max_incomplete_event_size=max_header_bytes,
+        **options,
+    )
