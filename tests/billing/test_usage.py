@@ -4,12 +4,16 @@ reported to the Stripe meter once, however often a sample is delivered."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from billing.service import BillingService
 from billing.settings import DEFAULT_PLANS
+from billing.stripe_api import StripeSubscription
 from claudecloud_common.contracts.activity import UsageSample
+from claudecloud_common.db import Database
 from tests.billing.conftest import (
     BillingFactory,
     ProvisionerFactory,
@@ -79,3 +83,56 @@ async def test_a_sample_delivered_twice_counts_once_locally_and_at_the_meter(
 async def _meter_events_of(local_stripe: Stripe, identifier: str) -> list[dict[str, object]]:
     found = (await local_stripe.get("/_standin/meter_events"))["data"]
     return [e for e in found if e["identifier"] == identifier]
+
+
+async def test_a_new_billing_period_starts_a_new_total(
+    billing: BillingFactory, billing_db: str
+) -> None:
+    user, sub_id = uuid.uuid4(), f"sub_periods_{uuid.uuid4().hex[:8]}"
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    second = datetime(2026, 2, 1, tzinfo=UTC)
+
+    def stripe_says(start: datetime, end: datetime) -> StripeSubscription:
+        return StripeSubscription(
+            id=sub_id,
+            customer="cus_periods",
+            status="active",
+            price_id=DEFAULT_PLANS["starter"].price_id,
+            metadata={"user_id": str(user)},
+            current_period_start=start,
+            current_period_end=end,
+        )
+
+    def used(seconds: float) -> UsageSample:
+        return UsageSample(
+            user_id=user, instance_id=uuid.uuid4(), seconds=seconds, sample_id=uuid.uuid4()
+        )
+
+    async with billing() as settings:  # migrated, and its relay publishes what is written here
+        db = Database(billing_db)
+        try:
+            async with db.transaction() as session:
+                await BillingService(session, settings).sync_subscription(
+                    stripe_says(first, second)
+                )
+            async with db.transaction() as session:
+                await BillingService(session, settings).add_usage(used(1800))
+            async with db.read() as session:
+                in_january = await BillingService(session, settings).status(user)
+            async with db.transaction() as session:
+                await BillingService(session, settings).sync_subscription(
+                    stripe_says(second, datetime(2026, 3, 1, tzinfo=UTC))
+                )
+            async with db.read() as session:
+                renewed = await BillingService(session, settings).status(user)
+            async with db.transaction() as session:
+                await BillingService(session, settings).add_usage(used(900))
+            async with db.read() as session:
+                in_february = await BillingService(session, settings).status(user)
+        finally:
+            await db.dispose()
+
+    assert in_january.hours_used == 0.5
+    assert renewed.hours_used == 0.0
+    assert renewed.current_period_start == second
+    assert in_february.hours_used == 0.25
