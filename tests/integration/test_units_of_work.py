@@ -45,7 +45,7 @@ async def _count(db: Database, table: type[SQLModel]) -> int:
 
 async def test_an_outbox_row_on_a_plain_session_raises_and_writes_nothing(db: Database) -> None:
     async with db.sessions() as session:
-        with pytest.raises(NoUnitOfWork, match="outside Database.transaction"):
+        with pytest.raises(NoUnitOfWork, match=r"outside Database\.transaction\(\)"):
             add_to_outbox(session, _event())
         await session.commit()
     assert await _count(db, OutboxMessage) == 0
