@@ -4,6 +4,7 @@ own secret, and what reaches the instance."""
 from __future__ import annotations
 
 import asyncio
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -38,7 +39,13 @@ async def test_b_cannot_open_a_terminal(proxied: Proxied) -> None:
     assert code == 4401
     assert "another instance" in reason
     code, reason = await close_of(terminal_url(proxied, a.instance_id), additional_headers=b.bearer)
-    assert (code, reason) == (4403, "this instance is not yours")
+    missing_id = str(uuid4())
+    missing = await close_of(terminal_url(proxied, missing_id), additional_headers=b.bearer)
+    assert code == 4404  # someone else's instance looks exactly like a missing one
+    assert (code, reason.replace(a.instance_id, "ID")) == (
+        missing[0],
+        missing[1].replace(missing_id, "ID"),
+    )
     async with proxied.api(b) as api:
         refused = await api.post(f"/instances/{a.instance_id}/tickets")
         files = await api.get(f"/instances/{a.instance_id}/files")
