@@ -31,8 +31,8 @@ from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import STANDIN_IMAGE as IMAGE
 from devstack.engine import ensure_instance_image
 from devstack.signin import sign_in_from_log as sign_in
+from devstack.ttyd import OUTPUT, Terminal
 from devstack.waiting import eventually
-from tests.ttyd import OUTPUT, Terminal
 
 KEYSTROKES = 300
 CAT_BYTES = 50 * 1024 * 1024
