@@ -34,9 +34,14 @@ class Launcher:
     port: int
 
     @property
-    def output(self) -> str:
+    def log(self) -> Path:
+        """Where the launcher's output (and so every service's) is written."""
         assert self.child.log is not None
-        return self.child.log.read_text(errors="replace")
+        return self.child.log
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
     async def banner(self) -> str:
         """Wait for the banner; returns the admin API key it prints."""
