@@ -7,6 +7,7 @@ Each test has its own database, so replicas and counts never mix across tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -104,6 +105,9 @@ class Running:
     def ticks(self) -> int:
         return len(self.parts.poller.ticks)
 
+    def ticked(self, since: int) -> bool:
+        return self.ticks > since
+
 
 @dataclass
 class Platform:
@@ -148,7 +152,7 @@ class Platform:
         before = [r.ticks for r in self.replicas]
         await self.clock.advance(seconds)
         for replica, count in zip(self.replicas, before, strict=True):
-            await eventually(lambda r=replica, c=count: r.ticks > c, what="a tick")
+            await eventually(functools.partial(replica.ticked, count), what="a tick")
 
 
 PlatformFactory = Callable[..., AbstractAsyncContextManager[Platform]]
@@ -185,7 +189,7 @@ def platform(
                 await stack.enter_async_context(TestApp(worker_app(parts)))
                 running = Running(parts, clock, settings)
                 found.replicas.append(running)
-                await eventually(lambda r=running: r.ticks >= 1, what="the first tick")
+                await eventually(functools.partial(running.ticked, 0), what="the first tick")
             yield found
 
     return start

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette.sse import EventSourceResponse
 
+from claudecloud_common.contracts.activity import ActivityView
 from claudecloud_common.contracts.instances import (
     DestroyInstance,
     InstanceDestroyed,
@@ -135,6 +136,18 @@ async def get_instance(
 ) -> InstanceView:
     """One instance and its current status."""
     return await _owned(instances, caller, instance_id)
+
+
+@router.get("/{instance_id}/activity", response_model=ActivityView, responses=_ONE_INSTANCE)
+async def instance_activity(
+    instance_id: UUID, caller: CallerDep, instances: InstancesDep
+) -> ActivityView:
+    """Why it is still running, or why it stopped: the idle deadline (real activity moves it:
+    typing, a running or just-ended chat turn), when the longest run without human input ends,
+    its health condition (``agent_unreachable``, ``oom_killed``, ``restarting``) and the latest
+    decisions with their reasons."""
+    await _owned(instances, caller, instance_id)
+    return await instances.activity(instance_id)
 
 
 @router.post(

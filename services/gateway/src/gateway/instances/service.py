@@ -10,6 +10,7 @@ from uuid import UUID, uuid4, uuid5
 from faststream.nats import NatsBroker
 
 from claudecloud_common.bus import RemoteError, publish, request
+from claudecloud_common.contracts.activity import ActivitySubject, ActivityView, GetActivity
 from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
@@ -86,6 +87,15 @@ class InstanceGateway:
             timeout=self.rpc_timeout,
         )
         return found.items if found else []
+
+    async def activity(self, instance_id: UUID) -> ActivityView:
+        """Why the instance still runs or why it stopped, as the activity service decided."""
+        query = GetActivity(instance_id=instance_id)
+        found = await request(
+            self.broker, ActivitySubject.GET, query, ActivityView, timeout=self.rpc_timeout
+        )
+        assert found is not None
+        return found
 
     async def create(
         self, user_id: UUID, *, idempotency_key: str | None, correlation_id: str

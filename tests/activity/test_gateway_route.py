@@ -1,0 +1,95 @@
+"""``GET /instances/{id}/activity`` on the gateway (in-process, in-memory bus): the owner and an
+operator read why an instance runs or stopped; anyone else gets the same 404 as for no instance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from claudecloud_common.contracts.activity import (
+    ActivitySubject,
+    ActivityView,
+    DecisionView,
+    GetActivity,
+)
+from claudecloud_common.contracts.base import RpcReply, utcnow
+from claudecloud_common.contracts.instances import InstanceStatus
+from tests.gateway.conftest import (
+    ADMIN_KEY,
+    BASE_URL,
+    Provisioner,
+    build,
+    in_memory_bus,
+    session_for,
+    state_of,
+)
+
+pytestmark = pytest.mark.unit
+
+
+@asynccontextmanager
+async def gateway_with_activity(
+    tmp_path: Path, provisioner: Provisioner, views: dict[UUID, ActivityView]
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = build(tmp_path, provisioner)
+
+    async def on_get(query: GetActivity) -> bytes:  # the activity service, as its contract says
+        return RpcReply[Any](result=views[query.instance_id]).model_dump_json().encode()
+
+    state_of(app).broker.subscriber(str(ActivitySubject.GET))(on_get)
+    async with in_memory_bus(app), app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+            yield app, client
+
+
+async def test_the_owner_and_an_operator_read_why_it_stopped_and_no_one_else(
+    tmp_path: Path,
+) -> None:
+    provisioner = Provisioner()
+    views: dict[UUID, ActivityView] = {}
+    async with gateway_with_activity(tmp_path, provisioner, views) as (app, client):
+        owner = await session_for(app, client, "owner@example.com")
+        other = await session_for(app, client, "other@example.com")
+        me = (await client.get("/auth/me", headers={"Authorization": f"Bearer {owner}"})).json()
+        owner_id = UUID(me["user_id"])
+        instance_id = uuid4()
+        provisioner.add(owner_id, instance_id, InstanceStatus.PAUSED, "fake")
+        now = utcnow()
+        views[instance_id] = ActivityView(
+            instance_id=instance_id,
+            user_id=owner_id,
+            status=InstanceStatus.PAUSED,
+            last_activity_at=now - timedelta(hours=12),
+            last_activity_reason="chat_turn_running",
+            decisions=[
+                DecisionView(
+                    decided_at=now,
+                    decision="pause",
+                    reason="max_lifetime",
+                    detail="no human input for 12 h, however busy",
+                )
+            ],
+        )
+        path = f"/instances/{instance_id}/activity"
+
+        mine = await client.get(path, headers={"Authorization": f"Bearer {owner}"})
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["decisions"][0]["reason"] == "max_lifetime"
+        operator = await client.get(path, headers={"X-API-Key": ADMIN_KEY})
+        assert operator.status_code == 200
+        theirs = await client.get(path, headers={"Authorization": f"Bearer {other}"})
+        missing = await client.get(
+            f"/instances/{uuid4()}/activity", headers={"Authorization": f"Bearer {other}"}
+        )
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json()["error"] == missing.json()["error"] == "InstanceNotFound"
+        assert "max_lifetime" not in theirs.text
