@@ -21,6 +21,7 @@ __all__ = [
     "GetMachineActivity",
     "InstanceAccepted",
     "InstanceCommand",
+    "InstanceCreated",
     "InstanceDestroyed",
     "InstanceEndpoint",
     "InstanceEvent",
@@ -52,6 +53,8 @@ class InstanceSubject(StrEnum):
     DESTROY = "cmd.instance.destroy"
 
     REQUESTED = "evt.instance.requested"
+    CREATED = "evt.instance.created"
+    """A mesh instance's server exists (saga step 3); it runs once the mesh is finalized."""
     ACCEPTED = "evt.instance.accepted"
     REJECTED = "evt.instance.rejected"
     RUNNING = "evt.instance.running"
@@ -177,6 +180,16 @@ class InstanceRequested(InstanceEvent):
     type: Literal["instance.requested"] = "instance.requested"
     subject: ClassVar[InstanceSubject] = InstanceSubject.REQUESTED
     mesh: bool = False
+
+
+class InstanceCreated(InstanceEvent):
+    """A mesh instance's machine exists, enrolled with the setup key; ``subnet`` is the private
+    network the mesh route must reach (still ``provisioning`` until the mesh is finalized)."""
+
+    type: Literal["instance.created"] = "instance.created"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.CREATED
+    host: str | None = None
+    subnet: str | None = None
 
 
 class InstanceAccepted(InstanceEvent):
@@ -317,6 +330,7 @@ class MachineActivityList(BaseModel):
 
 AnyInstanceEvent = Annotated[
     InstanceRequested
+    | InstanceCreated
     | InstanceAccepted
     | InstanceRejected
     | InstanceRunning

@@ -1,0 +1,1 @@
+"""The netbird service: the mesh side of the Hetzner create saga."""

@@ -1,0 +1,43 @@
+"""The netbird service's bus edge: the instance events that drive the mesh saga."""
+
+from __future__ import annotations
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+
+from claudecloud_common.bus import delivery_attempt, event_subscriber
+from claudecloud_common.contracts.instances import (
+    InstanceCreated,
+    InstanceDestroyed,
+    InstanceFailed,
+    InstanceRequested,
+    InstanceSubject,
+)
+
+from .saga import MeshSaga
+
+
+def register(broker: NatsBroker, saga: MeshSaga) -> None:
+    """Attach the netbird service's subscribers to ``broker``."""
+    settings = saga.settings
+
+    @event_subscriber(broker, InstanceSubject.REQUESTED, settings=settings)
+    async def on_requested(event: InstanceRequested, message: NatsMessage) -> None:
+        """A mesh instance was requested: make its group and one-off setup key (step 2)."""
+        if event.mesh:
+            await saga.prepare(event, delivery_attempt(message))
+
+    @event_subscriber(broker, InstanceSubject.CREATED, settings=settings)
+    async def on_created(event: InstanceCreated, message: NatsMessage) -> None:
+        """Its server exists: route its subnet and allow its group (step 4)."""
+        await saga.finalize(event, delivery_attempt(message))
+
+    @event_subscriber(broker, InstanceSubject.DESTROYED, settings=settings)
+    async def on_destroyed(event: InstanceDestroyed) -> None:
+        """The instance is gone: policy → route → group."""
+        await saga.teardown(event)
+
+    @event_subscriber(broker, InstanceSubject.FAILED, settings=settings)
+    async def on_failed(event: InstanceFailed) -> None:
+        """The instance failed (its provider, the saga timeout): no mesh resource outlives it."""
+        await saga.teardown(event)
