@@ -4,6 +4,7 @@ fault sees its error."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -85,3 +86,22 @@ async def test_only_the_unit_at_fault_fails_and_the_others_commit(db: Database) 
     assert len(failed) == 1
     assert "UNIQUE" in str(failed[0]) or "unique" in str(failed[0])
     assert await rows(db) == 10
+
+
+WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+
+async def test_each_unit_runs_in_its_callers_context(db: Database) -> None:
+    group = GroupCommit(db)
+
+    async def caller(name: str) -> str:
+        WHO.set(name)
+
+        async def work(session: AsyncSession) -> str:
+            await announce(session)
+            return WHO.get()
+
+        return await group.run(work)
+
+    names = [f"caller-{i}" for i in range(10)]
+    assert await asyncio.gather(*(caller(n) for n in names)) == names

@@ -22,6 +22,7 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import AckMessage, HandlerException, IncorrectState, NackMessage
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
@@ -32,6 +33,7 @@ from .errors import AppError, UnavailableError
 from .logging import get_logger
 from .metrics import BUS_DEAD_LETTERS, BUS_HANDLED, BUS_HANDLER_SECONDS, BUS_RETRIES
 from .settings import ServiceSettings
+from .telemetry import trace_headers
 
 __all__ = [
     "RemoteError",
@@ -110,7 +112,11 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
     return NatsBroker(
         settings.nats_url,
         name=settings.service_name,
-        middlewares=[partial(DeadLetterMiddleware, policy=policy)],
+        # Outermost first: the message's span covers retries and dead-lettering too.
+        middlewares=[
+            NatsTelemetryMiddleware(include_messages_counters=False),
+            partial(DeadLetterMiddleware, policy=policy),
+        ],
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=1,
@@ -220,7 +226,7 @@ async def publish_raw(
     extra_headers: dict[str, str] | None = None,
     timeout: float = 2.0,
 ) -> None:
-    headers = {"Nats-Msg-Id": message_id, "content-type": "application/json"}
+    headers = {"Nats-Msg-Id": message_id, "content-type": "application/json", **trace_headers()}
     if correlation_id:
         headers["correlation_id"] = correlation_id  # where FastStream subscribers read it
     headers.update(extra_headers or {})
@@ -251,7 +257,10 @@ async def request(
     # publish machinery around a plain request-reply costs more than the request itself.
     try:
         reply = await broker.connection.request(
-            str(subject), query.model_dump_json().encode(), timeout=timeout, headers=_JSON
+            str(subject),
+            query.model_dump_json().encode(),
+            timeout=timeout,
+            headers={**_JSON, **trace_headers()},
         )
     except (NatsError, TimeoutError, OSError, IncorrectState) as exc:
         raise UnavailableError(f"{subject.split('.')[1]} service did not answer in time") from exc

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from .settings import Environment, ServiceSettings
+from .telemetry import add_trace_ids, configure_tracing
 
 __all__ = [
     "FastStreamNoise",
@@ -26,7 +27,9 @@ __all__ = [
 
 
 def configure_logging(settings: ServiceSettings) -> None:
-    """Configure structlog and the standard library once, at process start."""
+    """Configure structlog and the standard library once, at process start (and tracing, which
+    puts its ids on every line)."""
+    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
     fmt = settings.log_format
     if fmt == "auto":
         fmt = "json" if settings.environment is Environment.PRODUCTION else "console"
@@ -39,6 +42,7 @@ def configure_logging(settings: ServiceSettings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
         structlog.processors.format_exc_info,
     ]
     structlog.configure(

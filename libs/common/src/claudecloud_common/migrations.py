@@ -18,7 +18,13 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["create_inbox_and_outbox", "drop_inbox_and_outbox", "run_env", "upgrade_to_head"]
+__all__ = [
+    "add_outbox_trace_parent",
+    "create_inbox_and_outbox",
+    "drop_inbox_and_outbox",
+    "run_env",
+    "upgrade_to_head",
+]
 
 
 def _config(database_url: str, script_location: Path, version_table: str) -> Config:
@@ -71,7 +77,11 @@ def run_env(metadata: MetaData, tables: set[str]) -> None:
 
 def create_inbox_and_outbox() -> None:
     """Inside a migration's ``upgrade()``: the inbox and outbox tables every service has
-    (:mod:`claudecloud_common.inbox`, :mod:`claudecloud_common.outbox`)."""
+    (:mod:`claudecloud_common.inbox`, :mod:`claudecloud_common.outbox`), as they are now.
+
+    When these tables change, this makes the new shape for services created after the change,
+    and an idempotent helper (such as :func:`add_outbox_trace_parent`) brings the tables of
+    services made before it up to date in a later revision of theirs."""
     op.create_table(
         "inbox",
         sa.Column("message_id", sa.Uuid(), nullable=False),
@@ -86,10 +96,19 @@ def create_inbox_and_outbox() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("correlation_id", sa.String(length=200), nullable=True),
+        sa.Column("trace_parent", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("message_id"),
     )
+
+
+def add_outbox_trace_parent() -> None:
+    """Inside a later ``upgrade()``: the outbox's ``trace_parent`` column, unless present."""
+    columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("outbox")}
+    if "trace_parent" not in columns:
+        with op.batch_alter_table("outbox") as batch:
+            batch.add_column(sa.Column("trace_parent", sa.String(length=64), nullable=True))
 
 
 def drop_inbox_and_outbox() -> None:

@@ -28,6 +28,7 @@ from .bus import publish_raw
 from .contracts.base import Message, utcnow
 from .db import AsyncSession, Database, UTCDateTime, Written, defer_insert
 from .logging import get_logger
+from .telemetry import TRACEPARENT, current_traceparent
 
 __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
 
@@ -46,6 +47,8 @@ class OutboxMessage(SQLModel, table=True):
     subject: str = Field(max_length=200)
     payload: bytes
     correlation_id: str | None = Field(default=None, max_length=200)
+    trace_parent: str | None = Field(default=None, max_length=64)
+    """The span that wrote the event (W3C ``traceparent``), so its trace continues on the bus."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -60,6 +63,7 @@ class Pending(Protocol):
     subject: str
     payload: bytes
     correlation_id: str | None
+    trace_parent: str | None
 
 
 def add_to_outbox(session: AsyncSession, message: Message) -> None:
@@ -69,6 +73,7 @@ def add_to_outbox(session: AsyncSession, message: Message) -> None:
         "subject": str(message.subject),
         "payload": message.model_dump_json().encode(),
         "correlation_id": message.correlation_id,
+        "trace_parent": current_traceparent(),
         "created_at": utcnow(),
     }
     defer_insert(session, OUTBOX, values, announce=True)
@@ -199,6 +204,7 @@ class OutboxRelay:
             row.payload,
             message_id=row.message_id,
             correlation_id=row.correlation_id,
+            extra_headers={TRACEPARENT: row.trace_parent} if row.trace_parent else None,
         )
 
     async def _delete_published(self) -> None:

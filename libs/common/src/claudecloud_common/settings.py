@@ -104,6 +104,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8100
 
+    otel_exporter_otlp_endpoint: str | None = None
+    """Where spans go (OTLP over HTTP, e.g. ``http://collector:4318``); unset: none recorded."""
     rpc_timeout_seconds: float = Field(default=2.0, gt=0)
     bus_ack_wait_seconds: float = Field(default=30.0, gt=0)
     bus_max_deliver: int = Field(default=6, ge=1)

@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from claudecloud_common.bus import ensure_streams, make_broker
 from claudecloud_common.contracts.instances import AnyInstanceEvent, InstanceSubject
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.migrations import upgrade_to_head
+from claudecloud_common.telemetry import tracing_enabled
 
 from . import health
 from .auth import routes as auth
@@ -87,6 +89,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(connect.router)
     app.include_router(workspace.router)
     app.include_router(billing.make_router(settings))
+    if tracing_enabled():  # a server span per request, parent of everything it puts on the bus
+        FastAPIInstrumentor.instrument_app(
+            app, excluded_urls="healthz,metrics", exclude_spans=["receive", "send"]
+        )
     return app
 
 

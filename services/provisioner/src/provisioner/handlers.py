@@ -34,6 +34,7 @@ from claudecloud_common.contracts.instances import (
 from claudecloud_common.db import Database
 from claudecloud_common.grouping import GroupCommit
 from claudecloud_common.logging import bind_correlation, get_logger
+from claudecloud_common.telemetry import get_tracer
 
 from .providers import Machine, MachineRef, Provider, ProviderError
 from .rules import RULES
@@ -41,6 +42,7 @@ from .service import InstanceService, Work
 from .settings import ProvisionerSettings
 
 log = get_logger(__name__)
+TRACER = get_tracer(__name__)
 
 ACTIVITY_CONCURRENCY = 16
 """Provider calls one ``rpc.instance.activity`` request makes at once."""
@@ -69,8 +71,14 @@ class CommandRunner:
         )
 
     async def run(self, command: InstanceCommand, attempt: int) -> None:
-        with bind_correlation(
-            command.correlation_id, instance_id=str(command.instance_id), command=command.type
+        attributes = {"instance.id": str(command.instance_id), "command.id": str(command.id)}
+        if isinstance(command, CreateInstance):
+            attributes["user.id"] = str(command.user_id)
+        with (
+            bind_correlation(
+                command.correlation_id, instance_id=str(command.instance_id), command=command.type
+            ),
+            TRACER.start_as_current_span(command.type, attributes=attributes),
         ):
             work = await self._begin(command)
             if work is None:
