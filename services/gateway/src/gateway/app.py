@@ -32,6 +32,7 @@ from .instances.service import InstanceGateway
 from .middleware import BodySizeLimit, CorrelationId, CrossSiteRefusal, SecurityHeaders
 from .settings import GatewaySettings
 from .state import GatewayState
+from .web import install_web
 from .workspace import routes as workspace
 from .workspace.agents import AgentEndpoints, AgentHttp
 
@@ -84,11 +85,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_docs(app, settings)
     app.include_router(health.router)
     app.include_router(auth.router)
-    app.include_router(auth.home)
     app.include_router(instances.router)
     app.include_router(connect.router)
     app.include_router(workspace.router)
     app.include_router(billing.make_router(settings))
+    install_web(app, settings)  # after the API: its routes keep precedence
     if tracing_enabled():  # a server span per request, parent of everything it puts on the bus
         FastAPIInstrumentor.instrument_app(
             app, excluded_urls="healthz,metrics", exclude_spans=["receive", "send"]

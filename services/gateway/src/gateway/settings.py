@@ -98,6 +98,11 @@ class GatewaySettings(ServiceSettings):
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     """Both legs of a proxied WebSocket are pinged this often; a silent peer is dropped."""
 
+    # The dashboard (gateway.web)
+    web_dir: Path | None = None
+    """The static export of ``web/`` to serve under ``/`` (``make run`` builds it and sets it);
+    unset or not built, ``/`` is a minimal page and the API is served as usual."""
+
     # Billing (the gateway refuses to start half-configured)
     billing_enabled: bool = False
     stripe_secret_key: SecretStr | None = None

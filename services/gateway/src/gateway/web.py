@@ -1,0 +1,178 @@
+"""The dashboard: the static export of ``web/`` (Next.js), served under ``/`` on the API's origin.
+
+Pages are read once at start-up. Each HTML page gets a Content-Security-Policy that allows exactly
+its own inline scripts (by hash: Next.js inlines its page data), scripts, styles and fonts from this
+origin, and fetches, event streams and WebSockets to this origin only. Hashed assets under
+``/_next/static`` are cached for a year; pages are revalidated on every visit. The API's routes are
+registered first and keep precedence.
+
+Without an export (``GATEWAY_WEB_DIR`` unset, or the folder not built: ``make web`` needs Node.js
+and npm) the gateway says so in its log, keeps serving the API, and ``/`` is the minimal page of
+:mod:`gateway.auth.routes`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
+from starlette.datastructures import MutableHeaders
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from claudecloud_common.errors import AppError
+from claudecloud_common.logging import get_logger
+
+from .auth import routes as auth
+from .auth.identify import identify
+from .settings import GatewaySettings
+
+__all__ = ["install_web", "page_policy"]
+
+log = get_logger(__name__)
+
+ASSETS_CACHE = "public, max-age=31536000, immutable"
+PAGE_CACHE = "no-cache"
+ACTIVITY_ROUTE = "/instances/{instance_id}/activity"
+
+_INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
+    ".json": "application/json",
+}
+
+
+def page_policy(html: bytes) -> str:
+    """The Content-Security-Policy of one exported page: its inline scripts by hash, the rest
+    from this origin only. Inline styles are allowed (the terminal sets its own)."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(body).digest()).decode() + "'"
+            for body in _INLINE_SCRIPT.findall(html)
+        }
+    )
+    return "; ".join(
+        [
+            "default-src 'self'",
+            " ".join(["script-src 'self'", *hashes]),
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class _File:
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
+
+
+def _read_export(folder: Path) -> dict[str, _File]:
+    """Every file of the export outside ``_next``, by the URL paths it answers."""
+    files: dict[str, _File] = {}
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or relative.parts[0] == "_next":
+            continue
+        body = path.read_bytes()
+        media_type = _TYPES.get(path.suffix, "application/octet-stream")
+        headers = {"Cache-Control": PAGE_CACHE}
+        if path.suffix == ".html":
+            headers["Content-Security-Policy"] = page_policy(body)
+        served = _File(body, media_type, headers)
+        url = "/" + relative.as_posix()
+        files[url] = served
+        if relative.name == "index.html":  # /signin/index.html answers /signin/ and /signin
+            folder_url = url.removesuffix("index.html")
+            files[folder_url] = served
+            if folder_url != "/":
+                files[folder_url.rstrip("/")] = served
+    return files
+
+
+class _CacheForever:
+    """Content-hashed assets never change under their name: let browsers keep them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def cached(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                MutableHeaders(scope=message)["Cache-Control"] = ASSETS_CACHE
+            await send(message)
+
+        await self.app(scope, receive, cached)
+
+
+class WebSession(BaseModel):
+    """What the dashboard asks first, answered 200 whether or not anyone is signed in (a 401
+    would be an error in the browser's console on every public page)."""
+
+    signed_in: bool
+    email: str | None = None
+    features: dict[str, bool]
+
+
+session_router = APIRouter(tags=["dashboard"])
+
+
+@session_router.get("/web/session", response_model=WebSession)
+async def web_session(request: Request, response: Response) -> WebSession:
+    """Whether a user is signed in, and which optional services (billing, activity) answer."""
+    response.headers["Cache-Control"] = "no-store"
+    settings: GatewaySettings = request.app.state.gateway.settings
+    routes = {getattr(route, "path", None) for route in request.app.routes}
+    features = {"billing": settings.billing_enabled, "activity": ACTIVITY_ROUTE in routes}
+    try:
+        caller = await identify(request)
+    except AppError:
+        return WebSession(signed_in=False, features=features)
+    return WebSession(signed_in=caller.user_id is not None, email=caller.email, features=features)
+
+
+def install_web(app: FastAPI, settings: GatewaySettings) -> None:
+    """Serve the dashboard's export under ``/`` when it is built; else the minimal page."""
+    app.include_router(session_router)
+    folder = settings.web_dir
+    if folder is None or not (folder / "index.html").is_file():
+        if folder is not None:
+            log.warning(
+                "web.not_built",
+                folder=str(folder),
+                detail="the dashboard is not built: run `make web` (needs Node.js 20+ and npm); "
+                "the API is served as usual",
+            )
+        app.include_router(auth.home)
+        return
+    files = _read_export(folder)
+    for url, served in files.items():
+        app.add_api_route(url, _responder(served), methods=["GET", "HEAD"], include_in_schema=False)
+    assets = folder / "_next"
+    if assets.is_dir():
+        app.mount("/_next", _CacheForever(StaticFiles(directory=assets)), name="web-assets")
+    log.info("web.served", folder=str(folder), pages=sum(u.endswith(".html") for u in files))
+
+
+def _responder(served: _File) -> Callable[[], Awaitable[Response]]:
+    async def page() -> Response:
+        return Response(served.body, media_type=served.media_type, headers=served.headers)
+
+    return page

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { allowed, current, reduce, type Instance } from "../src/lib/instance";
+
+const base: Instance = {
+  id: "i-1",
+  user_id: "u-1",
+  status: "provisioning",
+  provider: "docker",
+  host: null,
+  reason: null,
+  created_at: "2026-01-01T00:00:00Z",
+  updated_at: "2026-01-01T00:00:00Z",
+};
+const event = (type: string, fields: Record<string, unknown>) => ({
+  event: type,
+  data: JSON.stringify({ type, instance_id: "i-1", user_id: "u-1", ...fields }),
+});
+
+describe("the instance's event stream", () => {
+  it("starts from the snapshot", () => {
+    expect(reduce(null, { event: "snapshot", data: JSON.stringify(base) })).toEqual(base);
+  });
+
+  it("follows each event's status: created, running, paused, woken, destroyed", () => {
+    let state: Instance | null = base;
+    state = reduce(state, event("instance.running", { status: "running", host: "10.0.0.2:3001" }));
+    expect(state).toMatchObject({ status: "running", host: "10.0.0.2:3001" });
+    state = reduce(state, event("instance.accepted", { status: "pausing" }));
+    expect(state?.status).toBe("pausing");
+    state = reduce(state, event("instance.paused", { status: "paused", reason: "idle" }));
+    expect(state).toMatchObject({ status: "paused", reason: "idle" });
+    state = reduce(state, event("instance.woken", { status: "running" }));
+    expect(state).toMatchObject({ status: "running", reason: null });
+    state = reduce(state, event("instance.destroyed", { status: "destroyed" }));
+    expect(state?.status).toBe("destroyed");
+  });
+
+  it("ignores another instance's events and data that is not JSON", () => {
+    const other = { event: "instance.running", data: JSON.stringify({ instance_id: "i-2", status: "running" }) };
+    expect(reduce(base, other)).toBe(base);
+    expect(reduce(base, { event: "instance.running", data: "{oops" })).toBe(base);
+    expect(reduce(null, event("instance.running", { status: "running" }))).toBeNull();
+  });
+
+  it("enables only what the state machine allows", () => {
+    const at = (status: Instance["status"]) => [...allowed({ ...base, status })].sort();
+    expect([...allowed(null)]).toEqual(["create"]);
+    expect(at("running")).toEqual(["destroy", "pause"]);
+    expect(at("paused")).toEqual(["destroy", "wake"]);
+    expect(at("failed")).toEqual(["create", "destroy"]);
+    for (const busy of ["provisioning", "pausing", "waking", "destroying"] as const) expect(at(busy)).toEqual([]);
+  });
+
+  it("picks the live instance of a list, else the newest", () => {
+    const dead = { ...base, id: "old", status: "destroyed" as const };
+    const live = { ...base, id: "new", status: "paused" as const };
+    expect(current([dead, live])?.id).toBe("new");
+    expect(current([dead])?.id).toBe("old");
+    expect(current([])).toBeNull();
+  });
+});
