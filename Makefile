@@ -44,6 +44,14 @@ test-docker: env test-tools ## Only the tests on a real Docker engine (started a
 test-tools: ## Install the system tools the tests use when missing (shellcheck, tmux, git, postgresql, redis-server)
 	bash scripts/test-tools.sh
 
+.PHONY: web
+web: ## Build the dashboard (web/out) unless up to date; needs Node.js 20.9+ and npm
+	bash web/build.sh
+
+.PHONY: web-dev
+web-dev: ## The dashboard with hot reload on :3000, the API forwarded to API_URL (default :8000)
+	cd web && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && NEXT_TELEMETRY_DISABLED=1 npx next dev
+
 .PHONY: lint
 lint: env ## ruff format check, ruff, mypy strict
 	$(UV) run --frozen ruff format --check .

@@ -27,6 +27,7 @@ from .processes import ChildFailed
 from .services import SERVICES
 from .stack import Stack, StackConfig, free_port, plan_services
 from .supervisor import Supervisor, say
+from .web import ensure_web
 
 DEMO_BANNER = """
   ################################################################################
@@ -116,6 +117,9 @@ def main() -> None:
         except RuntimeError as exc:
             say(str(exc))
             sys.exit(1)
+    web = ensure_web()  # the dashboard under /, built when missing or stale
+    if web and "GATEWAY_WEB_DIR" not in os.environ:
+        os.environ["GATEWAY_WEB_DIR"] = web
     stack = Stack(config)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
