@@ -183,7 +183,8 @@ class Stack:
         return Child(spec.name, argv, self.service_env(spec), log=self._log(spec.name))
 
     def start_service(self, spec: ServiceSpec, *, wait: bool = True) -> None:
-        _refuse_busy_port(spec.http_port, spec.service.port_variable, spec.name)
+        variable = "PORT" if spec.service.public else spec.service.port_variable
+        _refuse_busy_port(spec.http_port, variable, spec.name)
         child = self.children[spec.name] = self.service_child(spec)
         child.start()
         if wait:
