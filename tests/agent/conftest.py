@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,14 +48,27 @@ class LocalAgent:
 
 @pytest.fixture(scope="session")
 def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAgent]:
-    base = tmp_path_factory.mktemp("agent")
+    """An agent whose Claude is signed in (Claude's own sign-in file in its home)."""
+    with running_agent(tmp_path_factory.mktemp("agent"), signed_in=True) as found:
+        yield found
+
+
+@contextmanager
+def running_agent(base: Path, *, signed_in: bool) -> Iterator[LocalAgent]:
     root, tmux_dir = base / "data", base / "tmux"
     root.mkdir()
     tmux_dir.mkdir()
+    if signed_in:
+        (root / ".claude").mkdir()
+        (root / ".claude" / ".credentials.json").write_text('{"claudeAiOauth": {}}')
     port = free_port()
     secret = secrets.token_urlsafe(32)
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AGENT_", "TMUX"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AGENT_", "TMUX", "ANTHROPIC_", "CLAUDE_"))
+        },
         "AGENT_SECRET": secret,
         "AGENT_HOST": "127.0.0.1",
         "AGENT_PORT": str(port),

@@ -4,6 +4,11 @@ A connection is one conversation: the SDK starts Claude Code (``claude``) on the
 the working directory the connection named, and keeps it for the next turns. Each turn streams
 ``text``, ``tool_use`` and ``tool_result`` events and ends with ``done`` (or ``error``). When the
 client goes away the running turn is interrupted and Claude Code is stopped.
+
+Claude Code gets the user's stored credential (see :mod:`agent.credentials`) in its own process's
+environment only. When the credential changes between turns, the next turn starts a fresh Claude
+Code that resumes the conversation. A turn Claude Code answers "Not logged in" ends with the typed
+error ``claude_not_signed_in`` and the two ways in, instead of that text.
 """
 
 from __future__ import annotations
@@ -29,11 +34,18 @@ from claude_agent_sdk import (
 )
 from claude_agent_sdk.types import Message, PermissionMode
 
+from .credentials import NOT_SIGNED_IN, WAYS_IN, CredentialStore
 from .service import LiveCounts
 
 Event = dict[str, Any]
 Send = Callable[[Event], Awaitable[None]]
 INTERRUPT_GRACE_SECONDS = 2.0
+NOT_SIGNED_IN_EVENT: Event = {"type": "error", "error": NOT_SIGNED_IN, "detail": WAYS_IN}
+
+
+def signed_out(message: Message) -> bool:
+    """Claude Code's answer when it has no credentials (``Not logged in · Please run /login``)."""
+    return isinstance(message, AssistantMessage) and message.error == "authentication_failed"
 
 
 def events_of(message: Message) -> Iterator[Event]:
@@ -73,8 +85,12 @@ class ChatSession:
         permission_mode: PermissionMode,
         live: LiveCounts,
         send: Send,
+        credentials: CredentialStore | None = None,
     ) -> None:
         self.cwd = cwd
+        self.credentials = credentials or CredentialStore(Path.home())
+        self.client_env: dict[str, str] = {}
+        self.session_id: str | None = None
         self.claude_path = claude_path
         self.permission_mode = permission_mode
         self.live = live
@@ -112,9 +128,16 @@ class ChatSession:
         try:
             client = await self._client()
             await client.query(prompt)
+            refused = False
             async for message in client.receive_response():
-                for event in events_of(message):
+                refused = refused or signed_out(message)
+                for event in [] if refused else events_of(message):
+                    if event["type"] == "done":
+                        self.session_id = event["session_id"]
                     await self.send(event)
+            if refused:
+                await self.send(NOT_SIGNED_IN_EVENT)
+                await self._drop_client()
         except CLINotFoundError:
             await self.send({"type": "error", "detail": "Claude Code is not installed here"})
         except ClaudeSDKError as exc:
@@ -124,12 +147,18 @@ class ChatSession:
             self.live.turn_ended()
 
     async def _client(self) -> ClaudeSDKClient:
+        env = self.credentials.environment()
+        if self.client is not None and env != self.client_env:
+            await self._drop_client()  # the credential changed: a fresh Claude Code picks it up
         if self.client is None:
             options = ClaudeAgentOptions(
                 cwd=str(self.cwd),
                 cli_path=shutil.which(self.claude_path) or self.claude_path,
                 permission_mode=self.permission_mode,
+                env=env,
+                resume=self.session_id,
             )
+            self.client_env = env
             client = ClaudeSDKClient(options)
             await client.connect()
             self.client = client

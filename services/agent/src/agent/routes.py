@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from .auth import Authenticated
+from .credentials import ClaudeStatus, CredentialPush, CredentialStore
 from .files import DataFolder, FileService, FileText, Listing
 from .projects import CloneRequest, Project, ProjectService
 from .service import ActivityReport, ActivityService
@@ -40,6 +42,11 @@ def get_projects(settings: Annotated[AgentSettings, Depends(get_settings)]) -> P
     return ProjectService(DataFolder.at(settings.data_dir), settings.clone_timeout_seconds)
 
 
+def get_credentials() -> CredentialStore:
+    return CredentialStore(Path.home())
+
+
+Credentials = Annotated[CredentialStore, Depends(get_credentials)]
 Files = Annotated[FileService, Depends(get_files)]
 Projects = Annotated[ProjectService, Depends(get_projects)]
 PathQuery = Annotated[str, Query(max_length=4096, description="Relative to the data folder")]
@@ -81,3 +88,25 @@ async def list_projects(projects: Projects) -> list[Project]:
 async def clone_project(projects: Projects, body: CloneRequest) -> Project:
     """Clone a remote repository (http, https, ssh or git URL) into a new folder."""
     return await projects.clone(body)
+
+
+@router.get("/claude", response_model=ClaudeStatus)
+async def claude_status(credentials: Credentials) -> ClaudeStatus:
+    """Whether Claude Code is signed in here, and how (subscription, API key, OAuth token)."""
+    return credentials.status()
+
+
+@router.put("/credentials", response_model=ClaudeStatus)
+async def put_credential(credentials: Credentials, body: CredentialPush) -> ClaudeStatus:
+    """Keep the user's API key or OAuth token for Claude Code (an older revision is ignored)."""
+    credentials.put(body)
+    return credentials.status()
+
+
+@router.delete("/credentials", response_model=ClaudeStatus)
+async def clear_credential(
+    credentials: Credentials, revision: Annotated[int, Query(ge=0)]
+) -> ClaudeStatus:
+    """Forget the stored credential; Claude processes started with it are stopped."""
+    credentials.clear(revision)
+    return credentials.status()
