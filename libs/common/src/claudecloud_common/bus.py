@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar, cast
+from uuid import UUID, uuid5
 
 from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import AckMessage, HandlerException, IncorrectState, NackMessage
@@ -116,6 +118,7 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
         middlewares=[
             NatsTelemetryMiddleware(include_messages_counters=False),
             partial(DeadLetterMiddleware, policy=policy),
+            StableIdMiddleware,
         ],
         allow_reconnect=True,
         max_reconnect_attempts=-1,
@@ -306,6 +309,38 @@ def rpc_reply(handler: Callable[..., Any]) -> Callable[..., Any]:
     )
     wrapper.__annotations__ = {**handler.__annotations__, "return": bytes}
     return wrapper
+
+
+BARE_MESSAGE_NAMESPACE = UUID("0b6f1d2e-4c1a-4e8e-9a53-7f0c2d9b6a11")
+
+
+class StableIdMiddleware(BaseMiddleware):
+    """Gives a message published bare (``nats pub`` sends JSON without our envelope's ``id``) an
+    id that is the same on every delivery: from its ``Nats-Msg-Id`` when it has one, else from its
+    place in the stream. The inbox and the resumption of interrupted work rely on that id; a fresh
+    random one per delivery would make a redelivered command look new."""
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        if b'"id"' not in msg.body and _is_stream_message(msg):
+            msg.body = _with_stable_id(msg)
+        return await call_next(msg)
+
+
+def _with_stable_id(msg: StreamMessage[Any]) -> bytes:
+    try:
+        data = json.loads(msg.body)
+    except ValueError:
+        return msg.body  # not JSON: the handler's validation dead-letters it
+    if not isinstance(data, dict) or "id" in data:
+        return msg.body
+    given = (msg.headers or {}).get("Nats-Msg-Id")
+    if given:
+        seed = f"msg:{given}"
+    else:
+        meta = msg.raw_message.metadata
+        seed = f"seq:{meta.stream}:{meta.sequence.stream}"
+    data["id"] = str(uuid5(BARE_MESSAGE_NAMESPACE, seed))
+    return json.dumps(data).encode()
 
 
 class DeadLetterMiddleware(BaseMiddleware):
