@@ -238,6 +238,7 @@ def test_production_with_real_secrets_names_only_what_is_missing(tmp_path: Path)
         "JWT_SECRET": "a-real-secret-of-enough-length-0123456789",
         "ADMIN_API_KEY": "a-real-admin-key-of-enough-length-0123456789",
         "SMTP_HOST": "smtp.example",
+        "CREDENTIALS_KEY": "a-real-credentials-key-of-enough-length-0123456789",
         "BILLING_ENABLED": "true",
     }
     result = _gateway(env, tmp_path)

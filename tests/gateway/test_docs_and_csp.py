@@ -30,6 +30,7 @@ def _settings(tmp_path: Path, **overrides: Any) -> GatewaySettings:
         "jwt_secret": secrets.token_urlsafe(48),
         "admin_api_key": secrets.token_urlsafe(48),
         "smtp_host": "smtp.example",
+        "credentials_key": secrets.token_urlsafe(48),
         **overrides,
     }
     return GatewaySettings(**values)

@@ -19,7 +19,7 @@ def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith("GATEWAY_")
-        and k not in {"DATABASE_URL", "JWT_SECRET", "ADMIN_API_KEY", "SMTP_HOST"}
+        and k not in {"DATABASE_URL", "JWT_SECRET", "ADMIN_API_KEY", "SMTP_HOST", "CREDENTIALS_KEY"}
     }
     clean.update(
         {
@@ -28,6 +28,7 @@ def _start(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
             "ENVIRONMENT": "production",
             "DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:5432/unused",
             "SMTP_HOST": "smtp.example",
+            "CREDENTIALS_KEY": secrets.token_urlsafe(48),
         },
         **env,
     )

@@ -176,8 +176,12 @@ async def _user(
 
     view = await eventually(running, timeout=90, what=f"{name}'s instance running")
     container = engine.containers.get(f"claude-{view['user_id']}")
+    # Claude signed in its own way (what /login leaves in the home), so chat turns answer.
+    login = "mkdir -p ~/.claude && echo '{\"claudeAiOauth\": {}}' > ~/.claude/.credentials.json"
     # Tests type commands: into the shell pane (the left one is Claude Code's, the stand-in).
-    code, output = exec_in(container, f"{SESSION_SETUP} ensure && tmux select-pane -t {SHELL_PANE}")
+    code, output = exec_in(
+        container, f"{login} && {SESSION_SETUP} ensure && tmux select-pane -t {SHELL_PANE}"
+    )
     assert code == 0, output
     return User(email, token, instance_id, container, view["host"])
 

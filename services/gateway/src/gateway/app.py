@@ -24,6 +24,9 @@ from .auth.service import RecentUsers
 from .auth.tokens import Purpose, Tokens
 from .billing import routes as billing
 from .connect import routes as connect
+from .credentials import handlers as credential_handlers
+from .credentials import routes as credentials
+from .credentials.service import CredentialCipher
 from .docs import install_docs
 from .errors import install_error_handlers
 from .instances import routes as instances
@@ -53,6 +56,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         state.instances.changed(event.instance_id)
         state.agent_endpoints.forget(event.instance_id)  # its agent may have moved or gone
         state.hub.dispatch(event)
+
+    credential_handlers.register(state)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(instances.router)
     app.include_router(connect.router)
     app.include_router(workspace.router)
+    app.include_router(credentials.router)
     app.include_router(billing.make_router(settings))
     install_web(app, settings)  # after the API: its routes keep precedence
     if tracing_enabled():  # a server span per request, parent of everything it puts on the bus
@@ -130,4 +136,5 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         recent_users=RecentUsers(settings.session_check_cache_seconds),
         mailer=make_mailer(settings),
         rate_limits=make_rate_limits(settings),
+        credential_cipher=CredentialCipher(settings.credentials_secret()),
     )

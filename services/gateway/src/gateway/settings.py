@@ -22,6 +22,7 @@ from claudecloud_common.settings import (
 
 MIN_JWT_SECRET_BYTES = 32
 JWT_SECRET_FILE = "gateway-jwt-secret"  # noqa: S105 (a file name)
+CREDENTIALS_KEY_FILE = "gateway-credentials-key"
 
 
 class GatewaySettings(ServiceSettings):
@@ -98,6 +99,14 @@ class GatewaySettings(ServiceSettings):
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     """Both legs of a proxied WebSocket are pinged this often; a silent peer is dropped."""
 
+    # Claude credentials users store (see gateway.credentials)
+    credentials_key: SecretStr | None = None
+    """The key users' Claude API keys and OAuth tokens are encrypted under; at least 32 bytes.
+    Required in production; elsewhere, unset means one made on first start and kept in
+    ``DATA_DIR``, as the JWT secret is. Changing it makes the stored credentials unreadable."""
+    credential_push_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a push of a credential to an instance's agent may take."""
+
     # The dashboard (gateway.web)
     web_dir: Path | None = None
     """The static export of ``web/`` to serve under ``/`` (``make run`` builds it and sets it);
@@ -160,6 +169,17 @@ class GatewaySettings(ServiceSettings):
             raise ConfigurationError(self.service_name, ["JWT_SECRET is required in production"])
         return SecretStr(_kept_secret(self.data_dir / JWT_SECRET_FILE))
 
+    def credentials_secret(self) -> SecretStr:
+        """``CREDENTIALS_KEY``, or (outside production) the one kept in ``DATA_DIR``, made on the
+        first start like the JWT secret (see :meth:`signing_secret`)."""
+        if self.credentials_key is not None:
+            return self.credentials_key
+        if self.environment is Environment.PRODUCTION:
+            raise ConfigurationError(
+                self.service_name, ["CREDENTIALS_KEY is required in production"]
+            )
+        return SecretStr(_kept_secret(self.data_dir / CREDENTIALS_KEY_FILE))
+
     def jwt_secret_problems(self) -> list[str]:
         if self.jwt_secret is None:
             return []
@@ -178,6 +198,7 @@ class GatewaySettings(ServiceSettings):
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         problems.extend(secret_problems("JWT_SECRET", self.jwt_secret))
+        problems.extend(secret_problems("CREDENTIALS_KEY", self.credentials_key))
         if not self.smtp_host:
             problems.append("SMTP_HOST is required in production (sign-in links are mailed)")
         if self.billing_enabled and is_default_secret(self.stripe_secret_key):
@@ -206,5 +227,5 @@ def _kept_secret(path: Path) -> str:
             draft.unlink()
     secret = path.read_text().strip()
     if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
-        raise ConfigurationError("gateway", [f"{path} holds no usable JWT secret: remove it"])
+        raise ConfigurationError("gateway", [f"{path} holds no usable secret: remove it"])
     return secret

@@ -15,6 +15,7 @@ from .auth.mailer import Mailer
 from .auth.ratelimit import RateLimits
 from .auth.service import RecentUsers
 from .auth.tokens import Tokens
+from .credentials.service import CredentialCipher
 from .instances.events import EventHub
 from .instances.service import InstanceGateway
 from .settings import GatewaySettings
@@ -36,6 +37,7 @@ class GatewayState:
     recent_users: RecentUsers
     mailer: Mailer
     rate_limits: RateLimits
+    credential_cipher: CredentialCipher
 
 
 def gateway_state(connection: HTTPConnection) -> GatewayState:
