@@ -2,8 +2,30 @@
 # The left pane of the `claude` session: Claude Code, started again whenever it exits, after a
 # few seconds that say why it exited and where the shell is. Runs that end quickly (Claude Code
 # cannot start, or cannot reach Anthropic) wait longer each time, up to a minute.
+#
+# The user's stored API key or OAuth token (the agent keeps it in CREDENTIAL_FILE: the variable's
+# name, then its value) goes into the environment of Claude Code's own process only, read anew at
+# every start; neither this script nor tmux ever holds it in theirs. Signed out (no such file and
+# no ~/.claude/.credentials.json from Claude's own /login), the pane first says how to sign in.
 QUICK_SECONDS=10
+CREDENTIAL_FILE="$HOME/.config/claudecloud/claude-credential"
 delay=3
+
+signed_in() {
+    [ -s "$CREDENTIAL_FILE" ] || [ -f "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.credentials.json" ]
+}
+
+run_claude() {  # in a subshell: the export reaches only the exec'd claude
+    (
+        name="" value=""
+        [ -r "$CREDENTIAL_FILE" ] && { IFS= read -r name; IFS= read -r value; } <"$CREDENTIAL_FILE"
+        case "$name" in
+            ANTHROPIC_API_KEY | CLAUDE_CODE_OAUTH_TOKEN) [ -n "$value" ] && export "$name=$value" ;;
+        esac
+        unset name value
+        exec claude
+    )
+}
 
 describe() {  # an exit status in words
     local code=$1 name
@@ -21,9 +43,14 @@ while true; do
         bash -l
         continue
     fi
+    if ! signed_in; then
+        printf '\033[1mClaude is not signed in on this workstation.\033[0m Two ways in:\n'
+        printf ' - /login below (your Claude subscription), or\n'
+        printf ' - store an API key or OAuth token:\n   claude-cloud claude-key set\n\n'
+    fi
     started=$SECONDS
     # stderr stays Claude's; the shell's own "Killed" notice is left out (the text below says it).
-    { claude 2>&3; } 3>&2 2>/dev/null
+    { run_claude 2>&3; } 3>&2 2>/dev/null
     code=$?
     if [ $((SECONDS - started)) -ge "$QUICK_SECONDS" ]; then
         delay=3
