@@ -76,6 +76,10 @@ bench: env ## Print the benchmark figures (see bench/)
 bench-billing: env ## Stripe webhooks/s beside /healthz; Pay → running beside create → running
 	$(UV) run --frozen python -m bench.billing
 
+.PHONY: bench-activity
+bench-activity: env ## One poll of 1,000 and of 10,000 instances: wall time and CPU, and the growth
+	$(UV) run --frozen python -m bench.activity
+
 .PHONY: bench-auth
 bench-auth: env ## Authenticated reads/s beside /healthz (with the instance cache, then without)
 	$(UV) run --frozen python -m bench.auth

@@ -70,3 +70,18 @@ async def test_oom_kills_and_restarts_are_named(platform: PlatformFactory) -> No
         view = await p.view(machine.instance_id)
         assert view is not None
         assert view.condition is HealthCondition.RESTARTING
+
+
+async def test_no_pause_and_no_condition_while_the_provisioner_does_not_answer(
+    platform: PlatformFactory,
+) -> None:
+    async with platform(provider_timeout_seconds=0.5) as p:
+        machine, _agent = await p.instance()
+        await p.provisioner.stop()  # nobody answers rpc.instance.activity
+        for _ in range(30):  # far past the idle threshold
+            await p.step()
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.condition is None
+        assert view.failed_polls == 0
+        assert p.provisioner.pauses == []

@@ -81,6 +81,7 @@ class Poller:
         self._task: asyncio.Task[None] | None = None
         self._last_resync: datetime | None = None
         self.ticks: list[TickReport] = []
+        self._ticked = asyncio.Condition()
 
     # The loop
 
@@ -125,10 +126,18 @@ class Poller:
         POLL_SECONDS.observe(elapsed)
         await self._housekeeping(now)
         report = TickReport(interval, polled, elapsed, time.process_time() - cpu)
-        self.ticks.append(report)
+        async with self._ticked:
+            self.ticks.append(report)
+            self._ticked.notify_all()
         if polled:
             log.info("activity.polled", instances=polled, seconds=round(elapsed, 3))
         return report
+
+    async def wait_for_ticks(self, count: int) -> TickReport:
+        """Return once ``count`` ticks have finished (benchmarks and tests wait on this)."""
+        async with self._ticked:
+            await self._ticked.wait_for(lambda: len(self.ticks) >= count)
+            return self.ticks[count - 1]
 
     async def resync(self, now: datetime) -> None:
         """Follow running instances no event told us about (first deploy, a lost database)."""

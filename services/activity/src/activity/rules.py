@@ -63,6 +63,10 @@ def decide(row: InstanceActivity, seen: Observation, now: datetime, policy: Poli
     """What to change, record and send after polling ``row``'s instance at ``now``."""
     out = Outcome(changes={"last_polled_at": now})
     machine = seen.machine
+    if machine is None:
+        # The provisioner did not answer: nothing was seen, not even where the agent is. Neither
+        # the agent's health nor the deadline is judged on that (no pause while blind).
+        return out
     if (
         machine is not None
         and machine.error is None
