@@ -44,13 +44,13 @@ class ChildFailed(RuntimeError):
 
 def _die_with(parent: int, user: tuple[int, int] | None) -> Callable[[], None]:
     def in_child() -> None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl: nobody would stop us
-            os.kill(os.getpid(), signal.SIGKILL)
-        if user is not None:
+        if user is not None:  # first: changing credentials clears the parent-death signal
             os.setgroups([])
             os.setgid(user[1])
             os.setuid(user[0])
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl: nobody would stop us
+            os.kill(os.getpid(), signal.SIGKILL)
 
     return in_child
 
