@@ -215,6 +215,44 @@ def logout(ctx: typer.Context) -> None:
     typer.echo("Signed out.")
 
 
+claude_key = typer.Typer(
+    help="The Anthropic API key or Claude Code OAuth token your instance's Claude uses "
+    "(the other way in is /login in the Claude pane).",
+    no_args_is_help=True,
+)
+app.add_typer(claude_key, name="claude-key")
+OAUTH_TOKEN_PREFIX = "sk-ant-oat"  # noqa: S105 (what `claude setup-token` prints begins with)
+
+
+@claude_key.command("set")
+def claude_key_set(
+    ctx: typer.Context,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="api_key or oauth_token (default: told apart by the value's prefix)"),
+    ] = None,
+) -> None:
+    """Store a key: piped on stdin, or typed at a hidden prompt (never on the command line)."""
+    if sys.stdin.isatty():
+        value = typer.prompt("Anthropic API key or Claude Code OAuth token", hide_input=True)
+    else:
+        value = sys.stdin.read()
+    value = value.strip()
+    if not value:
+        fail("no key given (pipe it in, or type it at the prompt)")
+    kind = kind or ("oauth_token" if value.startswith(OAUTH_TOKEN_PREFIX) else "api_key")
+    stored = _ctx(ctx).call("PUT", "/me/claude-credential", json={"kind": kind, "value": value})
+    where = "your running instance has it" if stored["delivered_to"] else "your instance gets it"
+    typer.echo(f"Stored your {stored['kind']} ending in {stored['last_four']}: {where}.")
+
+
+@claude_key.command("clear")
+def claude_key_clear(ctx: typer.Context) -> None:
+    """Forget the stored key, here and in your instance."""
+    _ctx(ctx).call("DELETE", "/me/claude-credential")
+    typer.echo("Cleared: your instance's Claude no longer has a stored key.")
+
+
 def run() -> None:
     """The console script."""
     app()
