@@ -50,6 +50,7 @@ FOLDER_TIERS = {
     "gateway": "unit",
     "integration": "integration",
     "activity": "integration",
+    "netbird": "integration",
     "e2e": "e2e",
     "devstack": "e2e",
     "auth": "e2e",

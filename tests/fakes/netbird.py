@@ -351,7 +351,7 @@ class FakeNetbird:
             raise NetbirdError(400, "peer and peer_groups cannot be set together")
         for group_id in _route_groups(body):
             self._group(group_id)
-        route = {"id": _id(), "network_type": "IPv4", **body}
+        route = {**body, "id": _id(), "network_type": "IPv4"}  # the body's id means nothing
         self.routes[route["id"]] = route
         return route
 
@@ -365,7 +365,7 @@ class FakeNetbird:
     def create_policy(self, *, body: Any, query: dict[str, str]) -> dict[str, Any]:
         for group_id in _policy_groups(body):
             self._group(group_id)
-        policy = {"id": _id(), "source_posture_checks": [], **body}
+        policy = {"source_posture_checks": [], **body, "id": _id()}
         policy["rules"] = [{"id": _id(), **rule} for rule in body["rules"]]
         self.policies[policy["id"]] = policy
         return self._policy_view(policy)

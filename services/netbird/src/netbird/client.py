@@ -171,6 +171,7 @@ class NetbirdClient:
     ) -> Route:
         """Route ``network`` through the peers of ``group_id`` to the peers of ``group_id``."""
         body = {
+            "id": "",  # the document requires it in a request; Netbird assigns the route's id
             "network_id": network_id,
             "description": description,
             "network": network,

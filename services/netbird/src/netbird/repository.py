@@ -43,3 +43,7 @@ class MeshRepository:
         if key_ids:
             statement = delete(SetupKeyRecord).where(col(SetupKeyRecord.key_id).in_(key_ids))
             await self.session.exec(statement)
+
+    async def forget_keys_of(self, instance_id: UUID) -> None:
+        statement = delete(SetupKeyRecord).where(col(SetupKeyRecord.instance_id) == instance_id)
+        await self.session.exec(statement)

@@ -10,8 +10,10 @@ once, is deleted and made again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
+from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
     InstanceCreated,
     InstanceEvent,
@@ -69,7 +71,9 @@ class MeshSaga:
                     raise
                 await self._undo_prepare(event, str(exc))
                 return
-            await self._tx(lambda s: s.prepared(event, key, group_id))
+            if not await self._tx(lambda s: s.prepared(event, key, group_id)):
+                await self._delete(self.client.delete_setup_key, key.id)  # torn down meanwhile
+                await self._delete(self.client.delete_group, group_id)
 
     async def _group(self, mesh: Mesh) -> str:
         adopted: Group | None = None
@@ -127,7 +131,9 @@ class MeshSaga:
                     raise
                 await self._undo_finalize(event, str(exc))
                 return
-            await self._tx(lambda s: s.finalized(event, route_id, policy_id))
+            if not await self._tx(lambda s: s.finalized(event, route_id, policy_id)):
+                await self._delete(self.client.delete_policy, policy_id)  # torn down meanwhile
+                await self._delete(self.client.delete_route, route_id)
 
     async def _route(self, mesh: Mesh, group_id: str, subnet: str) -> str:
         network_id = route_network_id(mesh.instance_id)
@@ -183,7 +189,8 @@ class MeshSaga:
         """Policy → route → setup key → the group's peers → group; what is gone already is
         skipped, so a repeated teardown is harmless."""
         with bind_correlation(event.correlation_id, instance_id=str(event.instance_id)):
-            mesh = await self._tx(lambda s: s.open_teardown(event))
+            name = mesh_name(self.settings.name_prefix, event.instance_id)
+            mesh = await self._tx(lambda s: s.open_teardown(event, name))
             if mesh is None:
                 return
             await self._remove_policy(mesh)
@@ -238,9 +245,9 @@ class MeshSaga:
 
     # Expired setup keys
 
-    async def delete_expired_keys(self) -> int:
+    async def delete_expired_keys(self, now: datetime | None = None) -> int:
         """Delete the expired setup keys this service created (never anyone else's)."""
-        expired = await self._tx(lambda s: s.expired_keys())
+        expired = await self._tx(lambda s: s.expired_keys(now or utcnow()))
         for key_id in expired:
             await self._delete(self.client.delete_setup_key, key_id)
         await self._tx(lambda s: s.forget_keys(expired))

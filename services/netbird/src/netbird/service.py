@@ -6,7 +6,7 @@ step here and makes the Netbird call between two of them.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -84,11 +84,22 @@ class MeshService:
         self.repo.add(mesh)
         return mesh
 
-    async def open_teardown(self, event: InstanceEvent) -> Mesh | None:
-        """Teardown begins when the instance is destroyed or failed."""
+    async def open_teardown(self, event: InstanceEvent, name: str) -> Mesh | None:
+        """Teardown begins when the instance is destroyed or failed. An instance never seen
+        before gets a torn-down row, so its ``requested`` event, should it arrive later (each
+        subject has its own consumer), makes nothing."""
         if await self._seen(event):
             return None
         mesh = await self.repo.get(event.instance_id, for_update=True)
+        if mesh is None:
+            self.repo.add(
+                Mesh(
+                    instance_id=event.instance_id,
+                    user_id=event.user_id,
+                    status=M.TORN_DOWN,
+                    name=name,
+                )
+            )
         if mesh is None or mesh.status is M.TORN_DOWN:
             self._done(event)
             return None
@@ -106,8 +117,13 @@ class MeshService:
 
     # Outcomes
 
-    async def prepared(self, event: InstanceEvent, key: SetupKeyClear, group_id: str) -> None:
+    async def prepared(self, event: InstanceEvent, key: SetupKeyClear, group_id: str) -> bool:
+        """Record group and key and hand the key on; False when the instance was torn down
+        meanwhile (the caller removes both)."""
         mesh = await self._row(event.instance_id)
+        if mesh.status is not M.PREPARING:
+            self._done(event)
+            return False
         mesh.group_id, mesh.setup_key_id, mesh.pending = group_id, key.id, None
         mesh.status, mesh.updated_at = M.PREPARED, utcnow()
         self.repo.add(mesh)
@@ -125,9 +141,14 @@ class MeshService:
         )
         self._done(event)
         log.info("mesh.prepared", instance_id=str(mesh.instance_id), group_id=group_id)
+        return True
 
-    async def finalized(self, event: InstanceEvent, route_id: str, policy_id: str) -> None:
+    async def finalized(self, event: InstanceEvent, route_id: str, policy_id: str) -> bool:
+        """Record route and policy; False when the instance was torn down meanwhile."""
         mesh = await self._row(event.instance_id)
+        if mesh.status is not M.FINALIZING:
+            self._done(event)
+            return False
         mesh.route_id, mesh.policy_id, mesh.pending = route_id, policy_id, None
         mesh.status, mesh.updated_at = M.READY, utcnow()
         self.repo.add(mesh)
@@ -144,10 +165,14 @@ class MeshService:
         )
         self._done(event)
         log.info("mesh.finalized", instance_id=str(mesh.instance_id), route_id=route_id)
+        return True
 
     async def failed(self, event: InstanceEvent, step: MeshStep, reason: str, **gone: Any) -> None:
         """A step failed and what it made is removed (``gone``: those ids, now None)."""
         mesh = await self._row(event.instance_id)
+        if mesh.status is M.TORN_DOWN:
+            self._done(event)  # the instance is gone already: nothing left to announce
+            return
         for key, value in gone.items():
             setattr(mesh, key, value)
         mesh.status, mesh.reason, mesh.pending, mesh.updated_at = M.FAILED, reason, None, utcnow()
@@ -169,6 +194,7 @@ class MeshService:
         mesh.group_id = mesh.setup_key_id = mesh.route_id = mesh.policy_id = None
         mesh.status, mesh.pending, mesh.updated_at = M.TORN_DOWN, None, utcnow()
         self.repo.add(mesh)
+        await self.repo.forget_keys_of(mesh.instance_id)  # deleted with the rest
         self._emit(
             MeshTornDown(
                 instance_id=mesh.instance_id,
@@ -181,9 +207,9 @@ class MeshService:
 
     # Setup keys
 
-    async def expired_keys(self, grace: timedelta = timedelta(0)) -> list[str]:
-        """Ids of keys this service created that have expired."""
-        return [k.key_id for k in await self.repo.expired_keys(utcnow() - grace)]
+    async def expired_keys(self, now: datetime) -> list[str]:
+        """Ids of keys this service created that have expired by ``now``."""
+        return [k.key_id for k in await self.repo.expired_keys(now)]
 
     async def forget_keys(self, key_ids: list[str]) -> None:
         await self.repo.forget_keys(key_ids)

@@ -18,6 +18,7 @@ from claudecloud_common.worker import WorkerParts, make_worker_app
 
 from .entitlements import register_billing
 from .handlers import CommandRunner, register
+from .mesh import register_mesh
 from .providers import Provider, make_provider
 from .reconcile import Reconciler
 from .service import InstanceService
@@ -46,6 +47,7 @@ def build(settings: ProvisionerSettings) -> Provisioner:
     runner = CommandRunner(db, provider, settings)
     register(broker, runner)
     register_billing(broker, db, settings)
+    register_mesh(broker, runner.commits, provider, settings)
     return Provisioner(settings, db, broker, provider, runner)
 
 

@@ -36,6 +36,7 @@ from claudecloud_common.grouping import GroupCommit
 from claudecloud_common.logging import bind_correlation, get_logger
 from claudecloud_common.telemetry import get_tracer
 
+from .mesh import uses_mesh
 from .providers import Machine, MachineRef, Provider, ProviderError
 from .rules import RULES
 from .service import InstanceService, Work
@@ -83,6 +84,8 @@ class CommandRunner:
             work = await self._begin(command)
             if work is None:
                 return
+            if isinstance(command, CreateInstance) and uses_mesh(self.provider.name):
+                return  # the server is made once the mesh is prepared (see provisioner.mesh)
             try:
                 machine = await self._act(work)
             except ProviderError as exc:

@@ -39,6 +39,7 @@ from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
 from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound, PaymentRequired
+from .mesh import uses_mesh
 from .models import Entitlement, Instance
 from .providers import Machine, MachineRef
 from .repository import EntitlementRepository, InstanceRepository
@@ -268,6 +269,7 @@ class InstanceService:
                 instance_id=instance.id,
                 user_id=instance.user_id,
                 status=S.PROVISIONING,
+                mesh=uses_mesh(self.provider_name),
                 command_id=cmd.id,
                 correlation_id=cmd.correlation_id,
             )

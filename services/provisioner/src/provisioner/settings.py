@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import shutil
+from pathlib import Path
+from typing import ClassVar, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from claudecloud_common.settings import ServiceSettings
 
-PROVIDERS = ("docker", "fake")
+PROVIDERS = ("docker", "fake", "hetzner")
 """The providers this build has; the factory makes each."""
 
 
@@ -20,7 +22,8 @@ class ProvisionerSettings(ServiceSettings):
     http_port: int = 8101
 
     provider: str | None = None
-    """``docker`` or ``fake`` (tests and the labelled demo). Required in production."""
+    """``docker``, ``hetzner`` (with the netbird service), or ``fake`` (tests and the labelled
+    demo). Required in production."""
 
     stuck_after_seconds: float = Field(default=1800.0, gt=0)
     """An instance left in a transitional state this long is marked failed and announced."""
@@ -56,6 +59,20 @@ class ProvisionerSettings(ServiceSettings):
     billing_enabled: bool = False
     """``BILLING_ENABLED``: only users whose subscription billing calls entitled may create or
     wake an instance, and their plan sizes it; off, instances are free and sized by the settings."""
+    hcloud_token: SecretStr | None = None
+    """``HCLOUD_TOKEN``: the Hetzner Cloud API token (``PROVIDER=hetzner``)."""
+    netbird_api_token: SecretStr | None = None
+    """``NETBIRD_API_TOKEN``: read only to refuse ``PROVIDER=hetzner`` without the mesh (the
+    netbird service uses it)."""
+    terraform_binary: str = "terraform"
+    terraform_dir: Path = Path("terraform")
+    """Holds ``modules/user_instance``; the per-user workspaces go under ``workspaces/``."""
+    terraform_workspaces: Path | None = None
+    hetzner_server_type: str = "cx22"
+    hetzner_location: str = "fsn1"
+    hetzner_image: str = "ubuntu-24.04"
+    instance_setup_script: Path = Path("docker/instance/setup.sh")
+    """The instance's setup script; cloud-init runs the same one the image does."""
     reconcile_on_start: bool = True
     """At start-up, compare rows with the provider's machines and correct both (none is lost)."""
 
@@ -64,15 +81,32 @@ class ProvisionerSettings(ServiceSettings):
     def _known_provider(cls, value: str | None) -> str | None:
         if value is None or value in PROVIDERS:
             return value
-        if value == "hetzner":
-            raise ValueError(
-                "PROVIDER=hetzner is not available yet (its Terraform provider and the netbird "
-                "service are still being built); choose docker, or fake for the labelled demo"
-            )
         raise ValueError(f"unknown PROVIDER {value!r}: choose one of {', '.join(PROVIDERS)}")
+
+    @model_validator(mode="after")
+    def _hetzner_needs_its_vendors(self) -> Self:
+        if self.provider == "hetzner":
+            missing = hetzner_missing(self)
+            if missing:
+                raise ValueError(f"PROVIDER=hetzner needs {'; '.join(missing)}")
+        return self
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.provider in (None, "fake"):
             problems.append("PROVIDER must be docker in production (not the fake)")
         return problems
+
+
+def hetzner_missing(settings: ProvisionerSettings) -> list[str]:
+    """What ``PROVIDER=hetzner`` lacks: the Hetzner token, the mesh, Terraform and its module."""
+    missing = []
+    if not settings.hcloud_token or not settings.hcloud_token.get_secret_value():
+        missing.append("HCLOUD_TOKEN (a Hetzner Cloud API token)")
+    if not settings.netbird_api_token or not settings.netbird_api_token.get_secret_value():
+        missing.append("NETBIRD_API_TOKEN (the netbird service's Management API token)")
+    if shutil.which(settings.terraform_binary) is None:
+        missing.append(f"a terraform executable (TERRAFORM_BINARY={settings.terraform_binary})")
+    if not (settings.terraform_dir / "modules" / "user_instance").is_dir():
+        missing.append(f"the Terraform module (TERRAFORM_DIR={settings.terraform_dir})")
+    return missing

@@ -29,6 +29,8 @@ class Machine:
     running: bool
     host: str | None = None
     agent_secret: SecretStr | None = None
+    network: str | None = None
+    """The machine's private subnet, where it has one (hetzner: the mesh route's target)."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from .base import Provider
 
 if TYPE_CHECKING:
     from .docker import DockerOptions
+    from .hetzner import HetznerOptions
 
 
 def make_provider(settings: ProvisionerSettings) -> Provider:
@@ -26,6 +27,10 @@ def make_provider(settings: ProvisionerSettings) -> Provider:
             from .docker import DockerProvider
 
             return DockerProvider(docker_options(settings))
+        case "hetzner":
+            from .hetzner import HetznerProvider
+
+            return HetznerProvider(hetzner_options(settings))
         case None:
             raise ValueError("PROVIDER is not set: choose docker, or fake (demo/tests)")
         case other:
@@ -50,4 +55,21 @@ def docker_options(settings: ProvisionerSettings) -> DockerOptions:
         ready_timeout=settings.docker_ready_timeout_seconds,
         stop_timeout=settings.docker_stop_timeout_seconds,
         api_timeout=settings.docker_api_timeout_seconds,
+    )
+
+
+def hetzner_options(settings: ProvisionerSettings) -> HetznerOptions:
+    from pydantic import SecretStr
+
+    from .hetzner import HetznerOptions
+
+    return HetznerOptions(
+        token=settings.hcloud_token or SecretStr(""),
+        terraform_dir=settings.terraform_dir,
+        workspaces=settings.terraform_workspaces,
+        setup_script=settings.instance_setup_script,
+        binary=settings.terraform_binary,
+        server_type=settings.hetzner_server_type,
+        location=settings.hetzner_location,
+        image=settings.hetzner_image,
     )

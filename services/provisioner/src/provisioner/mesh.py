@@ -1,0 +1,234 @@
+"""The provisioner's side of the Hetzner + Netbird create saga (architecture, section 3).
+
+A mesh instance's create stops after admission (``evt.instance.requested`` with ``mesh=true``).
+``evt.netbird.prepared`` brings the one-off setup key: the provider makes the server with it, the
+row records the server and ``evt.instance.created`` names the subnet. ``evt.netbird.finalized``
+marks it ``running``. ``evt.netbird.failed`` fails it and removes the server (the data volume
+stays); the netbird service tears its side down on the ``evt.instance.failed`` that follows. The
+stuck sweeper is the saga's timeout: an instance still ``provisioning`` after
+``STUCK_AFTER_SECONDS`` is failed the same way, and any server made for it is removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from uuid import UUID
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+
+from claudecloud_common.bus import delivery_attempt, event_subscriber
+from claudecloud_common.contracts.base import Event, utcnow
+from claudecloud_common.contracts.instances import (
+    InstanceCreated,
+    InstanceFailed,
+    InstanceRunning,
+    InstanceStatus,
+    InstanceSubject,
+)
+from claudecloud_common.contracts.netbird import (
+    MeshFailed,
+    MeshFinalized,
+    MeshPrepared,
+    NetbirdSubject,
+)
+from claudecloud_common.db import AsyncSession
+from claudecloud_common.grouping import GroupCommit
+from claudecloud_common.inbox import already_processed, mark_processed
+from claudecloud_common.logging import bind_correlation, get_logger
+from claudecloud_common.outbox import add_to_outbox
+
+from .models import Instance
+from .providers import Machine, MachineRef, Provider, ProviderError
+from .repository import InstanceRepository
+from .settings import ProvisionerSettings
+
+__all__ = ["MESH_PROVIDERS", "MeshSteps", "register_mesh", "uses_mesh"]
+
+log = get_logger(__name__)
+
+S = InstanceStatus
+
+MESH_PROVIDERS = frozenset({"hetzner"})
+"""Providers whose machines join the user's Netbird mesh (and wait for the netbird service)."""
+
+
+def uses_mesh(provider_name: str) -> bool:
+    return provider_name in MESH_PROVIDERS
+
+
+class MeshSteps:
+    """What each saga event changes in the instance row. Never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = InstanceRepository(session)
+
+    async def provisioning(self, event: Event, instance_id: UUID) -> Instance | None:
+        """The instance, while the saga may still move it; None (and the event marked handled)
+        when it was handled before or the instance has moved on (failed by the timeout)."""
+        if await already_processed(self.session, event.id, _consumer(event)):
+            return None
+        instance = await self.repo.get(instance_id, for_update=True)
+        if instance is None or instance.status is not S.PROVISIONING:
+            mark_processed(self.session, event.id, _consumer(event))
+            return None
+        return instance
+
+    async def created(self, event: MeshPrepared, machine: Machine) -> bool:
+        """Record the server (step 3); False when the instance moved on meanwhile."""
+        instance = await self.provisioning(event, event.instance_id)
+        if instance is None:
+            return False
+        instance.provider_id, instance.host = machine.provider_id, machine.host
+        if machine.agent_secret is not None:
+            instance.agent_secret = machine.agent_secret.get_secret_value()
+        instance.updated_at = utcnow()
+        self.session.add(instance)
+        add_to_outbox(
+            self.session,
+            InstanceCreated(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=S.PROVISIONING,
+                host=machine.host,
+                subnet=machine.network,
+                command_id=instance.pending_command_id,
+                correlation_id=event.correlation_id,
+            ),
+        )
+        mark_processed(self.session, event.id, _consumer(event))
+        log.info("instance.created", instance_id=str(instance.id), subnet=machine.network)
+        return True
+
+    async def running(self, event: MeshFinalized) -> None:
+        """The mesh reaches the server: the instance runs (step 5)."""
+        instance = await self.provisioning(event, event.instance_id)
+        if instance is None:
+            return
+        command_id = instance.pending_command_id
+        instance.status, instance.reason, instance.pending_command_id = S.RUNNING, None, None
+        instance.updated_at = utcnow()
+        self.session.add(instance)
+        add_to_outbox(
+            self.session,
+            InstanceRunning(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=S.RUNNING,
+                host=instance.host,
+                command_id=command_id,
+                correlation_id=event.correlation_id,
+            ),
+        )
+        mark_processed(self.session, event.id, _consumer(event))
+        log.info("instance.running", instance_id=str(instance.id))
+
+    async def failed(self, event: Event, instance_id: UUID, reason: str) -> None:
+        instance = await self.provisioning(event, instance_id)
+        if instance is None:
+            return
+        command_id = instance.pending_command_id
+        instance.status, instance.reason, instance.pending_command_id = S.FAILED, reason, None
+        instance.host, instance.updated_at = None, utcnow()
+        self.session.add(instance)
+        add_to_outbox(
+            self.session,
+            InstanceFailed(
+                instance_id=instance.id,
+                user_id=instance.user_id,
+                status=S.FAILED,
+                reason=reason,
+                command_id=command_id,
+                correlation_id=event.correlation_id,
+            ),
+        )
+        mark_processed(self.session, event.id, _consumer(event))
+        log.warning("instance.failed", instance_id=str(instance.id), reason=reason)
+
+
+class MeshRunner:
+    """Calls the provider between the steps' transactions, as the command runner does."""
+
+    def __init__(self, commits: GroupCommit, provider: Provider, settings: ProvisionerSettings):
+        self.commits = commits
+        self.provider = provider
+        self.settings = settings
+
+    async def prepared(self, event: MeshPrepared, attempt: int) -> None:
+        instance = await self.commits.run(
+            lambda s: MeshSteps(s).provisioning(event, event.instance_id)
+        )
+        if instance is None:
+            return
+        ref = replace(_ref(instance), setup_key=event.setup_key)
+        try:
+            machine = await self.provider.create(ref)
+        except ProviderError as exc:
+            if exc.retryable and attempt < self.settings.bus_max_deliver:
+                raise
+            await self._remove_server(ref)  # a half-made server must not outlive the saga
+            reason = f"the server could not be created: {exc}"
+            await self.commits.run(lambda s: MeshSteps(s).failed(event, event.instance_id, reason))
+            return
+        if not await self.commits.run(lambda s: MeshSteps(s).created(event, machine)):
+            await self._remove_server(ref)  # the saga timed out while the server was being made
+
+    async def finalized(self, event: MeshFinalized) -> None:
+        await self.commits.run(lambda s: MeshSteps(s).running(event))
+
+    async def mesh_failed(self, event: MeshFailed) -> None:
+        instance = await self.commits.run(
+            lambda s: MeshSteps(s).provisioning(event, event.instance_id)
+        )
+        if instance is None:
+            return
+        await self._remove_server(_ref(instance))
+        reason = f"the private network could not be set up ({event.step.value}): {event.reason}"
+        await self.commits.run(lambda s: MeshSteps(s).failed(event, event.instance_id, reason))
+
+    async def instance_failed(self, event: InstanceFailed) -> None:
+        """Any failed mesh instance (the saga timeout included) keeps no server."""
+        await self._remove_server(MachineRef(event.instance_id, event.user_id))
+
+    async def _remove_server(self, ref: MachineRef) -> None:
+        await self.provider.destroy(ref, purge=False)
+
+
+def register_mesh(
+    broker: NatsBroker, commits: GroupCommit, provider: Provider, settings: ProvisionerSettings
+) -> None:
+    """Attach the saga's subscribers when the provider's machines join the mesh."""
+    if not uses_mesh(provider.name):
+        return
+    runner = MeshRunner(commits, provider, settings)
+
+    @event_subscriber(broker, NetbirdSubject.PREPARED, settings=settings)
+    async def on_prepared(event: MeshPrepared, message: NatsMessage) -> None:
+        """Group and setup key exist: make the server with the key (step 3)."""
+        with bind_correlation(event.correlation_id, instance_id=str(event.instance_id)):
+            await runner.prepared(event, delivery_attempt(message))
+
+    @event_subscriber(broker, NetbirdSubject.FINALIZED, settings=settings)
+    async def on_finalized(event: MeshFinalized) -> None:
+        """Route and policy exist: the instance runs (step 5)."""
+        await runner.finalized(event)
+
+    @event_subscriber(broker, NetbirdSubject.FAILED, settings=settings)
+    async def on_mesh_failed(event: MeshFailed) -> None:
+        """The mesh could not be set up: remove the server, fail the instance."""
+        with bind_correlation(event.correlation_id, instance_id=str(event.instance_id)):
+            await runner.mesh_failed(event)
+
+    @event_subscriber(broker, InstanceSubject.FAILED, settings=settings)
+    async def on_instance_failed(event: InstanceFailed) -> None:
+        """Compensation for every way a mesh instance fails: no server left behind."""
+        await runner.instance_failed(event)
+
+
+def _ref(instance: Instance) -> MachineRef:
+    return MachineRef(instance_id=instance.id, user_id=instance.user_id)
+
+
+def _consumer(event: Event) -> str:
+    return f"provisioner.{getattr(event, 'type', type(event).__name__)}"
