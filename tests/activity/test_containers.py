@@ -1,0 +1,272 @@
+"""The must-show cases on real containers: the platform's processes with the docker provider and
+the stand-in ``claude`` image; the activity service in this process with a clock the test moves.
+Each poll asks the real provisioner (``rpc.instance.activity``) and the instance's real agent.
+
+Settings are short so a test reads in minutes of clock, not hours: interval 5 min, idle after
+30 min, grace 10 min, max run without human input 2 h.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import httpx
+import pytest
+import websockets
+from docker.models.containers import Container
+from faststream import TestApp
+
+from activity.app import Activity, build, worker_app
+from activity.clock import ManualClock
+from activity.settings import ActivitySettings
+from devstack import Stack, docker_isolation, local_config, remove_deployment
+from devstack.signin import sign_in_from_log as sign_in
+from tests.proxy.conftest import IMAGE, standin_engine
+from tests.support import eventually
+from tests.ttyd import Terminal
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+__all__ = ["standin_engine"]  # the session's engine with the stand-in image, shared with proxy/
+
+INTERVAL = 300.0
+IDLE_STEPS = 6  # 30 min
+MAX_STEPS = 24  # 2 h
+SETTINGS: dict[str, Any] = {
+    "interval_seconds": INTERVAL,
+    "idle_threshold_seconds": IDLE_STEPS * INTERVAL,
+    "grace_seconds": 2 * INTERVAL,
+    "max_lifetime_seconds": MAX_STEPS * INTERVAL,
+    "agent_timeout_seconds": 2.0,
+    "outbox_poll_seconds": 0.2,
+}
+
+
+@dataclass
+class Live:
+    stack: Stack
+    base_url: str
+    admin: httpx.AsyncClient
+    activity: Activity
+    clock: ManualClock
+    token: str
+    instance_id: str
+    engine: docker.DockerClient
+
+    @property
+    def owner(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def step(self, times: int = 1) -> None:
+        for _ in range(times):
+            done = len(self.activity.poller.ticks)
+            await self.clock.advance(INTERVAL)
+            await asyncio.wait_for(self.activity.poller.wait_for_ticks(done + 1), 60)
+
+    async def view(self) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as api:
+            response = await api.get(f"/instances/{self.instance_id}/activity", headers=self.owner)
+        assert response.status_code == 200, response.text
+        found: dict[str, Any] = response.json()
+        return found
+
+    async def instance(self) -> dict[str, Any]:
+        found: dict[str, Any] = (await self.admin.get(f"/instances/{self.instance_id}")).json()
+        return found
+
+    async def running(self) -> tuple[Container, str, str]:
+        """Wake it if an earlier test paused it; its container, agent address and secret."""
+        was_paused = (await self.instance())["status"] == "paused"
+        if was_paused:
+            woken = await self.admin.post(f"/instances/{self.instance_id}/wake")
+            assert woken.status_code == 202, woken.text
+        view = await eventually(self._is_running, timeout=120, what="the instance running")
+
+        async def followed() -> bool:
+            seen = await self.view()
+            fresh = not was_paused or seen["last_activity_reason"] == "started"
+            return bool(seen["status"] == "running" and fresh)
+
+        await eventually(followed, what="activity following the new run")
+        container = self.engine.containers.get(f"claude-{view['user_id']}")
+        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
+        return container, view["host"], env["AGENT_SECRET"]
+
+    async def _is_running(self) -> dict[str, Any] | None:
+        view = await self.instance()
+        return view if view["status"] == "running" else None
+
+    async def paused_for(self, reason: str) -> dict[str, Any]:
+        async def paused() -> bool:
+            return bool((await self.instance())["status"] == "paused")
+
+        await eventually(paused, timeout=60, what="the instance paused")
+        view = await self.view()
+        pause = next(d for d in view["decisions"] if d["decision"] == "pause")
+        assert pause["reason"] == reason, view["decisions"]
+        return view
+
+
+@pytest.fixture(scope="module")
+async def live(
+    standin_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Live]:
+    deployment, network, isolation = docker_isolation("act", IMAGE)
+    tmp = tmp_path_factory.mktemp("activity-stack")
+    env = {
+        **isolation,
+        "PROVISIONER_DOCKER_MEMORY": "1g",
+        "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "3",
+        "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
+        "OUTBOX_POLL_SECONDS": "0.2",
+        "GATEWAY_RATE_LIMIT_API": "100000/minute",
+        "LOG_LEVEL": "INFO",
+    }
+    # The platform without its own activity service: this test's, with its clock, takes its place.
+    config = local_config(tmp, provider="docker", env=env, replicas={"activity": 0})
+    stack = Stack(config)
+    await asyncio.to_thread(stack.start)
+    base_url = f"http://127.0.0.1:{config.port}"
+    admin = httpx.AsyncClient(
+        base_url=base_url, headers={"X-API-Key": config.admin_api_key}, timeout=60
+    )
+    clock = ManualClock()
+    settings = ActivitySettings(
+        data_dir=tmp / "activity", nats_url=config.resolved_nats_url, **SETTINGS
+    )
+    activity = build(settings, clock)
+    try:
+        async with TestApp(worker_app(activity)):
+            token = await sign_in(base_url, tmp / "logs" / "gateway.log", "act@example.com")
+            created = await admin.post(
+                "/instances", json={"user_id": await _user_id(base_url, token)}
+            )
+            assert created.status_code == 202, created.text
+            yield Live(
+                stack, base_url, admin, activity, clock, token, created.json()["id"], standin_engine
+            )
+    finally:
+        await admin.aclose()
+        stack.stop_all()
+        remove_deployment(standin_engine, deployment, network)
+
+
+async def _user_id(base_url: str, token: str) -> str:
+    async with httpx.AsyncClient(base_url=base_url) as api:
+        me = await api.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    user_id: str = me.json()["user_id"]
+    return user_id
+
+
+@contextlib.asynccontextmanager
+async def chat(host: str, secret: str) -> AsyncIterator[websockets.ClientConnection]:
+    async with websockets.connect(
+        f"ws://{host}/chat", additional_headers={"Authorization": f"Bearer {secret}"}
+    ) as connection:
+        yield connection
+
+
+async def test_a_running_chat_turn_keeps_it_awake_and_its_end_lets_it_pause(live: Live) -> None:
+    container, host, secret = await live.running()
+    container.exec_run(
+        [
+            "bash",
+            "-c",
+            "mkdir -p ~/.claude && echo '{\"claudeAiOauth\": {}}' > ~/.claude/.credentials.json",
+        ],
+        user="claude",
+    )
+    async with chat(host, secret) as connection:
+        await connection.send(json.dumps({"type": "prompt", "text": "be slow"}))
+        await live.step(IDLE_STEPS + 2)  # past the idle threshold, the turn still running
+        view = await live.view()
+        assert view["status"] == "running"
+        assert view["last_activity_reason"] == "chat_turn_running"
+        await connection.send(json.dumps({"type": "interrupt"}))
+    # the turn ended: the grace period, then the idle threshold, and it pauses
+    await live.step(IDLE_STEPS + 4)
+    view = await live.paused_for("idle")
+    assert view["status"] == "paused"
+
+
+async def test_an_attached_silent_terminal_does_not_keep_it_awake(live: Live) -> None:
+    _container, host, secret = await live.running()
+    terminal = await Terminal.open(
+        f"ws://{host}/terminal", headers={"Authorization": f"Bearer {secret}"}
+    )
+    try:
+        await live.step(IDLE_STEPS + 1)
+        view = await live.paused_for("idle")
+        pause = next(d for d in view["decisions"] if d["decision"] == "pause")
+        assert "open without input" in pause["detail"]
+    finally:
+        with contextlib.suppress(Exception):
+            await terminal.connection.close()
+
+
+async def test_typing_keeps_it_awake(live: Live) -> None:
+    _container, host, secret = await live.running()
+    terminal = await Terminal.open(
+        f"ws://{host}/terminal", headers={"Authorization": f"Bearer {secret}"}
+    )
+    try:
+        for _ in range(IDLE_STEPS + 2):
+            await terminal.send_keys("x")
+            await live.step()
+        view = await live.view()
+        assert view["status"] == "running"
+        assert view["last_activity_reason"] == "terminal_input"
+    finally:
+        await terminal.send_keys("\x15")  # clear the line
+        with contextlib.suppress(Exception):
+            await terminal.connection.close()
+
+
+async def test_the_max_lifetime_stops_a_long_agent_run_and_the_owner_reads_why(live: Live) -> None:
+    _container, host, secret = await live.running()
+    async with chat(host, secret) as connection:
+        await connection.send(json.dumps({"type": "prompt", "text": "be slow"}))
+        await live.step(MAX_STEPS + 2)  # two hours and more, Claude working, no one typing
+        view = await live.paused_for("max_lifetime")
+    pause = next(d for d in view["decisions"] if d["decision"] == "pause")
+    assert "no human input for 2 h" in pause["detail"]
+
+
+async def test_a_killed_agent_is_named_after_three_polls_and_cleared_when_it_returns(
+    live: Live,
+) -> None:
+    container, _host, _secret = await live.running()
+    # Kill the agent for good: first the supervisor's loop that would restart it, then it.
+    # (The pattern is split so that this script's own command line does not match it.)
+    stop = (
+        'pat="-m ag""ent"; for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null); '
+        '[ "${p#/proc/}" = "$$" ] && continue; '
+        'case "$c" in *"$pat"*) kill -STOP "$(cut -d" " -f4 $p/stat)"; kill -9 "${p#/proc/}";; '
+        "esac; done; true"
+    )
+    code, out = container.exec_run(["bash", "-c", stop], user="claude")
+    assert code == 0, out
+    await live.step(2)
+    view = await live.view()
+    assert view["condition"] is None
+    await live.step()
+    view = await live.view()
+    assert view["condition"] == "agent_unreachable"
+    # Back: let the supervisor go on; it starts the agent again.
+    resume = (
+        "for p in /proc/[0-9]*; do s=$(awk '{print $3}' $p/stat 2>/dev/null); "
+        '[ "$s" = T ] && kill -CONT ${p#/proc/}; done; true'
+    )
+    container.exec_run(["bash", "-c", resume], user="claude")
+
+    async def cleared() -> bool:
+        await live.step()
+        return (await live.view())["condition"] is None
+
+    await eventually(cleared, timeout=60, interval=1.0, what="the condition cleared")
