@@ -55,15 +55,17 @@ async def test_a_sample_delivered_twice_counts_once_locally_and_at_the_meter(
         await subscribe(bus, local_stripe, user)
         instance = (await instances(bus, user)).items[0].id
         first, second = uuid.uuid4(), uuid.uuid4()
-        deliveries = [
-            UsageSample(user_id=user, instance_id=instance, seconds=3000, sample_id=first),
-            UsageSample(user_id=user, instance_id=instance, seconds=1200, sample_id=second),
-            # The same observation again, as a new message: JetStream cannot drop it as a
-            # duplicate; the ledger must.
-            UsageSample(user_id=user, instance_id=instance, seconds=1200, sample_id=second),
-        ]
-        for sample in deliveries:
-            await publish(bus, sample)
+        await publish(
+            bus, UsageSample(user_id=user, instance_id=instance, seconds=3000, sample_id=first)
+        )
+        await eventually(lambda: drained(bus), what="the first sample handled")
+        # The next observation, delivered twice at once as two messages: JetStream cannot drop
+        # the second as a duplicate (another message id), and both are handled concurrently.
+        for _ in range(2):
+            await publish(
+                bus,
+                UsageSample(user_id=user, instance_id=instance, seconds=1200, sample_id=second),
+            )
         await eventually(lambda: drained(bus), what="every sample handled")
         now = await status(bus, user)
         meter = await eventually(

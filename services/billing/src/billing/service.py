@@ -183,22 +183,25 @@ class BillingService:
     async def add_usage(self, sample: UsageSample) -> UsageEntry | None:
         """Add a sample to the ledger once; the entry while it still has usage to report."""
         existing = await self.repo.usage(sample.sample_id)
-        if existing is not None:
-            return existing if existing.overage_seconds and existing.reported_at is None else None
-        sub = await self.repo.current_subscription(sample.user_id, for_update=True)
-        period = sub.current_period_start if sub else None
-        used = await self.repo.period_seconds(sample.user_id, period)
-        entry = UsageEntry(
-            sample_id=sample.sample_id,
-            user_id=sample.user_id,
-            instance_id=sample.instance_id,
-            seconds=sample.seconds,
-            period_start=period,
-            stripe_customer_id=sub.stripe_customer_id if sub else None,
-            overage_seconds=self._overage(sub, used, sample.seconds),
-        )
-        await self.repo.insert_new(entry)
-        return entry if entry.overage_seconds else None
+        if existing is None:
+            sub = await self.repo.current_subscription(sample.user_id, for_update=True)
+            period = sub.current_period_start if sub else None
+            used = await self.repo.period_seconds(sample.user_id, period)
+            entry = UsageEntry(
+                sample_id=sample.sample_id,
+                user_id=sample.user_id,
+                instance_id=sample.instance_id,
+                seconds=sample.seconds,
+                period_start=period,
+                stripe_customer_id=sub.stripe_customer_id if sub else None,
+                overage_seconds=self._overage(sub, used, sample.seconds),
+            )
+            if await self.repo.insert_new(entry):
+                return entry if entry.overage_seconds else None
+            # The same sample delivered twice at once: the delivery that inserted it counts.
+            existing = await self.repo.usage(sample.sample_id)
+        unreported = existing is not None and existing.overage_seconds and not existing.reported_at
+        return existing if unreported else None
 
     async def unreported_usage(self, limit: int = 100) -> list[UsageEntry]:
         return list(await self.repo.unreported(limit))
