@@ -1,0 +1,55 @@
+"""The netbird service SIGKILLed in the middle of a Netbird call resumes the saga when it starts
+again, and nothing is made twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.netbird.conftest import NetbirdProcess, PlatformFactory, netbird_env
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(("POST", "/api/groups"), id="while-making-the-group"),
+        pytest.param(("POST", "/api/setup-keys"), id="while-making-the-setup-key"),
+        pytest.param(("POST", "/api/routes"), id="while-making-the-route"),
+        pytest.param(("POST", "/api/policies"), id="while-making-the-policy"),
+    ],
+)
+async def test_killed_mid_call_resumes_without_duplicates(
+    platform: PlatformFactory,
+    netbird_db: str,
+    nats_url: str,
+    tmp_path: Path,
+    call: tuple[str, str],
+) -> None:
+    async with platform(netbird=False) as p:
+        service = NetbirdProcess(netbird_env(netbird_db, nats_url, p.netbird_url, tmp_path))
+        await service.start()
+        try:
+            held = p.netbird.hold(*call)
+            instance_id, _ = await p.create()
+            await held.arrived.wait()
+            service.kill()  # Netbird is making the resource; its answer will reach nobody
+            held.released.set()
+
+            await service.start()
+            view = await p.until_status(instance_id, "running", timeout=30)
+        finally:
+            service.stop()
+
+        assert view.status.value == "running"
+        found = p.netbird.resources()
+        assert {k: found[k] for k in ("groups", "setup_keys", "routes", "policies")} == {
+            "groups": 1,
+            "setup_keys": 1,
+            "routes": 1,
+            "policies": 1,
+        }, "a resource was made twice (or lost)"
+        assert len(p.seen.of(instance_id, "netbird.prepared")) == 1
+        assert len(p.seen.of(instance_id, "netbird.finalized")) == 1
+        assert p.netbird.refused == []
+        assert p.netbird.violations == []
