@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from claudecloud_common.contracts.billing import MachineSize, PlanView
-from claudecloud_common.settings import ServiceSettings, is_default_secret
+from claudecloud_common.settings import (
+    ConfigurationError,
+    Environment,
+    ServiceSettings,
+    is_default_secret,
+)
 
 STRIPE_API = "https://api.stripe.com"
 
@@ -99,13 +104,31 @@ class BillingSettings(ServiceSettings):
                 return name
         return None
 
+    @model_validator(mode="after")
+    def _refuse_half_configured(self) -> Self:
+        # Production lists this with every other problem; elsewhere it is the only hard rule.
+        if self.environment is not Environment.PRODUCTION:
+            problems = self.stripe_problems()
+            if problems:
+                raise ConfigurationError(self.service_name, problems)
+        return self
+
+    def stripe_problems(self) -> list[str]:
+        """Billing on needs Stripe's keys, or the local stand-in."""
+        if not self.billing_enabled or self.stripe_standin:
+            return []
+        problems = []
+        if is_default_secret(self.stripe_secret_key):
+            problems.append(
+                "STRIPE_SECRET_KEY is required when BILLING_ENABLED is true (or "
+                "BILLING_STRIPE_STANDIN=true for the local stand-in; BILLING_ENABLED=false: free)"
+            )
+        if is_default_secret(self.stripe_webhook_secret):
+            problems.append("STRIPE_WEBHOOK_SECRET is required when BILLING_ENABLED is true")
+        return problems
+
     def production_problems(self) -> list[str]:
-        problems = super().production_problems()
-        if self.billing_enabled:
-            if is_default_secret(self.stripe_secret_key):
-                problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
-            if is_default_secret(self.stripe_webhook_secret):
-                problems.append("STRIPE_WEBHOOK_SECRET is required when BILLING_ENABLED is true")
-            if self.stripe_standin:
-                problems.append("the local Stripe stand-in cannot be used in production")
+        problems = super().production_problems() + self.stripe_problems()
+        if self.billing_enabled and self.stripe_standin:
+            problems.append("the local Stripe stand-in cannot be used in production")
         return problems
