@@ -40,6 +40,7 @@ from claudecloud_common.contracts.billing import (
     StartCheckout,
 )
 from claudecloud_common.contracts.instances import InstanceList, InstanceSubject, ListInstances
+from claudecloud_common.server import DEFAULT_HEAD_BYTES, HeadLimitedH11Protocol
 from provisioner.app import create_app as create_provisioner
 from provisioner.settings import ProvisionerSettings
 from tests.support import create_database, drop_database, eventually, free_port
@@ -161,6 +162,8 @@ def billing(
             log_config=None,
             access_log=False,
             lifespan="on",
+            http=HeadLimitedH11Protocol,  # as every service serves (claudecloud_common.server)
+            h11_max_incomplete_event_size=DEFAULT_HEAD_BYTES,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())

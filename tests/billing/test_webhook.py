@@ -55,6 +55,7 @@ async def test_what_stripe_did_not_sign_is_refused_and_changes_nothing(
         not_an_event = await _post(url, b'["x"]', _signature(b'["x"]'))
         wrong_type = await _post(url, b"a=b", {"Content-Type": "application/x-www-form-urlencoded"})
         oversized = await _post(url, b"{" + b" " * 300_000 + b"}", {})
+        huge_headers = await _post(url, b"{}", {"X-Padding": "a" * 100_000})
         async with httpx.AsyncClient() as http:
             wrong_method = await http.get(url)
         after = await stored_events(billing_db)
@@ -69,6 +70,7 @@ async def test_what_stripe_did_not_sign_is_refused_and_changes_nothing(
     assert "tolerance" in stale.json()["detail"].lower()
     assert wrong_type.status_code == 415
     assert oversized.status_code == 413
+    assert huge_headers.status_code == 431
     assert wrong_method.status_code == 405
     assert after == before  # nothing refused was stored
     assert (answered.status_code, answered.json()["duplicate"]) == (200, False)
