@@ -45,7 +45,7 @@ test-tools: ## Install the system tools the tests use when missing (shellcheck, 
 	bash scripts/test-tools.sh
 
 .PHONY: web
-web: ## Build the dashboard (web/out) unless up to date; needs Node.js 20.9+ and npm
+web: ## Build the dashboard (web/out) unless up to date; needs Node.js 18.18+ and npm
 	bash web/build.sh
 
 .PHONY: web-dev

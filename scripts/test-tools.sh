@@ -4,7 +4,8 @@
 #   scripts/test-tools.sh        (make test-tools; every make test* target runs it first)
 #
 # The tools: shellcheck (the connect scripts are checked), tmux and git (the agent's terminal
-# and projects), PostgreSQL's and Redis's server binaries (the suite starts its own throwaway
+# and projects), Node.js with npm and chromium (the dashboard's build and browser tests: web/,
+# tests/web), PostgreSQL's and Redis's server binaries (the suite starts its own throwaway
 # servers on free ports: libs/devstack/src/devstack/servers.py). The packages are installed
 # without starting or creating anything: no cluster on 5432, no Redis on 6379. The Docker engine
 # is started by the docker tests themselves when none answers (scripts/docker-engine.sh).
@@ -18,6 +19,8 @@ for tool in shellcheck tmux git; do
 done
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
 

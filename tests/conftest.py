@@ -57,6 +57,7 @@ FOLDER_TIERS = {
     "agent": "e2e",
     "docker": "docker",
     "proxy": "docker",
+    "web": "docker",
 }
 _HERE = Path(__file__).parent
 

@@ -5,7 +5,7 @@
 #   WEB_FORCE=1 web/build.sh  rebuilds anyway
 #
 # Up to date means: web/out/.source-hash matches a hash of the sources, the lock file and the
-# configuration. Needs Node.js 20.9+ and npm (packages from the npm registry, nothing else: no
+# configuration. Needs Node.js 18.18+ and npm (packages from the npm registry, nothing else: no
 # fonts or telemetry are fetched). Exit 3 when Node.js or npm is missing, saying what to install.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,8 +29,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     say "Without them the gateway serves the API, and / is a minimal sign-in page."
     exit 3
 fi
-if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=9)?0:1)'; then
-    say "Node.js $(node --version) is too old for the dashboard: it needs 20.9 or newer."
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>18||(a===18&&b>=18)?0:1)'; then
+    say "Node.js $(node --version) is too old for the dashboard: it needs 18.18 or newer."
     exit 3
 fi
 

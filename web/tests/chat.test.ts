@@ -2,15 +2,15 @@ import { describe, expect, it } from "vitest";
 import { empty, prompted, received } from "../src/lib/chat";
 
 describe("the chat transcript", () => {
-  it("streams text into one reply and ends the turn on done", () => {
+  it("streams text blocks into one reply and ends the turn on done", () => {
     let t = prompted(empty, "hi");
-    t = received(t, { type: "text", text: "Hel" });
-    t = received(t, { type: "text", text: "lo" });
+    t = received(t, { type: "text", text: "Hello." });
+    t = received(t, { type: "text", text: "Done." });
     expect(t.busy).toBe(true);
     t = received(t, { type: "done", duration_ms: 1500, is_error: false, subtype: "success" });
     expect(t.entries).toEqual([
       { kind: "user", text: "hi" },
-      { kind: "assistant", text: "Hello" },
+      { kind: "assistant", text: "Hello.\n\nDone." },
       { kind: "done", summary: "Done in 1.5 s" },
     ]);
     expect(t.busy).toBe(false);

@@ -71,7 +71,11 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
     };
   }, [props.instanceId, props.running, props.cwd, attempt]);
 
-  useEffect(() => end.current?.scrollIntoView?.({ block: "end" }), [transcript]);
+  useEffect(() => {
+    // A block body: scrollIntoView returns a promise in newer browsers, and an effect must
+    // return nothing or its clean-up.
+    void end.current?.scrollIntoView?.({ block: "end" });
+  }, [transcript]);
 
   function send(event: React.FormEvent) {
     event.preventDefault();

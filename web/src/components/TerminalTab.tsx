@@ -30,8 +30,9 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
     observer.observe(host.current);
     return () => {
       observer.disconnect();
-      terminal.dispose();
       term.current = null;
+      // After the connection's cleanup (below) has let go of the terminal's events.
+      window.setTimeout(() => terminal.dispose(), 0);
     };
   }, []);
 
@@ -104,8 +105,8 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
     return () => {
       stopped = true;
       window.clearTimeout(timer);
-      listeners.forEach((l) => l.dispose());
       socket?.close(1000);
+      for (const listener of listeners) listener.dispose();
     };
   }, [instanceId, running, attempt]); // eslint-disable-line react-hooks/exhaustive-deps
 

@@ -41,7 +41,8 @@ export function received(t: Transcript, event: Record<string, unknown>): Transcr
     case "text": {
       const last = entries[entries.length - 1];
       const text = String(event.text ?? "");
-      if (last?.kind === "assistant") entries[entries.length - 1] = { kind: "assistant", text: last.text + text };
+      // Each event is one text block of Claude's; blocks of one reply read as paragraphs.
+      if (last?.kind === "assistant") entries[entries.length - 1] = { kind: "assistant", text: `${last.text}\n\n${text}` };
       else entries.push({ kind: "assistant", text });
       return { entries, busy: true };
     }

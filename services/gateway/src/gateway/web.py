@@ -1,10 +1,10 @@
 """The dashboard: the static export of ``web/`` (Next.js), served under ``/`` on the API's origin.
 
-Pages are read once at start-up. Each HTML page gets a Content-Security-Policy that allows exactly
-its own inline scripts (by hash: Next.js inlines its page data), scripts, styles and fonts from this
-origin, and fetches, event streams and WebSockets to this origin only. Hashed assets under
-``/_next/static`` are cached for a year; pages are revalidated on every visit. The API's routes are
-registered first and keep precedence.
+Pages and assets are read, and gzipped, once at start-up. Each HTML page gets a
+Content-Security-Policy that allows exactly its own inline scripts (by hash: Next.js inlines its
+page data), scripts, styles and fonts from this origin, and fetches, event streams and WebSockets
+to this origin only. Hashed assets under ``/_next/static`` are cached for a year; pages are
+revalidated on every visit. The API's routes are registered first and keep precedence.
 
 Without an export (``GATEWAY_WEB_DIR`` unset, or the folder not built: ``make web`` needs Node.js
 and npm) the gateway says so in its log, keeps serving the API, and ``/`` is the minimal page of
@@ -14,7 +14,9 @@ and npm) the gateway says so in its log, keeps serving the API, and ``/`` is the
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import mimetypes
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +24,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
-from starlette.datastructures import MutableHeaders
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
@@ -48,6 +47,8 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
     ".png": "image/png",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
     ".json": "application/json",
 }
 
@@ -80,46 +81,55 @@ def page_policy(html: bytes) -> str:
 @dataclass(frozen=True)
 class _File:
     body: bytes
+    gzipped: bytes | None
+    """The body compressed once at start-up, for a client that accepts gzip (text only)."""
     media_type: str
     headers: dict[str, str]
 
+    @classmethod
+    def of(cls, body: bytes, media_type: str, headers: dict[str, str]) -> _File:
+        compressible = media_type.startswith(("text/", "application/", "image/svg"))
+        gzipped = gzip.compress(body, 9, mtime=0) if compressible and len(body) > 512 else None
+        return cls(body, gzipped, media_type, headers)
+
+    def answer(self, request: Request) -> Response:
+        headers = {**self.headers, "Vary": "Accept-Encoding"}
+        if self.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(self.gzipped, media_type=self.media_type, headers=headers)
+        return Response(self.body, media_type=self.media_type, headers=headers)
+
+
+def _media_type(path: Path) -> str:
+    return (
+        _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    )
+
 
 def _read_export(folder: Path) -> dict[str, _File]:
-    """Every file of the export outside ``_next``, by the URL paths it answers."""
+    """Every file of the export by the URL paths it answers: pages (``/signin/index.html``
+    answers ``/signin/`` and ``/signin`` too) with their policy, assets cacheable for good."""
     files: dict[str, _File] = {}
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder)
-        if not path.is_file() or relative.parts[0] == "_next":
-            continue
         body = path.read_bytes()
-        media_type = _TYPES.get(path.suffix, "application/octet-stream")
-        headers = {"Cache-Control": PAGE_CACHE}
-        if path.suffix == ".html":
-            headers["Content-Security-Policy"] = page_policy(body)
-        served = _File(body, media_type, headers)
+        if relative.parts[0] == "_next":
+            headers = {"Cache-Control": ASSETS_CACHE}
+        elif path.suffix == ".html":
+            headers = {"Cache-Control": PAGE_CACHE, "Content-Security-Policy": page_policy(body)}
+        else:
+            headers = {"Cache-Control": PAGE_CACHE}
+        served = _File.of(body, _media_type(path), headers)
         url = "/" + relative.as_posix()
         files[url] = served
-        if relative.name == "index.html":  # /signin/index.html answers /signin/ and /signin
+        if relative.name == "index.html":
             folder_url = url.removesuffix("index.html")
             files[folder_url] = served
             if folder_url != "/":
                 files[folder_url.rstrip("/")] = served
+    if "/favicon.ico" not in files and "/icon.svg" in files:  # asked for by pages without a link
+        files["/favicon.ico"] = files["/icon.svg"]
     return files
-
-
-class _CacheForever:
-    """Content-hashed assets never change under their name: let browsers keep them."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def cached(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                MutableHeaders(scope=message)["Cache-Control"] = ASSETS_CACHE
-            await send(message)
-
-        await self.app(scope, receive, cached)
 
 
 class WebSession(BaseModel):
@@ -157,22 +167,33 @@ def install_web(app: FastAPI, settings: GatewaySettings) -> None:
             log.warning(
                 "web.not_built",
                 folder=str(folder),
-                detail="the dashboard is not built: run `make web` (needs Node.js 20+ and npm); "
+                detail="the dashboard is not built: run `make web` (needs Node.js 18.18+ and npm); "
                 "the API is served as usual",
             )
         app.include_router(auth.home)
         return
     files = _read_export(folder)
-    for url, served in files.items():
+    pages = {url: served for url, served in files.items() if not url.startswith("/_next/")}
+    for url, served in pages.items():
         app.add_api_route(url, _responder(served), methods=["GET", "HEAD"], include_in_schema=False)
-    assets = folder / "_next"
-    if assets.is_dir():
-        app.mount("/_next", _CacheForever(StaticFiles(directory=assets)), name="web-assets")
+    app.add_api_route(
+        "/_next/{path:path}", _assets(files), methods=["GET", "HEAD"], include_in_schema=False
+    )
     log.info("web.served", folder=str(folder), pages=sum(u.endswith(".html") for u in files))
 
 
-def _responder(served: _File) -> Callable[[], Awaitable[Response]]:
-    async def page() -> Response:
-        return Response(served.body, media_type=served.media_type, headers=served.headers)
+def _responder(served: _File) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return served.answer(request)
 
     return page
+
+
+def _assets(files: dict[str, _File]) -> Callable[[Request, str], Awaitable[Response]]:
+    async def asset(request: Request, path: str) -> Response:
+        served = files.get("/_next/" + path)
+        if served is None:
+            return Response(status_code=404, headers={"Cache-Control": "no-store"})
+        return served.answer(request)
+
+    return asset

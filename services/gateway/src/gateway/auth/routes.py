@@ -215,9 +215,11 @@ def _set_session_cookie(response: Response, issued: Issued, settings: GatewaySet
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:
+    # strict-origin: a Referer never carries the link's token, and the form's POST keeps its Origin
+    # (with no-referrer a browser sends ``Origin: null``, which CrossSiteRefusal refuses).
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<meta name="referrer" content="no-referrer"><title>{escape(title)}</title>
+<meta name="referrer" content="strict-origin"><title>{escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
 button{{font-size:1.1rem;padding:.6rem 1.4rem}}</style></head>
 <body><h1>{escape(title)}</h1>{body}</body></html>"""
