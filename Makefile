@@ -67,6 +67,7 @@ format: env ## Format and fix what ruff can
 bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances
 	$(UV) run --frozen python -m bench.instances --creates 50 --replicas 2
+	$(UV) run --frozen python -m bench.instances --trace
 	$(UV) run --frozen python -m bench.auth
 	$(UV) run --frozen python -m bench.auth --instance-cache 0
 	$(UV) run --frozen python -m bench.terminal

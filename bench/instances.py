@@ -22,6 +22,7 @@ from bench.common import percentile, summary, verdict
 from bench.floor import Floor, measure_floor
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
 from devstack import ServiceSpec, Stack, free_port, local_config, service
+from devstack.otlp import collector
 from devstack.servers import PostgresServer, create_database
 from provisioner.providers import MachineRef
 from provisioner.providers.fake import FakeProvider
@@ -172,11 +173,25 @@ def report(
     )
 
 
+async def traced(args: argparse.Namespace) -> None:
+    """The same run with every service exporting its spans (OTLP/HTTP) to a local collector."""
+    async with collector() as spans:
+        print(f"tracing on: spans exported to {spans.url}")
+        env = [*args.env, f"OTEL_EXPORTER_OTLP_ENDPOINT={spans.url}"]
+        await main(args.creates, args.queued, args.replicas, env)
+        print(f"spans received: {len(spans.spans)}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--creates", type=int, default=200)
     parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--replicas", type=int, default=1, help="provisioner processes")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the services")
+    parser.add_argument(
+        "--trace", action="store_true", help="services export spans to a local collector"
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.creates, args.queued, args.replicas, args.env))
+    asyncio.run(
+        traced(args) if args.trace else main(args.creates, args.queued, args.replicas, args.env)
+    )

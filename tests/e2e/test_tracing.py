@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.otlp import ReceivedSpan, collector
+from devstack.otlp import ReceivedSpan, collector
 from tests.support import eventually
 
 from .conftest import client_for

@@ -1,4 +1,4 @@
-"""A stand-in OpenTelemetry collector: receives OTLP/HTTP trace exports (protobuf, as the
+"""A local OpenTelemetry collector (tests, benchmarks): receives OTLP/HTTP trace exports (protobuf, as the
 OTLP exporter sends them to ``/v1/traces``) and keeps the spans for a test to read."""
 
 from __future__ import annotations
