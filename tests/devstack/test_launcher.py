@@ -28,7 +28,7 @@ async def test_two_launchers_run_side_by_side_and_a_killed_one_leaves_no_process
     first_key, second_key = await asyncio.gather(first.banner(), second.banner())
     await asyncio.gather(_create_running(first, first_key), _create_running(second, second_key))
     left_behind = first.descendants()
-    assert {p.cmdline()[-1] for p in left_behind} >= {s.module for s in SERVICES}
+    assert {p.cmdline()[-1] for p in left_behind} >= {s.module for s in SERVICES if s.runs({})}
     assert any("nats-server" in p.name() for p in left_behind)
 
     first.child.kill()  # SIGKILL: the launcher cannot clean up; the kernel must
@@ -93,7 +93,7 @@ async def test_every_documented_setting_reaches_its_service(launch: Launch) -> N
     )
     key = await launcher.banner()
     async with httpx.AsyncClient(timeout=5) as client:
-        for service in SERVICES:
+        for service in (s for s in SERVICES if s.runs({})):  # netbird only with hetzner
             url = f"http://127.0.0.1:{ports[service.port_variable]}{service.health_path}"
             assert (await client.get(url)).status_code == 200, service.name
 

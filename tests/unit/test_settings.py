@@ -35,7 +35,7 @@ def test_development_defaults_start(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ProvisionerSettings(provider="fake").resolved_database_url.startswith("sqlite+aiosqlite")
 
 
-def test_an_advertised_but_absent_provider_is_refused_at_start_with_a_reason() -> None:
+def test_hetzner_without_its_settings_is_refused_at_start_naming_them() -> None:
     started = subprocess.run(
         [sys.executable, "-m", "provisioner"],
         env={"PROVIDER": "hetzner", "PATH": "/usr/bin:/bin"},
@@ -45,5 +45,7 @@ def test_an_advertised_but_absent_provider_is_refused_at_start_with_a_reason() -
         check=False,
     )
     assert started.returncode == 2
-    assert "PROVIDER=hetzner is not available yet" in started.stderr
+    assert "PROVIDER=hetzner needs" in started.stderr
+    assert "HCLOUD_TOKEN" in started.stderr
+    assert "NETBIRD_API_TOKEN" in started.stderr
     assert "Traceback" not in started.stderr

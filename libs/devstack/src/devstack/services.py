@@ -7,6 +7,7 @@ answers ``GET <health_path>`` on ``<PREFIX>_HTTP_PORT`` once it is ready.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["SERVICES", "Service", "service"]
@@ -25,11 +26,17 @@ class Service:
     health_path: str = "/healthz"
     replicas: int = 1
     """Processes ``make run`` starts (the tests and benchmarks may ask for more)."""
+    when: Callable[[Mapping[str, str]], bool] | None = None
+    """Started only when this says so of the environment (None: always)."""
 
     @property
     def port_variable(self) -> str:
         """The setting that gives its HTTP port (the launcher sets it, or honours yours)."""
         return f"{self.env_prefix}HTTP_PORT"
+
+    def runs(self, environ: Mapping[str, str]) -> bool:
+        """Whether ``make run`` starts it in ``environ`` (see :attr:`when`)."""
+        return self.when is None or self.when(environ)
 
     def owns(self, variable: str) -> bool:
         """Whether an environment variable is one of this service's prefixed settings."""
@@ -44,7 +51,13 @@ SERVICES: tuple[Service, ...] = (
     Service("gateway", "gateway", "GATEWAY_", public=True),
     # Follows what runs; pauses idle instances and samples usage (after the provisioner it asks).
     Service("activity", "activity", "ACTIVITY_"),
+    # The mesh side of Hetzner instances (groups, setup keys, routes, policies in Netbird).
+    Service("netbird", "netbird", "NETBIRD_", when=lambda env: _provider(env) == "hetzner"),
 )
+
+
+def _provider(env: Mapping[str, str]) -> str | None:
+    return env.get("PROVISIONER_PROVIDER") or env.get("PROVIDER")
 
 
 def service(name: str) -> Service:

@@ -77,10 +77,13 @@ def plan_services(
     registry: tuple[Service, ...] = SERVICES,
 ) -> tuple[ServiceSpec, ...]:
     """Every process to start, in order: the public service on ``public_port``, the others on
-    ``<PREFIX>_HTTP_PORT`` when ``environ`` sets it, else on a free port."""
+    ``<PREFIX>_HTTP_PORT`` when ``environ`` sets it, else on a free port; a service whose
+    ``when`` says no to ``environ`` is left out."""
     environ = environ or {}
     specs = []
     for service in registry:
+        if not service.runs(environ):
+            continue
         for index in range((replicas or {}).get(service.name, service.replicas)):
             name = f"{service.name}-{index}" if index else service.name
             if service.public and index == 0:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["NetbirdAPIError"]
+from claudecloud_common.errors import ConflictError
+
+__all__ = ["MeshNotReady", "NetbirdAPIError"]
 
 
 class NetbirdAPIError(Exception):
@@ -25,3 +27,7 @@ class NetbirdAPIError(Exception):
     @property
     def not_found(self) -> bool:
         return self.status == 404
+
+
+class MeshNotReady(ConflictError):
+    """The instance has no finished mesh (not a Hetzner instance, still being made, or gone)."""

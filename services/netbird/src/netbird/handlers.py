@@ -5,7 +5,7 @@ from __future__ import annotations
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 
-from claudecloud_common.bus import delivery_attempt, event_subscriber
+from claudecloud_common.bus import delivery_attempt, event_subscriber, rpc_reply, rpc_subscriber
 from claudecloud_common.contracts.instances import (
     InstanceCreated,
     InstanceDestroyed,
@@ -13,6 +13,7 @@ from claudecloud_common.contracts.instances import (
     InstanceRequested,
     InstanceSubject,
 )
+from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
 
 from .saga import MeshSaga
 
@@ -41,3 +42,9 @@ def register(broker: NatsBroker, saga: MeshSaga) -> None:
     async def on_failed(event: InstanceFailed) -> None:
         """The instance failed (its provider, the saga timeout): no mesh resource outlives it."""
         await saga.teardown(event)
+
+    @rpc_subscriber(broker, NetbirdSubject.DEVICE_KEY, settings=settings)
+    @rpc_reply
+    async def on_device_key(query: GetDeviceKey) -> DeviceKey:
+        """A one-off key for the owner's own device (the gateway's connect script uses it)."""
+        return await saga.device_key(query)

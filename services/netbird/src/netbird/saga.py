@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
+from uuid import UUID
 
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
@@ -19,7 +20,7 @@ from claudecloud_common.contracts.instances import (
     InstanceEvent,
     InstanceRequested,
 )
-from claudecloud_common.contracts.netbird import MeshStep
+from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, MeshStep
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, get_logger
 
@@ -243,6 +244,22 @@ class MeshSaga:
             if not exc.not_found:
                 raise
 
+    # The user's own device
+
+    async def device_key(self, query: GetDeviceKey) -> DeviceKey:
+        """A one-off key that joins one of the owner's devices to the instance's group (the
+        policy lets the group's peers reach each other)."""
+        mesh = await self._tx(lambda s: s.ready_mesh(query.instance_id, query.user_id))
+        assert mesh.group_id is not None
+        key = await self.client.create_setup_key(
+            f"{mesh.name}-device",
+            groups=[mesh.group_id],
+            expires_in=self.settings.setup_key_expires_seconds,
+        )
+        await self._tx(lambda s: _remember(s, key, mesh.instance_id))
+        log.info("mesh.device_key", instance_id=str(mesh.instance_id))
+        return DeviceKey(setup_key=key.key, expires_at=key.expires)
+
     # Expired setup keys
 
     async def delete_expired_keys(self, now: datetime | None = None) -> int:
@@ -254,3 +271,7 @@ class MeshSaga:
         if expired:
             log.info("mesh.expired_keys_deleted", count=len(expired))
         return len(expired)
+
+
+async def _remember(service: MeshService, key: SetupKeyClear, instance_id: UUID) -> None:
+    service.remember_key(key, instance_id)

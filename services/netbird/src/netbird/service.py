@@ -25,6 +25,7 @@ from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
 from .client import SetupKeyClear
+from .errors import MeshNotReady
 from .models import Mesh, MeshStatus, SetupKeyRecord
 from .repository import MeshRepository
 
@@ -206,6 +207,22 @@ class MeshService:
         log.info("mesh.torn_down", instance_id=str(mesh.instance_id))
 
     # Setup keys
+
+    async def ready_mesh(self, instance_id: UUID, user_id: UUID) -> Mesh:
+        """The finished mesh of ``user_id``'s instance, or :class:`MeshNotReady`."""
+        mesh = await self.repo.get(instance_id)
+        if mesh is None or mesh.user_id != user_id or mesh.status is not M.READY:
+            raise MeshNotReady(
+                f"instance {instance_id} has no private network ready to join "
+                f"({mesh.status.value if mesh is not None else 'no mesh'})"
+            )
+        return mesh
+
+    def remember_key(self, key: SetupKeyClear, instance_id: UUID) -> None:
+        """A key this service made: the clean-up deletes it once expired."""
+        self.repo.add_key(
+            SetupKeyRecord(key_id=key.id, instance_id=instance_id, expires_at=key.expires)
+        )
 
     async def expired_keys(self, now: datetime) -> list[str]:
         """Ids of keys this service created that have expired by ``now``."""

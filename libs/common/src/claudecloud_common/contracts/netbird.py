@@ -10,17 +10,20 @@ and what that step had made was removed; the provisioner compensates its side), 
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from .base import Event
 from .instances import WireSecret
 
 __all__ = [
     "AnyMeshEvent",
+    "DeviceKey",
+    "GetDeviceKey",
     "MeshEvent",
     "MeshFailed",
     "MeshFinalized",
@@ -38,6 +41,10 @@ class NetbirdSubject(StrEnum):
     FAILED = "evt.netbird.failed"
     TORN_DOWN = "evt.netbird.torn_down"
     ALL_EVENTS = "evt.netbird.>"
+
+    DEVICE_KEY = "rpc.netbird.device_key"
+    """A one-off setup key that joins the user's own device to their instance's mesh group
+    (the gateway asks, for the connect script)."""
 
 
 class MeshStep(StrEnum):
@@ -91,6 +98,24 @@ class MeshTornDown(MeshEvent):
 
     type: Literal["netbird.torn_down"] = "netbird.torn_down"
     subject: ClassVar[NetbirdSubject] = NetbirdSubject.TORN_DOWN
+
+
+class GetDeviceKey(BaseModel):
+    """Ask for a key that joins one device of the instance's owner to its mesh group."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: UUID
+    user_id: UUID
+
+
+class DeviceKey(BaseModel):
+    """Enrols one device, once, before ``expires_at``. Never log it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    setup_key: WireSecret
+    expires_at: datetime
 
 
 AnyMeshEvent = Annotated[

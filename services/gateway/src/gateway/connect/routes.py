@@ -10,8 +10,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import SecretStr
 
-from claudecloud_common.contracts.instances import InstanceStatus
+from claudecloud_common.bus import request as request_reply
+from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
+from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
 
@@ -96,7 +99,21 @@ async def _script_for(request: Request, user_id: UUID | None) -> tuple[str, int]
             "you have no instance yet", "create one with 'claude-cloud create'"
         ), 404
     status = 200 if live[0].status is InstanceStatus.RUNNING else 409
-    return connect.for_instance(live[0], state.settings.base_url), status
+    device_key = await _device_key(request, live[0]) if status == 200 else None
+    return connect.for_instance(live[0], state.settings.base_url, device_key=device_key), status
+
+
+async def _device_key(request: Request, view: InstanceView) -> SecretStr | None:
+    """For a Hetzner instance, a one-off key that joins the caller's device to its mesh."""
+    if view.provider != "hetzner":
+        return None
+    state = gateway_state(request)
+    query = GetDeviceKey(instance_id=view.id, user_id=view.user_id)
+    timeout = state.settings.rpc_timeout_seconds
+    found = await request_reply(
+        state.broker, NetbirdSubject.DEVICE_KEY, query, DeviceKey, timeout=timeout
+    )
+    return found.setup_key if found is not None else None
 
 
 def _user_id(raw: str | None) -> UUID | None:

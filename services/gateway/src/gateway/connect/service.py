@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import shlex
 
+from pydantic import SecretStr
+
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
 
 _HEADER = """\
@@ -30,11 +32,12 @@ def failure(reason: str, todo: str) -> str:
     )
 
 
-def for_instance(view: InstanceView, base_url: str) -> str:
-    """The script for this instance in its current state."""
+def for_instance(view: InstanceView, base_url: str, *, device_key: SecretStr | None = None) -> str:
+    """The script for this instance in its current state (``device_key``: a one-off key that
+    joins the caller's device to a Hetzner instance's mesh)."""
     status = view.status
     if status is InstanceStatus.RUNNING:
-        return _connect(view, base_url)
+        return _connect(view, base_url, device_key)
     if status in (InstanceStatus.PAUSED, InstanceStatus.PAUSING):
         return failure(
             "your instance is paused", "wake it with 'claude-cloud wake', then connect again"
@@ -49,11 +52,11 @@ def for_instance(view: InstanceView, base_url: str) -> str:
     )
 
 
-def _connect(view: InstanceView, base_url: str) -> str:
+def _connect(view: InstanceView, base_url: str, device_key: SecretStr | None) -> str:
     if view.provider == "docker":
         return _docker(view)
     if view.provider == "hetzner":
-        return _hetzner(view)
+        return _hetzner(view, device_key)
     if view.provider == "fake":
         return failure(
             "this platform runs in demo mode (PROVIDER=fake): instances are simulated, "
@@ -79,22 +82,51 @@ def _docker(view: InstanceView) -> str:
     )
 
 
-def _hetzner(view: InstanceView) -> str:
-    if view.host is None or not _SAFE_HOST.match(view.host):
+_MESH = """\
+fail() {
+  printf 'claude-cloud: %s\\n' "$1" >&2
+  printf '  -> %s\\n' "$2" >&2
+  exit 1
+}
+if ! command -v netbird >/dev/null 2>&1; then
+  command -v curl >/dev/null 2>&1 \\
+    || fail 'the Netbird client is missing and curl is not there to install it' \\
+      'install curl (or Netbird from https://docs.netbird.io), then run this again'
+  printf 'claude-cloud: installing the Netbird client (your private network)\\n' >&2
+  curl -fsSL https://pkgs.netbird.io/install.sh | sh \\
+    || fail 'the Netbird client could not be installed' \\
+      'install it from https://docs.netbird.io, then run this again'
+fi
+if ! netbird status 2>/dev/null | grep -q 'Management: Connected'; then
+  netbird up --setup-key "$SETUP_KEY" \\
+    || fail 'this device could not join your private network' \\
+      'run this again for a fresh key; if it keeps failing, run: netbird status'
+fi
+if command -v mosh >/dev/null 2>&1; then
+  mosh "claude@$HOST" -- tmux attach -t claude \\
+    || fail "the connection to $HOST ended with an error" 'run this again to reconnect'
+  exit 0
+fi
+command -v ssh >/dev/null 2>&1 \\
+  || fail 'neither mosh nor ssh is installed' 'install mosh (or OpenSSH), then run this again'
+ssh -t "claude@$HOST" tmux attach -t claude \\
+  || fail "the connection to $HOST ended with an error" 'run this again to reconnect'
+"""
+
+
+def _hetzner(view: InstanceView, device_key: SecretStr | None) -> str:
+    """Join the user's mesh with a one-off key for this device (installing Netbird when
+    missing), then mosh (or ssh) to the instance's mesh address into the tmux session."""
+    address = (view.host or "").rsplit(":", 1)[0] if view.host else None
+    if address is None or not _SAFE_HOST.match(address):
         return failure("your instance has no address yet", "wait a minute and run this again")
-    host = shlex.quote(view.host)
+    if device_key is None:
+        return failure(
+            "your instance's private network is not ready", "wait a minute and run this again"
+        )
     return (
         _HEADER
-        + "if ! command -v netbird >/dev/null 2>&1; then\n"
-        + "  echo 'claude-cloud: netbird (the private network to your instance) is missing' >&2\n"
-        + "  echo '  -> install it from https://netbird.io and sign in, then run this again' >&2\n"
-        + "  exit 1\n"
-        + "fi\n"
-        + "if ! netbird status >/dev/null 2>&1; then\n"
-        + "  netbird up\n"
-        + "fi\n"
-        + "if command -v mosh >/dev/null 2>&1; then\n"
-        + f"  exec mosh claude@{host} -- tmux attach -t claude\n"
-        + "fi\n"
-        + f"exec ssh -t claude@{host} tmux attach -t claude\n"
+        + f"HOST={shlex.quote(address)}\n"
+        + f"SETUP_KEY={shlex.quote(device_key.get_secret_value())}\n"
+        + _MESH
     )
