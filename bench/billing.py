@@ -2,7 +2,8 @@
 ``/healthz`` at the same concurrency; and paid → instance running (Pay on the Checkout page, the
 signed ``checkout.session.completed``, billing, the provisioner), beside create → running through
 the API for a paying user, in the same run. The platform as ``make run`` starts it with billing
-on against the local Stripe stand-in; fake provider at zero latency; Postgres.
+on, against the local Stripe stand-in in a process of its own; fake provider at zero latency;
+Postgres.
 
     make bench-billing      (or: uv run python -m bench.billing [--paid 30] [--webhooks 500])
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import sys
 import tempfile
 import time
 import uuid
@@ -29,8 +32,9 @@ from billing.standin import sign
 from claudecloud_common.contracts.base import RpcReply
 from claudecloud_common.contracts.billing import BillingSubject, CheckoutSession, StartCheckout
 from claudecloud_common.contracts.instances import InstanceSubject
-from devstack import Stack, free_port, local_config
+from devstack import Child, Stack, free_port, local_config
 from devstack.servers import PostgresServer, create_database
+from devstack.stack import wait_for_health
 
 SECRET = "whsec_bench_" + uuid.uuid4().hex
 CONCURRENCY = 16
@@ -59,6 +63,13 @@ class Watch:
         else:
             self.waiters[(kind, who)] = future
         return future
+
+
+def standin_process(url: str, webhook_url: str, workdir: Path) -> Child:
+    host, port = url.removeprefix("http://").split(":")
+    argv = [sys.executable, "-m", "billing.standin", "--host", host, "--port", port]
+    argv += ["--webhook-url", webhook_url, "--webhook-secret", SECRET]
+    return Child("stripe-standin", argv, os.environ, log=workdir / "stripe-standin.log")
 
 
 async def checkout(nc: NatsClient, user: uuid.UUID) -> CheckoutSession:
@@ -112,8 +123,32 @@ async def create_to_running(stack: Stack, watch: Watch, users: list[str]) -> lis
     return samples
 
 
+async def more_subscriptions(standin_url: str, n: int) -> list[dict[str, Any]]:
+    """Subscriptions of other customers, made straight on the local Stripe (so that webhooks in
+    flight together are mostly about different subscriptions, as Stripe's are)."""
+    headers = {"Authorization": "Bearer sk_test_bench"}
+    card = {"card[number]": "4242424242424242", "card[exp_month]": "12", "card[cvc]": "123"}
+    made = []
+    async with httpx.AsyncClient(base_url=standin_url, headers=headers) as stripe:
+        for _ in range(n):
+            user = str(uuid.uuid4())
+            customer = (await stripe.post("/v1/customers", data={"metadata[user_id]": user})).json()
+            token = (
+                await stripe.post("/v1/tokens", data={**card, "card[exp_year]": "2040"})
+            ).json()
+            await stripe.post(
+                f"/v1/customers/{customer['id']}/sources", data={"source": token["id"]}
+            )
+            plan = {"items[0][plan]": "price_claudecloud_starter", "metadata[user_id]": user}
+            answer = await stripe.post(
+                "/v1/subscriptions", data={"customer": customer["id"], **plan}
+            )
+            made.append(answer.json())
+    return made
+
+
 async def subscriptions_of(standin_url: str, sessions: list[str]) -> list[dict[str, Any]]:
-    headers = {"Authorization": "Bearer sk_test_standin"}
+    headers = {"Authorization": "Bearer sk_test_bench"}
     found = []
     async with httpx.AsyncClient(base_url=standin_url, headers=headers) as stripe:
         for session_id in sessions:
@@ -143,8 +178,8 @@ async def rate(
 
 
 async def webhooks(billing_url: str, subscriptions: list[dict[str, Any]], n: int) -> Any:
-    """Distinct ``customer.subscription.updated`` events: verified, stored, the subscription read
-    back from Stripe, synced, marked handled."""
+    """Distinct ``customer.subscription.updated`` events over 200 subscriptions: verified,
+    stored, the subscription read back from Stripe, synced, marked handled."""
 
     async def one(client: httpx.AsyncClient, index: int) -> None:
         sub = subscriptions[index % len(subscriptions)]
@@ -166,6 +201,18 @@ async def webhooks(billing_url: str, subscriptions: list[dict[str, Any]], n: int
     return await rate(n, one)
 
 
+async def stripe_reads(standin_url: str, subscriptions: list[dict[str, Any]], n: int) -> Any:
+    """What acting on one webhook asks of Stripe (read the subscription), alone."""
+    headers = {"Authorization": "Bearer sk_test_bench"}
+
+    async def one(client: httpx.AsyncClient, index: int) -> None:
+        sub = subscriptions[index % len(subscriptions)]
+        found = await client.get(f"{standin_url}/v1/subscriptions/{sub['id']}", headers=headers)
+        found.raise_for_status()
+
+    return await rate(n, one)
+
+
 async def healthz(billing_url: str, n: int) -> Any:
     async def one(client: httpx.AsyncClient, _index: int) -> None:
         (await client.get(f"{billing_url}/healthz")).raise_for_status()
@@ -177,19 +224,24 @@ async def main(paid: int, hooks: int) -> None:
     postgres = await asyncio.to_thread(PostgresServer(durable=True).start)
     server = await create_database(postgres.url, "cc_bench_billing")
     workdir = Path(tempfile.mkdtemp(prefix="cc-bench-billing-"))
-    standin_port = free_port()
+    standin_url = f"http://127.0.0.1:{free_port()}"
     env = {
         "LOG_LEVEL": "WARNING",
         "BILLING_ENABLED": "true",
-        "BILLING_STRIPE_STANDIN": "true",
-        "BILLING_STRIPE_STANDIN_PORT": str(standin_port),
+        "BILLING_STRIPE_API_BASE": standin_url,
+        "BILLING_STRIPE_SECRET_KEY": "sk_test_bench",
         "BILLING_STRIPE_WEBHOOK_SECRET": SECRET,
         "BILLING_SWEEP_SECONDS": "3600",
     }
-    stack = Stack(local_config(workdir, provider="fake", database_url=server, env=env))
+    config = local_config(workdir, provider="fake", database_url=server, env=env)
+    stack = Stack(config)
+    billing_url = f"http://127.0.0.1:{stack.spec('billing').http_port}"
+    # Stripe is another machine: the stand-in runs in a process of its own, off billing's CPU.
+    stripe = standin_process(standin_url, f"{billing_url}/stripe/webhook", workdir)
     try:
+        stripe.start()
+        await asyncio.to_thread(wait_for_health, f"{standin_url}/_standin/healthz", timeout=30)
         await asyncio.to_thread(stack.start)
-        billing_url = f"http://127.0.0.1:{stack.spec('billing').http_port}"
         watch = Watch()
         nc = await nats.connect(stack.config.resolved_nats_url)
         await nc.subscribe(str(InstanceSubject.ALL_EVENTS), cb=watch.on_message)
@@ -197,21 +249,26 @@ async def main(paid: int, hooks: int) -> None:
         await paid_to_running(nc, watch, 5)  # warm-up
         paid_ms, users = await paid_to_running(nc, watch, paid)
         create_ms = await create_to_running(stack, watch, [u for u, _ in users])
-        subscriptions = await subscriptions_of(
-            f"http://127.0.0.1:{standin_port}", [s for _, s in users]
-        )
+        subscriptions = await subscriptions_of(standin_url, [s for _, s in users])
+        subscriptions += await more_subscriptions(standin_url, max(0, 200 - len(subscriptions)))
         await healthz(billing_url, 200)  # warm-up
         base_rate, base_ms = await healthz(billing_url, hooks)
+        read_rate, read_ms = await stripe_reads(standin_url, subscriptions, hooks)
         hook_rate, hook_ms = await webhooks(billing_url, subscriptions, hooks)
         await nc.close()
     finally:
         await asyncio.to_thread(stack.stop_all)
+        stripe.stop()
         await asyncio.to_thread(postgres.stop)
 
     print(f"\nStripe webhooks, {CONCURRENCY} at a time, n={hooks} (Postgres, local Stripe)")
     print(f"  billing /healthz (bus + database ping)  {base_rate:7.1f} /s   {summary(base_ms)}")
+    print(f"  the local Stripe's subscription read    {read_rate:7.1f} /s   {summary(read_ms)}")
     print(f"  signed, stored, acted on                {hook_rate:7.1f} /s   {summary(hook_ms)}")
-    print(f"  webhooks/s = {hook_rate / base_rate:4.2f} of /healthz")
+    print(
+        f"  webhooks/s = {hook_rate / base_rate:4.2f} of /healthz,"
+        f" {hook_rate / read_rate:4.2f} of the Stripe reads they each need"
+    )
     ratio = percentile(paid_ms, 50) / percentile(create_ms, 50)
     print(f"\npaying → workstation running, fake provider at zero latency, n={paid}")
     print(f"  create → running through the API     {summary(create_ms)}")
