@@ -51,6 +51,7 @@ class AgentState:
     turns_ended: int = 0
     seconds_since_turn_ended: float | None = None
     oom_kills: int | None = 0
+    tmux_input_at: float | None = None
     polls: int = 0
 
     def type(self) -> None:
@@ -69,6 +70,7 @@ class AgentState:
         return {
             "tmux_session": True,
             "tmux_clients": self.tmux_clients,
+            "tmux_input_at": self.tmux_input_at,
             "processes": 3,
             "busy": [],
             "terminals": self.terminals,

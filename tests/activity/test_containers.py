@@ -270,3 +270,47 @@ async def test_a_killed_agent_is_named_after_three_polls_and_cleared_when_it_ret
         return (await live.view())["condition"] is None
 
     await eventually(cleared, timeout=60, interval=1.0, what="the condition cleared")
+
+
+# Attaches to the tmux session as ``connect.sh`` does (``docker exec ... tmux attach``), types a
+# space every half second for 25 s, then leaves.
+TMUX_TYPIST = """
+import os, pty, select, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("tmux", ["tmux", "attach", "-t", "claude"])
+end, due = time.time() + 25, time.time() + 1
+while time.time() < end:
+    if select.select([fd], [], [], 0.1)[0]:
+        try:
+            os.read(fd, 65536)
+        except OSError:
+            break
+    if time.time() >= due:
+        os.write(fd, b" ")
+        due += 0.5
+os.kill(pid, 9)
+"""
+
+
+async def test_typing_through_a_plain_tmux_attach_keeps_it_awake(live: Live) -> None:
+    container, host, secret = await live.running()
+    container.exec_run(
+        ["/opt/claudecloud/agent/bin/python", "-c", TMUX_TYPIST],
+        user="claude",
+        detach=True,
+        environment={"TERM": "xterm-256color"},
+    )
+
+    async def typed() -> bool:
+        async with httpx.AsyncClient(timeout=5) as client:
+            report = await client.get(
+                f"http://{host}/activity", headers={"Authorization": f"Bearer {secret}"}
+            )
+        return report.json().get("tmux_input_at") is not None
+
+    await eventually(typed, what="the agent seeing keys from the tmux client")
+    await live.step(IDLE_STEPS + 2)
+    view = await live.view()
+    assert view["status"] == "running"
+    assert view["last_activity_reason"] == "terminal_input"

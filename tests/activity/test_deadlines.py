@@ -71,6 +71,29 @@ async def test_typing_keeps_it_awake(platform: PlatformFactory) -> None:
         assert p.provisioner.pauses == []
 
 
+async def test_typing_in_a_terminal_attached_to_tmux_directly_keeps_it_awake(
+    platform: PlatformFactory,
+) -> None:
+    """``connect.sh`` attaches with ``docker exec ... tmux attach``: the agent sees no keys, tmux
+    does (the agent reports when an attached client last typed)."""
+    async with platform() as p:
+        machine, agent = await p.instance()
+        agent.tmux_clients = 1
+        agent.tmux_input_at = 1_000_000.0  # typed once, before the first poll
+        for step in range(IDLE_STEPS + 4):
+            agent.tmux_input_at += 60 * (step + 1)
+            await p.step()
+        view = await p.view(machine.instance_id)
+        assert view is not None
+        assert view.status is InstanceStatus.RUNNING
+        assert view.last_activity_reason == "terminal_input"
+        # attached, typing no more: it pauses
+        for _ in range(IDLE_STEPS + 1):
+            await p.step()
+        await eventually(lambda: p.provisioner.pauses, what="a pause")
+        assert [c.reason for c in p.provisioner.pauses] == [PauseReason.IDLE]
+
+
 async def test_the_max_lifetime_stops_a_long_agent_run_with_the_reason_readable(
     platform: PlatformFactory,
 ) -> None:

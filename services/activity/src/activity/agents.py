@@ -18,6 +18,7 @@ class AgentReport(BaseModel):
 
     terminals: int = 0
     tmux_clients: int = 0
+    tmux_input_at: float | None = None
     chat_turns: int = 0
     boot_id: str = ""
     inputs: int = 0

@@ -51,6 +51,9 @@ class InstanceActivity(SQLModel, table=True):
 
     agent_boot_id: str | None = Field(default=None, max_length=64)
     agent_inputs: int = 0
+    tmux_input_at: float | None = None
+    """The agent's last "a tmux client typed" time as it reported it (its own clock; only ever
+    compared with its next report)."""
     agent_turns_started: int = 0
     agent_turns_ended: int = 0
     oom_kills: int | None = None

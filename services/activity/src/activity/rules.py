@@ -90,6 +90,8 @@ def _activity(
     if agent is not None:
         same_run = agent.boot_id == row.agent_boot_id
         inputs = agent.inputs - row.agent_inputs if same_run else agent.inputs
+        if _typed_in_tmux(agent.tmux_input_at, row.tmux_input_at):
+            inputs += 1  # keys from a terminal attached another way (``docker exec tmux attach``)
         started = agent.turns_started - row.agent_turns_started if same_run else agent.turns_started
         ended = agent.turns_ended - row.agent_turns_ended if same_run else agent.turns_ended
         out.changes |= {
@@ -97,6 +99,7 @@ def _activity(
             "agent_inputs": agent.inputs,
             "agent_turns_started": agent.turns_started,
             "agent_turns_ended": agent.turns_ended,
+            "tmux_input_at": agent.tmux_input_at or row.tmux_input_at,
         }
         if inputs > 0 or started > 0:
             out.changes["last_human_input_at"] = now
@@ -113,6 +116,10 @@ def _activity(
     if last_turn_ended is not None and now - last_turn_ended <= policy.grace:
         reasons.append("chat_turn_ended")
     return reasons
+
+
+def _typed_in_tmux(now_reported: float | None, before: float | None) -> bool:
+    return now_reported is not None and (before is None or now_reported > before)
 
 
 def _since_last_poll(row: InstanceActivity, now: datetime, policy: Policy) -> float:

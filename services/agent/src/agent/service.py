@@ -55,6 +55,9 @@ class ActivityReport(BaseModel):
     """Whether the ``claude`` tmux session exists."""
     tmux_clients: int
     """Terminals attached to it right now."""
+    tmux_input_at: float | None = None
+    """When a terminal attached to the session last sent a key (epoch seconds, this machine's
+    clock), ours or ``tmux attach`` over ``docker exec`` alike; None while none has typed."""
     processes: int
     """Processes of the user's (the instance's own machinery left out)."""
     busy: list[ProcessInfo]
@@ -82,11 +85,12 @@ class ActivityService:
     live: LiveCounts
 
     async def report(self) -> ActivityReport:
-        exists, clients = await self._tmux()
+        exists, clients, typed_at = await self._tmux()
         user = [p for p in read_processes() if not self._is_own(p)]
         return ActivityReport(
             tmux_session=exists,
             tmux_clients=clients,
+            tmux_input_at=typed_at,
             processes=len(user),
             busy=user,
             terminals=self.live.terminals,
@@ -100,11 +104,19 @@ class ActivityService:
             oom_kills=read_oom_kills(),
         )
 
-    async def _tmux(self) -> tuple[bool, int]:
-        code, out = await _run("tmux", "list-clients", "-t", self.tmux_session, "-F", "x")
+    async def _tmux(self) -> tuple[bool, int, float | None]:
+        # tmux moves a client's activity time on keys (and mouse) only, never on attaching or
+        # resizing: a client whose activity is past its creation has typed.
+        fields = "#{client_created} #{client_activity}"
+        code, out = await _run("tmux", "list-clients", "-t", self.tmux_session, "-F", fields)
         if code != 0:
-            return False, 0
-        return True, len(out.splitlines())
+            return False, 0, None
+        clients = [line.split() for line in out.splitlines() if line.strip()]
+        times = [
+            (int(c[0]), int(c[1])) for c in clients if len(c) == 2 and all(map(str.isdigit, c))
+        ]
+        typed = [float(active) for created, active in times if active > created]
+        return True, len(clients), max(typed, default=None)
 
     def _is_own(self, process: ProcessInfo) -> bool:
         return (
