@@ -85,6 +85,30 @@ async def test_cancel_in_the_portal_pauses_the_instance_for_billing(
     assert (now.status, now.entitled) == ("canceled", False)
 
 
+async def test_a_plan_change_in_the_portal_is_synced_with_the_new_machine(
+    bus: NatsClient,
+    nats_url: str,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with billing(), provisioner():
+        await subscribe(bus, local_stripe, user)
+        query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
+        portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
+        async with httpx.AsyncClient() as http:
+            assert "Switch to Pro" in (await http.get(portal.url)).text
+            assert (await http.post(f"{portal.url}/plan/pro")).status_code == 303
+        now = await eventually(lambda: _plan_is(bus, user, "pro"), what="the plan synced")
+        updated = await eventually(
+            lambda: _announced(nats_url, "evt.billing.subscription.updated", user),
+            what="the change announced",
+        )
+    assert (now.status, now.entitled, now.hours_included) == ("active", True, 160)
+    assert updated[-1]["machine"] == {"cpus": 2.0, "memory_mb": 4096, "disk_gb": 50}
+
+
 async def test_deleted_before_updated_stays_canceled(
     bus: NatsClient,
     local_stripe: Stripe,
@@ -147,6 +171,16 @@ async def _with_status(bus: NatsClient, user: uuid.UUID, wanted: str) -> list[ob
 async def _status_is(bus: NatsClient, user: uuid.UUID, wanted: str) -> object:
     now = await status(bus, user)
     return now if now.status == wanted else None
+
+
+async def _plan_is(bus: NatsClient, user: uuid.UUID, plan: str) -> object:
+    now = await status(bus, user)
+    return now if now.plan == plan else None
+
+
+async def _announced(nats_url: str, subject: str, user: uuid.UUID) -> list[dict[str, object]]:
+    found = [json.loads(m.data) for m in await stream_messages(nats_url, "EVT", subject)]
+    return [e for e in found if e["user_id"] == str(user)]
 
 
 async def _paused_for_billing(nats_url: str, user: uuid.UUID) -> bool:

@@ -10,7 +10,8 @@ Stripe does, and serves two small pages a person can click through:
 - the Checkout URL opens a page whose "Pay" button subscribes the customer (a test card on
   localstripe) and sends the signed ``checkout.session.completed`` to the webhook;
 - the portal URL opens a page whose "Cancel" button cancels the subscription (localstripe sends
-  ``customer.subscription.deleted``).
+  ``customer.subscription.deleted``) and whose "Switch to ..." buttons change the plan (the
+  stand-in sends ``customer.subscription.updated``).
 
 Controls for tests under ``/_standin/``: resend an event (Stripe's retry), a renewal whose card is
 declined (``invoice.payment_failed``, the subscription ``past_due``), the meter events received.
@@ -135,6 +136,7 @@ class StandIn:
             ("POST", "/checkout/{id}/pay", self.pay),
             ("GET", "/portal/{id}", self.portal_page),
             ("POST", "/portal/{id}/cancel", self.cancel),
+            ("POST", "/portal/{id}/plan/{plan}", self.switch_plan),
             ("GET", "/_standin/meter_events", self.list_meter_events),
             ("GET", "/_standin/deliveries", self.list_deliveries),
             ("POST", "/_standin/events/{id}/resend", self.resend),
@@ -310,12 +312,18 @@ class StandIn:
         if session is None:
             return web.Response(status=404, text="no such portal session")
         rows = "".join(
-            f"<li>{html.escape(sub.id)}: {html.escape(sub.status)}</li>"
+            f"<li>{html.escape(sub.id)}: {html.escape(sub.status)}, {html.escape(sub.plan.id)}</li>"
             for sub in self._subscriptions(session["customer"])
         )
+        here = f"/portal/{html.escape(session['id'])}"
+        switches = "".join(
+            f'<form method="post" action="{here}/plan/{html.escape(name)}">'
+            f'<button type="submit">Switch to {html.escape(plan.title)}</button></form>'
+            for name, plan in self.plans.items()
+        )
         body = f"""<!doctype html><title>Billing portal (local Stripe stand-in)</title>
-<h1>Your subscription</h1><ul>{rows}</ul>
-<form method="post" action="/portal/{html.escape(session["id"])}/cancel">
+<h1>Your subscription</h1><ul>{rows}</ul>{switches}
+<form method="post" action="{here}/cancel">
 <button type="submit">Cancel subscription</button></form>
 <p><a href="{html.escape(session["return_url"] or "/")}">Back</a></p>"""
         return web.Response(text=body, content_type="text/html")
@@ -327,6 +335,21 @@ class StandIn:
         for sub in self._subscriptions(session["customer"]):
             if sub.status != "canceled":
                 Subscription._api_delete(sub.id)  # localstripe sends the deleted event
+        raise web.HTTPSeeOther(session["return_url"] or "/")
+
+    async def switch_plan(self, request: web.Request) -> web.StreamResponse:
+        """Move the live subscription to another plan; Stripe sends
+        ``customer.subscription.updated`` (localstripe does not: so do we)."""
+        session = self.portal_sessions.get(request.match_info["id"])
+        plan = self.plans.get(request.match_info["plan"])
+        if session is None or plan is None:
+            return web.Response(status=404, text="no such portal session or plan")
+        for sub in self._subscriptions(session["customer"]):
+            if sub.status not in ("canceled", "incomplete_expired"):
+                Subscription._api_update(sub.id, items=[{"plan": plan.price_id}])
+                await self.deliver(
+                    self.record_event("customer.subscription.updated", sub._export())
+                )
         raise web.HTTPSeeOther(session["return_url"] or "/")
 
     @staticmethod
