@@ -21,7 +21,7 @@ run: env ## Run the whole platform on its embedded defaults (NATS, SQLite, every
 	$(UV) run --frozen claudecloud-run
 
 .PHONY: test
-test: env test-tools ## Run the whole suite: it starts its own PostgreSQL, NATS, Redis (and Docker engine)
+test: env test-tools web ## Run the whole suite: it starts its own PostgreSQL, NATS, Redis (and Docker engine)
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -33,11 +33,11 @@ test-integration: env test-tools ## Only the tests on a real NATS and PostgreSQL
 	$(UV) run --frozen pytest -m integration $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: env test-tools ## Only the tests that start the platform's processes (make run's launcher too)
+test-e2e: env test-tools web ## Only the tests that start the platform's processes (make run's launcher too)
 	$(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test-docker
-test-docker: env test-tools ## Only the tests on a real Docker engine (started and images built if missing)
+test-docker: env test-tools web ## Only the tests on a real Docker engine (started and images built if missing)
 	$(UV) run --frozen pytest -m docker $(PYTEST_ARGS)
 
 .PHONY: test-tools

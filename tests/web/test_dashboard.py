@@ -149,3 +149,11 @@ async def test_a_newcomer_works_on_a_workstation(
     await page.get_by_role("button", name="Wake").click()
     await page.get_by_role("dialog").get_by_role("button", name="Wake").click()
     await expect(status).to_have_text("Running", timeout=RUNNING_WITHIN_MS)
+
+    # On a phone: nothing wider than the screen
+    await page.set_viewport_size({"width": 390, "height": 844})
+    for tab in ("Terminal", "Chat", "Projects", "Overview"):
+        await page.get_by_role("tab", name=tab).click()
+        overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
+        assert overflow <= 0, f"{tab} is {overflow}px wider than a phone"
+    await watched.shot("phone-overview")
