@@ -152,7 +152,12 @@ class FakeNetbird:
         self.violations: list[str] = []
         self.faults: dict[tuple[str, str], Fault] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
-        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=_METHODS)])
+        self.app: Starlette = Starlette(
+            routes=[
+                Route("/_fake/healthz", _healthz),
+                Route("/{path:path}", self._handle, methods=_METHODS),
+            ]
+        )
 
     # What tests use
 
@@ -411,6 +416,12 @@ class FakeNetbird:
 
 
 _METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+
+
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
 _HANDLERS: dict[tuple[str, str], Any] = {
     ("GET", "/api/groups"): FakeNetbird.list_groups,
     ("POST", "/api/groups"): FakeNetbird.create_group,
@@ -530,3 +541,13 @@ async def serve_fake(fake: FakeNetbird | None = None) -> AsyncIterator[tuple[Fak
             held.released.set()
         server.should_exit = True
         await task
+
+
+if __name__ == "__main__":  # a process of its own (the benchmark): python -m tests.fakes.netbird
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A fake Netbird Management API")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--token", default=FAKE_TOKEN)
+    args = parser.parse_args()
+    uvicorn.run(FakeNetbird(args.token).app, host="127.0.0.1", port=args.port, log_level="warning")
