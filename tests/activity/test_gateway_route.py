@@ -20,7 +20,7 @@ from claudecloud_common.contracts.activity import (
     DecisionView,
     GetActivity,
 )
-from claudecloud_common.contracts.base import RpcReply, utcnow
+from claudecloud_common.contracts.base import ErrorBody, RpcReply, utcnow
 from claudecloud_common.contracts.instances import InstanceStatus
 from tests.gateway.conftest import (
     ADMIN_KEY,
@@ -42,6 +42,9 @@ async def gateway_with_activity(
     app = build(tmp_path, provisioner)
 
     async def on_get(query: GetActivity) -> bytes:  # the activity service, as its contract says
+        if query.instance_id not in views:
+            missing = ErrorBody(error="ActivityNotFound", detail="no activity", status_code=404)
+            return RpcReply[Any](error=missing).model_dump_json().encode()
         return RpcReply[Any](result=views[query.instance_id]).model_dump_json().encode()
 
     state_of(app).broker.subscriber(str(ActivitySubject.GET))(on_get)
@@ -93,3 +96,21 @@ async def test_the_owner_and_an_operator_read_why_it_stopped_and_no_one_else(
         assert theirs.status_code == missing.status_code == 404
         assert theirs.json()["error"] == missing.json()["error"] == "InstanceNotFound"
         assert "max_lifetime" not in theirs.text
+
+
+async def test_an_instance_that_has_not_run_yet_shows_its_status_and_no_decisions(
+    tmp_path: Path,
+) -> None:
+    provisioner = Provisioner()
+    async with gateway_with_activity(tmp_path, provisioner, {}) as (app, client):
+        owner = await session_for(app, client, "new@example.com")
+        me = (await client.get("/auth/me", headers={"Authorization": f"Bearer {owner}"})).json()
+        instance_id = uuid4()
+        provisioner.add(UUID(me["user_id"]), instance_id, InstanceStatus.PROVISIONING, "fake")
+        response = await client.get(
+            f"/instances/{instance_id}/activity", headers={"Authorization": f"Bearer {owner}"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "provisioning"
+        assert response.json()["decisions"] == []
+        assert response.json()["deadline_at"] is None

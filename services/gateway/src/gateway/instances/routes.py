@@ -146,8 +146,7 @@ async def instance_activity(
     typing, a running or just-ended chat turn), when the longest run without human input ends,
     its health condition (``agent_unreachable``, ``oom_killed``, ``restarting``) and the latest
     decisions with their reasons."""
-    await _owned(instances, caller, instance_id)
-    return await instances.activity(instance_id)
+    return await instances.activity(await _owned(instances, caller, instance_id))
 
 
 @router.post(

@@ -88,14 +88,21 @@ class InstanceGateway:
         )
         return found.items if found else []
 
-    async def activity(self, instance_id: UUID) -> ActivityView:
-        """Why the instance still runs or why it stopped, as the activity service decided."""
-        query = GetActivity(instance_id=instance_id)
-        found = await request(
-            self.broker, ActivitySubject.GET, query, ActivityView, timeout=self.rpc_timeout
+    async def activity(self, instance: InstanceView) -> ActivityView:
+        """Why the instance still runs or why it stopped, as the activity service decided; only
+        its status while activity has nothing on it yet (it has not run)."""
+        query = GetActivity(instance_id=instance.id)
+        try:
+            found = await request(
+                self.broker, ActivitySubject.GET, query, ActivityView, timeout=self.rpc_timeout
+            )
+        except RemoteError as exc:
+            if exc.status_code != 404:
+                raise
+            found = None
+        return found or ActivityView(
+            instance_id=instance.id, user_id=instance.user_id, status=instance.status
         )
-        assert found is not None
-        return found
 
     async def create(
         self, user_id: UUID, *, idempotency_key: str | None, correlation_id: str
