@@ -58,6 +58,7 @@ FOLDER_TIERS = {
     "docker": "docker",
     "proxy": "docker",
     "web": "docker",
+    "credentials": "docker",
 }
 _HERE = Path(__file__).parent
 
