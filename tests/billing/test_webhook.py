@@ -3,8 +3,12 @@ webhook that arrives while billing is down, or is stored but not acted on, still
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 import uuid
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -12,7 +16,10 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from billing.standin import sign
+from devstack import Child
+from devstack.stack import port_is_free, wait_for_health
 from tests.billing.conftest import (
+    SECRET_KEY,
     WEBHOOK_SECRET,
     BillingFactory,
     ProvisionerFactory,
@@ -98,30 +105,66 @@ async def test_a_webhook_missed_while_billing_was_down_completes_on_stripes_retr
             assert (await status(bus, user)).status == "active"
 
 
-async def test_an_event_stored_but_not_acted_on_completes_when_billing_starts_again(
+async def test_billing_killed_between_storing_and_acting_completes_on_restart(
     bus: NatsClient,
+    nats_url: str,
     local_stripe: Stripe,
     billing: BillingFactory,
     provisioner: ProvisionerFactory,
     billing_db: str,
+    billing_port: int,
+    tmp_path: Path,
 ) -> None:
     user = uuid.uuid4()
-    nowhere = f"http://127.0.0.1:{free_port()}"
     async with provisioner():
         async with billing():
             session = await checkout(bus, user)
-        # Stored, then acting fails (Stripe cannot be reached to read the subscription): the
-        # state a crash between storing and acting leaves behind.
-        async with billing(stripe_api_base=nowhere, sweep_seconds=3600):
+        # The billing process stores the event, then cannot act on it (Stripe cannot be read
+        # back), and is SIGKILLed: what a crash between storing and acting leaves behind.
+        process = Child(
+            "billing",
+            [sys.executable, "-m", "billing"],
+            {
+                **os.environ,
+                "BILLING_DATABASE_URL": billing_db,
+                "BILLING_NATS_URL": nats_url,
+                "BILLING_HTTP_PORT": str(billing_port),
+                "BILLING_ENABLED": "true",
+                "BILLING_STRIPE_SECRET_KEY": SECRET_KEY,
+                "BILLING_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "BILLING_STRIPE_API_BASE": f"http://127.0.0.1:{free_port()}",
+                "BILLING_STRIPE_MAX_NETWORK_RETRIES": "0",
+                "BILLING_SWEEP_SECONDS": "3600",
+            },
+            log=tmp_path / "billing.log",
+        )
+        process.start()
+        try:
+            url = f"http://127.0.0.1:{billing_port}/healthz"
+            await asyncio.to_thread(wait_for_health, url, timeout=60, child=process)
             await local_stripe.pay(session.url)
             event_id = local_stripe.standin.checkout_sessions[session.session_id]["_event"]
-            assert local_stripe.standin.deliveries[-1] == (event_id, 200)
-            assert (await status(bus, user)).status is None
+            assert local_stripe.standin.deliveries[-1] == (event_id, 200)  # stored: Stripe is done
+            assert (await status(bus, user)).status is None  # ...but nothing acted on
+        finally:
+            process.kill()
+        await eventually(lambda: port_is_free(billing_port), what="the killed billing's port free")
+        assert await stored_events_unhandled(billing_db, event_id)
         assert not (await instances(bus, user)).items
 
         async with billing():  # restarted: finishes what was stored
             await eventually(lambda: _running(bus, user), timeout=20, what="instance running")
             assert (await status(bus, user)).status == "active"
+        assert not await stored_events_unhandled(billing_db, event_id)
+
+
+async def stored_events_unhandled(billing_db: str, event_id: str) -> bool:
+    conn = await asyncpg.connect(billing_db.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        query = "SELECT processed_at IS NULL FROM stripe_events WHERE id = $1"
+        return bool(await conn.fetchval(query, event_id))
+    finally:
+        await conn.close()
 
 
 async def _running(bus: NatsClient, user: uuid.UUID) -> bool:
