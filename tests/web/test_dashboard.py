@@ -85,6 +85,8 @@ async def test_a_newcomer_works_on_a_workstation(
     await expect(page.get_by_role("button", name="Pause")).to_be_enabled()
     await expect(page.get_by_role("button", name="Wake")).to_be_disabled()
     await expect(page.get_by_label("Connect command")).to_contain_text("claude-cloud connect")
+    why = page.get_by_role("region", name="Why is it still running?")
+    await expect(why).to_contain_text("Pauses when idle")
     await watched.shot("overview-running")
 
     user_id = (await page.evaluate("fetch('/auth/me').then(r => r.json())"))["user_id"]
@@ -145,6 +147,9 @@ async def test_a_newcomer_works_on_a_workstation(
     await page.get_by_role("button", name="Pause").click()
     await page.get_by_role("dialog").get_by_role("button", name="Pause").click()
     await expect(status).to_have_text("Paused", timeout=RUNNING_WITHIN_MS)
+    await page.get_by_role("tab", name="Terminal").click()
+    await expect(page.get_by_test_id("terminal-state")).to_contain_text("not running")
+    await page.get_by_role("tab", name="Overview").click()
     await expect(page.get_by_role("button", name="Wake")).to_be_enabled()
     await page.get_by_role("button", name="Wake").click()
     await page.get_by_role("dialog").get_by_role("button", name="Wake").click()

@@ -41,7 +41,8 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
         issued = await ticket(props.instanceId);
       } catch (e) {
         setPhase("closed");
-        setMessage(e instanceof ApiError ? e.detail : "The platform did not answer.");
+        const refused = e instanceof ApiError && e.status < 500;
+        setMessage(refused ? closeVerdict(4000 + e.status, e.detail).message : "The platform did not answer.");
         return;
       }
       if (stopped) return;

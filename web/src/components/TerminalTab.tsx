@@ -70,7 +70,8 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
       try {
         issued = await ticket(instanceId);
       } catch (e) {
-        if (e instanceof ApiError && e.status < 500) return setState({ phase: "closed", message: e.detail });
+        // A refused ticket means what the same refusal as a close code means (4000 + status).
+        if (e instanceof ApiError && e.status < 500) return setState({ phase: "closed", message: closeVerdict(4000 + e.status, e.detail).message });
         return retry("The platform did not answer. Retrying…");
       }
       if (stopped) return;

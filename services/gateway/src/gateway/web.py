@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
+from starlette.routing import NoMatchFound
 
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
@@ -38,7 +39,8 @@ log = get_logger(__name__)
 
 ASSETS_CACHE = "public, max-age=31536000, immutable"
 PAGE_CACHE = "no-cache"
-ACTIVITY_ROUTE = "/instances/{instance_id}/activity"
+ACTIVITY_ROUTE = "instance_activity"
+"""The name of ``GET /instances/{instance_id}/activity``: the activity service's answer."""
 
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
 _TYPES = {
@@ -149,13 +151,23 @@ async def web_session(request: Request, response: Response) -> WebSession:
     """Whether a user is signed in, and which optional services (billing, activity) answer."""
     response.headers["Cache-Control"] = "no-store"
     settings: GatewaySettings = request.app.state.gateway.settings
-    routes = {getattr(route, "path", None) for route in request.app.routes}
-    features = {"billing": settings.billing_enabled, "activity": ACTIVITY_ROUTE in routes}
+    features = {
+        "billing": settings.billing_enabled,
+        "activity": _has_route(request.app, ACTIVITY_ROUTE, instance_id="-"),
+    }
     try:
         caller = await identify(request)
     except AppError:
         return WebSession(signed_in=False, features=features)
     return WebSession(signed_in=caller.user_id is not None, email=caller.email, features=features)
+
+
+def _has_route(app: FastAPI, name: str, **params: str) -> bool:
+    try:
+        app.url_path_for(name, **params)
+    except NoMatchFound:
+        return False
+    return True
 
 
 def install_web(app: FastAPI, settings: GatewaySettings) -> None:
