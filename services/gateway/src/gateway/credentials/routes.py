@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.errors import BadRequestError, UnavailableError
+from claudecloud_common.logging import get_logger
 
 from ..deps import CALLER_ERRORS, Caller, CallerDep, StateDep
 from ..errors import PayloadTooLarge, error_responses
@@ -28,6 +29,7 @@ from .errors import CredentialUnreadable, NoClaudeCredential
 from .service import CredentialKind, CredentialService, CredentialSummary, Delivery
 
 router = APIRouter(tags=["claude"])
+log = get_logger(__name__)
 
 
 class NoUserAccount(BadRequestError):
@@ -59,7 +61,7 @@ class CredentialView(BaseModel):
     last_four: str
     updated_at: datetime
     delivered_to: list[UUID] = Field(
-        default_factory=list, description="Running instances that now hold it"
+        default_factory=list, description="Running instances this change reached (a PUT's answer)"
     )
 
 
@@ -97,8 +99,8 @@ async def _deliver(state: GatewayState, user_id: UUID, delivery: Delivery) -> li
         try:
             if await _pusher(state).to_instance(view.id, delivery) is not None:
                 delivered.append(view.id)
-        except AgentUnavailable:
-            continue
+        except AgentUnavailable as exc:
+            log.warning("credential.not_delivered", instance_id=str(view.id), reason=exc.detail)
     return delivered
 
 
@@ -114,10 +116,9 @@ async def store_credential(
     (replacing any other); your running instance uses it from its next chat turn."""
     user_id = _user(caller)
     async with state.db.transaction() as session:
-        delivery = await CredentialService(session, state.credential_cipher).store(
-            user_id, body.kind, body.value
-        )
-        summary = await CredentialService(session, state.credential_cipher).summary(user_id)
+        service = CredentialService(session, state.credential_cipher)
+        delivery = await service.store(user_id, body.kind, body.value)
+        summary = await service.summary(user_id)
     response.headers["Cache-Control"] = "no-store"
     return _view(summary, await _deliver(state, user_id, delivery))
 
