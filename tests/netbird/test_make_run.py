@@ -86,9 +86,9 @@ async def test_make_run_with_hetzner_without_its_settings_says_what_is_missing(
         return launcher.child.returncode is not None
 
     await eventually(exited, timeout=60, what="the launcher to give up")
-    assert launcher.child.returncode == 1
+    assert launcher.child.returncode == 1, launcher.output[-3000:]
     for missing in ("HCLOUD_TOKEN", "NETBIRD_API_TOKEN", "terraform executable"):
-        assert missing in launcher.output
+        assert missing in launcher.output, launcher.output[-3000:]
     async with httpx.AsyncClient(timeout=1) as http:
         with pytest.raises(httpx.HTTPError):
             await http.get(f"http://127.0.0.1:{launcher.port}/healthz")

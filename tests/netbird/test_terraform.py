@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +194,17 @@ def test_provider_hetzner_is_refused_at_start_naming_what_is_missing(tmp_path: P
     assert "NETBIRD_API_TOKEN" in ran.stderr
     assert "terraform executable" in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+async def test_the_plan_sizes_the_server(tmp_path: Path) -> None:
+    hetzner = provider(tmp_path)
+    small, large = ref(), ref()
+    await hetzner.create(small)
+    await hetzner.create(replace(large, cpus=4.0, memory_mb=8192))
+
+    def server_type(user_id: uuid.UUID) -> str:
+        values = json.loads((tmp_path / f"user-{user_id}" / "terraform.tfvars.json").read_text())
+        return str(values["server_type"])
+
+    assert server_type(small.user_id) == "cx22"  # no plan: the setting
+    assert server_type(large.user_id) == "cx32"  # 4 vCPUs and 8 GB fit Hetzner's cx32

@@ -12,6 +12,7 @@ stuck sweeper is the saga's timeout: an instance still ``provisioning`` after
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 from uuid import UUID
 
 from faststream.nats import NatsBroker
@@ -40,7 +41,7 @@ from claudecloud_common.outbox import add_to_outbox
 
 from .models import Instance
 from .providers import Machine, MachineRef, Provider, ProviderError
-from .repository import InstanceRepository
+from .repository import EntitlementRepository, InstanceRepository
 from .settings import ProvisionerSettings
 
 __all__ = ["MESH_PROVIDERS", "MeshSteps", "register_mesh", "uses_mesh"]
@@ -74,6 +75,11 @@ class MeshSteps:
             mark_processed(self.session, event.id, _consumer(event))
             return None
         return instance
+
+    async def size(self, user_id: UUID) -> dict[str, Any]:
+        """The machine the user's plan gives (billing's verdict), when billing said one."""
+        found = await EntitlementRepository(self.session).get(user_id)
+        return {"cpus": found.cpus, "memory_mb": found.memory_mb} if found else {}
 
     async def created(self, event: MeshPrepared, machine: Machine) -> bool:
         """Record the server (step 3); False when the instance moved on meanwhile."""
@@ -161,7 +167,8 @@ class MeshRunner:
         )
         if instance is None:
             return
-        ref = replace(_ref(instance), setup_key=event.setup_key)
+        size = await self.commits.run(lambda s: MeshSteps(s).size(instance.user_id))
+        ref = replace(_ref(instance), setup_key=event.setup_key, **size)
         try:
             machine = await self.provider.create(ref)
         except ProviderError as exc:
