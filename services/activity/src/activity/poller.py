@@ -79,6 +79,7 @@ class Poller:
         self.clock = clock
         self.policy = policy
         self._task: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
         self._last_resync: datetime | None = None
         self.ticks: list[TickReport] = []
         self._ticked = asyncio.Condition()
@@ -89,10 +90,11 @@ class Poller:
         self._task = asyncio.create_task(self._run(), name="activity-poller")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._resync):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.agents.close()
 
     def interval_of(self, moment: datetime) -> int:
@@ -112,10 +114,7 @@ class Poller:
     async def tick(self) -> TickReport:
         """Poll every instance due now; decide and record about each."""
         now = self.clock.now()
-        if self._last_resync is None or now - self._last_resync >= timedelta(
-            seconds=self.settings.resync_seconds
-        ):
-            await self.resync(now)
+        self._resync_if_due(now)
         started, cpu = time.perf_counter(), time.process_time()
         interval = self.interval_of(now)
         workers = [
@@ -139,6 +138,19 @@ class Poller:
             await self._ticked.wait_for(lambda: len(self.ticks) >= count)
             return self.ticks[count - 1]
 
+    def _resync_if_due(self, now: datetime) -> None:
+        """Start a resync beside the polls (a slow provisioner never delays a tick)."""
+        every = timedelta(seconds=self.settings.resync_seconds)
+        due = self._last_resync is None or now - self._last_resync >= every
+        if due and (self._resync is None or self._resync.done()):
+            self._resync = asyncio.create_task(self._resync_logged(now), name="activity-resync")
+
+    async def _resync_logged(self, now: datetime) -> None:
+        try:
+            await self.resync(now)
+        except Exception as exc:  # the database is down: tried again at the next tick
+            log.warning("activity.resync_failed", error=f"{type(exc).__name__}: {exc}")
+
     async def resync(self, now: datetime) -> None:
         """Follow running instances no event told us about (first deploy, a lost database)."""
         try:
@@ -149,7 +161,7 @@ class Poller:
                 InstanceList,
                 timeout=self.settings.provider_timeout_seconds,
             )
-        except AppError as exc:
+        except AppError as exc:  # tried again at the next tick
             log.warning("activity.resync_failed", error=exc.detail)
             return
         async with self.db.transaction() as session:
