@@ -33,7 +33,8 @@ router = APIRouter(prefix="/instances", tags=["instances"])
 
 _TERMINAL = {InstanceStatus.DESTROYED}
 _ONE_INSTANCE = error_responses(*CALLER_ERRORS, InstanceNotFound, UnavailableError)
-_TRANSITION = error_responses(
+_TRANSITION = error_responses(*CALLER_ERRORS, InstanceNotFound, IllegalTransition, UnavailableError)
+_WAKE = error_responses(
     *CALLER_ERRORS, InstanceNotFound, IllegalTransition, PaymentRequired, UnavailableError
 )
 
@@ -166,7 +167,7 @@ async def pause_instance(
 
 
 @router.post(
-    "/{instance_id}/wake", status_code=202, response_model=CommandAccepted, responses=_TRANSITION
+    "/{instance_id}/wake", status_code=202, response_model=CommandAccepted, responses=_WAKE
 )
 async def wake_instance(
     instance_id: UUID,
