@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
 from gateway.connect import service as connect
@@ -42,9 +43,12 @@ def test_the_docker_script_attaches_to_the_users_tmux_session(tmp_path: Path) ->
 
 def test_the_hetzner_script_goes_over_the_mesh(tmp_path: Path) -> None:
     script = connect.for_instance(
-        _view("hetzner", InstanceStatus.RUNNING, "10.100.7.10"), "https://x"
+        _view("hetzner", InstanceStatus.RUNNING, "10.100.7.10:3001"),
+        "https://x",
+        device_key=SecretStr("ONE-OFF-DEVICE-KEY"),
     )
-    assert "claude@10.100.7.10" in script
+    assert "HOST=10.100.7.10\n" in script  # tests/netbird/test_connect_script.py runs it
+    assert 'mosh "claude@$HOST" -- tmux attach -t claude' in script
     shellcheck(script, tmp_path)
 
 

@@ -1,12 +1,11 @@
 """A local Netbird Management API that follows Netbird's OpenAPI document and keeps state.
 
-Every request is checked against ``netbird-openapi.yml`` before it is handled: the path must be
-one of the document's paths, the method one of its operations, the ``Authorization`` header a
-token, and the JSON body valid against the operation's request schema (JSON Schema 2020-12 via
-``jsonschema``, references resolved in the document). Anything else is refused (400, 404 or 405,
-Netbird's ``{"message", "code"}``) and remembered in :attr:`FakeNetbird.refused`. Every answer is
-checked against the operation's response schema too; one that does not match is remembered in
-:attr:`FakeNetbird.violations` (a bug in this fake, never in the client).
+Every request is checked against ``netbird-openapi.yml`` (``openapi.py``) before it is handled:
+the path must be one of the document's paths, the method one of its operations, the
+``Authorization`` header a token, and the JSON body valid against the operation's request schema.
+Anything else is refused (400, 404 or 405, Netbird's ``{"message", "code"}``) and remembered in
+:attr:`FakeNetbird.refused`. Every answer is checked against the operation's response schema too;
+one that does not match is remembered in :attr:`FakeNetbird.violations` (a bug in this fake).
 
 It behaves like Netbird where the saga depends on it: a group linked to a route, a policy or a
 setup key cannot be deleted; a one-off setup key enrols one peer; unknown ids answer 404. Tests
@@ -18,92 +17,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import uvicorn
-import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.openapi import spec
 from tests.support import free_port
 
-DOCUMENT = Path(
-    os.environ.get("NETBIRD_OPENAPI", Path(__file__).parents[3] / "shared" / "netbird-openapi.yml")
-)
-_BASE = "urn:netbird-openapi"
 NEVER = "0001-01-01T00:00:00Z"
 FAKE_TOKEN = "nbp_fake_token"
-
-
-@cache
-def spec() -> OpenAPI:
-    return OpenAPI(yaml.safe_load(DOCUMENT.read_text()))
-
-
-class OpenAPI:
-    """The document's paths and schemas, with a validator per referenced schema."""
-
-    def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        resource = Resource.from_contents(document, default_specification=DRAFT202012)
-        self.registry: Registry[Any] = Registry().with_resource(_BASE, resource)
-        self.paths = [(template, _pattern(template)) for template in document["paths"]]
-
-    def operation(self, method: str, path: str) -> tuple[str, dict[str, Any]] | int:
-        """The template and operation for ``method path``, or 404 / 405."""
-        for template, pattern in self.paths:
-            if pattern.fullmatch(path):
-                found = self.document["paths"][template].get(method.lower())
-                return (template, found) if found else 405
-        return 404
-
-    def validate(self, schema: dict[str, Any], value: Any) -> list[str]:
-        """Why ``value`` does not match ``schema`` (empty when it does)."""
-        wrapped = {"$ref": f"{_BASE}#/__schema"}
-        document = {**self.document, "__schema": schema}
-        registry = self.registry.with_resource(
-            _BASE, Resource.from_contents(document, default_specification=DRAFT202012)
-        )
-        validator = Draft202012Validator(wrapped, registry=registry)
-        return [_describe(e) for e in validator.iter_errors(value)]
-
-    @staticmethod
-    def request_schema(operation: dict[str, Any]) -> dict[str, Any] | None:
-        content = operation.get("requestBody", {}).get("content", {})
-        media = content.get("application/json")
-        return media.get("schema") if media else None
-
-    def response_schema(self, operation: dict[str, Any], status: int) -> dict[str, Any] | None:
-        response = operation.get("responses", {}).get(str(status))
-        if response is None:
-            return None
-        if "$ref" in response:
-            response = self.document["components"]["responses"][response["$ref"].split("/")[-1]]
-        media = response.get("content", {}).get("application/json")
-        return media.get("schema") if media else None
-
-
-def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
-
-
-def _describe(error: ValidationError) -> str:
-    where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-    return f"{where}: {error.message}"
 
 
 @dataclass
