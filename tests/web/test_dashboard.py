@@ -141,8 +141,19 @@ async def test_a_newcomer_works_on_a_workstation(
     await expect(tool).to_contain_text("Bash")
     await tool.locator("summary").click()  # folded until opened
     await expect(tool).to_contain_text("cwd=/claude-data/webdemo")
+    await page.get_by_label("Message to Claude").fill("be slow")
+    await page.get_by_role("button", name="Send").click()
+    await page.get_by_role("button", name="Stop").click()  # interrupts the turn
+    await expect(page.get_by_test_id("transcript")).to_contain_text("Stopped")
+    await expect(page.get_by_role("button", name="Send")).to_be_visible()
 
-    # Pause and wake, confirmed, followed live
+    # Pause and wake, confirmed, followed live (the tabs move with the arrow keys)
+    await page.get_by_role("tab", name="Chat").focus()
+    await page.keyboard.press("ArrowRight")
+    await expect(page.get_by_role("tab", name="Projects")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    await expect(page.get_by_role("tab", name="Projects")).to_be_focused()
     await page.get_by_role("tab", name="Overview").click()
     await page.get_by_role("button", name="Pause").click()
     await page.get_by_role("dialog").get_by_role("button", name="Pause").click()

@@ -88,8 +88,11 @@ export default function Dashboard() {
         <h1>Your workstation</h1>
         <div role="tablist" aria-label="Dashboard" onKeyDown={(e) => {
           const index = TABS.indexOf(tab);
-          if (e.key === "ArrowRight") choose(TABS[(index + 1) % TABS.length]);
-          if (e.key === "ArrowLeft") choose(TABS[(index + TABS.length - 1) % TABS.length]);
+          const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? TABS.length - 1 : 0;
+          if (!step) return;
+          const next = TABS[(index + step) % TABS.length];
+          choose(next);
+          document.getElementById(`tab-${next}`)?.focus();
         }}>
           {TABS.map((t) => (
             <button
