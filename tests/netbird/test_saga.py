@@ -191,3 +191,20 @@ async def test_expired_keys_of_this_service_are_deleted_and_only_those(
         assert deleted >= 1  # (keys of other tests' instances still alive count too)
         assert list(p.netbird.setup_keys) == [theirs.id]
         assert_document_followed(p)
+
+
+async def test_netbird_unavailable_for_a_while_is_retried_without_duplicates(
+    platform: PlatformFactory,
+) -> None:
+    async with platform() as p:
+        p.netbird.fail("POST", "/api/setup-keys", status=503, times=2)
+        p.netbird.fail("POST", "/api/policies", status=502, times=1)
+        instance_id, _ = await p.create()
+
+        await p.until_status(instance_id, "running", timeout=30)
+
+        assert mesh_resources(p) == {"groups": 1, "setup_keys": 1, "routes": 1, "policies": 1}
+        assert p.netbird.count("POST", "/api/groups") == 1
+        assert p.netbird.count("POST", "/api/setup-keys") == 3
+        assert p.seen.of(instance_id, "netbird.failed") == []
+        assert_document_followed(p)

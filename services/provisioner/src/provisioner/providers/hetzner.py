@@ -136,7 +136,17 @@ class HetznerProvider:
     async def _run(self, ref: MachineRef, step: Callable[..., T], *args: Any) -> T:
         lock = self._locks.setdefault(ref.user_id, asyncio.Lock())
         async with lock:
-            return await asyncio.to_thread(step, ref, *args)
+            return await asyncio.to_thread(self._locked, ref, step, *args)
+
+    def _locked(self, ref: MachineRef, step: Callable[..., T], *args: Any) -> T:
+        """``step`` while holding the user's lock file: replicas sharing the workspaces too
+        take turns (the asyncio lock spares this process's threads the wait)."""
+        with (self.root / f".user-{ref.user_id}.lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                return step(ref, *args)
+            finally:
+                fcntl.flock(held, fcntl.LOCK_UN)
 
     def workspace(self, user_id: UUID) -> Path:
         return self.root / f"user-{user_id}"
