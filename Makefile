@@ -72,6 +72,7 @@ bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.auth --instance-cache 0
 	$(UV) run --frozen python -m bench.terminal
 	$(UV) run --frozen python -m bench.billing
+	$(UV) run --frozen python -m bench.netbird
 
 .PHONY: bench-billing
 bench-billing: env ## Stripe webhooks/s beside /healthz; Pay → running beside create → running
