@@ -22,7 +22,7 @@ from tests.billing.conftest import (
     status,
     subscribe,
 )
-from tests.support import eventually
+from tests.support import eventually, free_port, stream_messages
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +138,35 @@ async def test_a_new_billing_period_starts_a_new_total(
     assert renewed.hours_used == 0.0
     assert renewed.current_period_start == second
     assert in_february.hours_used == 0.25
+
+
+async def test_usage_while_stripe_is_down_counts_at_once_and_reaches_the_meter_later(
+    bus: NatsClient,
+    nats_url: str,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user, sample_id = uuid.uuid4(), uuid.uuid4()
+    async with provisioner():
+        async with billing(plans=ONE_HOUR_PLANS):
+            await subscribe(bus, local_stripe, user)
+            instance = (await instances(bus, user)).items[0].id
+        stripe_down = f"http://127.0.0.1:{free_port()}"
+        async with billing(plans=ONE_HOUR_PLANS, stripe_api_base=stripe_down, sweep_seconds=3600):
+            sample = UsageSample(
+                user_id=user, instance_id=instance, seconds=4000, sample_id=sample_id
+            )
+            await publish(bus, sample)
+            await eventually(lambda: drained(bus), what="the sample handled")
+            counted = await status(bus, user)
+            assert not await _meter_events_of(local_stripe, str(sample_id))
+        dead = await stream_messages(nats_url, "DLQ", "dlq.evt.activity.usage")
+        assert not [m for m in dead if str(sample_id) in m.data.decode()]
+
+        async with billing(plans=ONE_HOUR_PLANS):  # Stripe answers again: the sweeper sends it
+            meter = await eventually(
+                lambda: _meter_events_of(local_stripe, str(sample_id)), what="the overage reported"
+            )
+    assert counted.hours_used == pytest.approx(4000 / 3600, abs=1e-3)
+    assert [e["payload"]["value"] for e in meter] == ["400"]

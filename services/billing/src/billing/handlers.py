@@ -27,7 +27,13 @@ from claudecloud_common.contracts.billing import (
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, get_logger
 
-from .errors import AlreadySubscribed, BillingDisabled, NoSubscription
+from .errors import (
+    AlreadySubscribed,
+    BillingDisabled,
+    NoSubscription,
+    StripeRefused,
+    StripeUnavailable,
+)
 from .models import UsageEntry
 from .service import BillingService
 from .settings import BillingSettings
@@ -94,8 +100,15 @@ class Billing:
     async def add_usage(self, sample: UsageSample) -> None:
         async with self.db.transaction() as session:
             entry = await self.service(session).add_usage(sample)
-        if entry is not None:
+        if entry is None:
+            return
+        try:
             await self.report(entry)
+        except (StripeUnavailable, StripeRefused) as exc:
+            # In the ledger already, marked unreported: the sweeper sends it when Stripe answers.
+            log.warning(
+                "billing.usage_report_deferred", sample_id=str(entry.sample_id), error=str(exc)
+            )
 
     async def report(self, entry: UsageEntry) -> None:
         """Send one entry's overage to the Stripe meter, then note it was sent."""
