@@ -37,6 +37,7 @@ from claudecloud_common.contracts.instances import (
     InstanceSubject,
     InstanceView,
 )
+from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
 from netbird.app import create_app as create_netbird
 from netbird.settings import NetbirdSettings
 from provisioner.app import create_app as create_provisioner
@@ -126,6 +127,16 @@ class Platform:
         if parsed.error is not None:
             assert parsed.error.error == "InstanceNotFound", parsed.error
         return parsed.result
+
+    async def device_key(self, instance_id: uuid.UUID, user_id: uuid.UUID) -> str:
+        """A one-off key for the owner's device, as the gateway asks for it."""
+        query = GetDeviceKey(instance_id=instance_id, user_id=user_id)
+        reply = await self.bus.request(
+            str(NetbirdSubject.DEVICE_KEY), query.model_dump_json().encode(), timeout=5
+        )
+        parsed = RpcReply[DeviceKey].model_validate_json(reply.data)
+        assert parsed.result is not None, parsed.error
+        return parsed.result.setup_key.get_secret_value()
 
     async def until_status(
         self, instance_id: uuid.UUID, status: str, timeout: float = 20.0

@@ -118,12 +118,16 @@ async def test_a_failure_at_each_step_leaves_nothing_behind(
         assert_document_followed(p)
 
 
-async def test_destroy_tears_down_policy_then_route_then_group(platform: PlatformFactory) -> None:
+async def test_destroy_tears_down_policy_then_route_then_group_and_keys_of_devices_too(
+    platform: PlatformFactory,
+) -> None:
     async with platform() as p:
         instance_id, user_id = await p.create()
         await p.until_status(instance_id, "running")
         (key_id,) = p.netbird.setup_keys
-        p.netbird.enrol(p.netbird.key_secrets[key_id], "claude-server")  # cloud-init's join
+        p.netbird.enrol(p.netbird.key_secrets[key_id], f"claude-{user_id}")  # cloud-init's join
+        device = await p.device_key(instance_id, user_id)  # what the connect script is given
+        laptop = p.netbird.enrol(device, "my-laptop")
 
         await p.destroy(instance_id)
         await p.until_status(instance_id, "destroyed")
@@ -131,7 +135,8 @@ async def test_destroy_tears_down_policy_then_route_then_group(platform: Platfor
             lambda: p.seen.of(instance_id, "netbird.torn_down"), what="the mesh torn down"
         )
 
-        assert p.netbird.resources() == {**NOTHING, "peers": 0}
+        assert p.netbird.resources() == {**NOTHING, "peers": 1}
+        assert list(p.netbird.peers) == [laptop["id"]], "the owner's own device stays theirs"
         deletes = [c.template for c in p.netbird.calls if c.method == "DELETE"]
         order = [d for d in deletes if d.split("/")[2] in ("policies", "routes", "groups")]
         assert order == [

@@ -39,6 +39,10 @@ class MeshRepository:
         )
         return (await self.session.exec(query)).all()
 
+    async def keys_of(self, instance_id: UUID) -> Sequence[SetupKeyRecord]:
+        query = select(SetupKeyRecord).where(SetupKeyRecord.instance_id == instance_id)
+        return (await self.session.exec(query)).all()
+
     async def forget_keys(self, key_ids: Sequence[str]) -> None:
         if key_ids:
             statement = delete(SetupKeyRecord).where(col(SetupKeyRecord.key_id).in_(key_ids))

@@ -27,7 +27,7 @@ from claudecloud_common.logging import bind_correlation, get_logger
 from .client import Group, NetbirdClient, Policy, Route, SetupKeyClear
 from .errors import NetbirdAPIError
 from .models import Mesh
-from .service import MeshService, mesh_name, route_network_id
+from .service import MeshService, mesh_name, route_network_id, server_peer_name
 from .settings import NetbirdSettings
 
 log = get_logger(__name__)
@@ -187,8 +187,9 @@ class MeshSaga:
     # Teardown
 
     async def teardown(self, event: InstanceEvent) -> None:
-        """Policy → route → setup key → the group's peers → group; what is gone already is
-        skipped, so a repeated teardown is harmless."""
+        """Policy → route → setup keys → the server's peer → group; what is gone already is
+        skipped, so a repeated teardown is harmless. The owner's own devices stay peers of the
+        account (they only lose the group)."""
         with bind_correlation(event.correlation_id, instance_id=str(event.instance_id)):
             name = mesh_name(self.settings.name_prefix, event.instance_id)
             mesh = await self._tx(lambda s: s.open_teardown(event, name))
@@ -196,8 +197,9 @@ class MeshSaga:
                 return
             await self._remove_policy(mesh)
             await self._remove_route(mesh)
-            if mesh.setup_key_id:
-                await self._delete(self.client.delete_setup_key, mesh.setup_key_id)
+            keys = await self._tx(lambda s: s.keys_of(mesh.instance_id))
+            for key_id in {*keys, *([mesh.setup_key_id] if mesh.setup_key_id else [])}:
+                await self._delete(self.client.delete_setup_key, key_id)  # server's and devices'
             await self._remove_group(mesh)
             await self._tx(lambda s: s.torn_down(event))
 
@@ -233,8 +235,10 @@ class MeshSaga:
             if exc.not_found:
                 return
             raise
-        for peer in group.peers:  # the server's peer: its server is gone
-            await self._delete(self.client.delete_peer, peer.id)
+        server = server_peer_name(mesh.user_id)
+        for peer in group.peers:
+            if peer.name == server:  # its server is gone; the owner's devices are theirs
+                await self._delete(self.client.delete_peer, peer.id)
         await self._delete(self.client.delete_group, group_id)
 
     async def _delete(self, delete: Callable[[str], Awaitable[None]], resource_id: str) -> None:

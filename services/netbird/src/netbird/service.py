@@ -39,6 +39,12 @@ def mesh_name(prefix: str, instance_id: UUID) -> str:
     return f"{prefix}-{instance_id}"
 
 
+def server_peer_name(user_id: UUID) -> str:
+    """The peer an instance's server enrols as: its hostname, ``claude-<user_id>``
+    (``terraform/modules/user_instance``)."""
+    return f"claude-{user_id}"
+
+
 def route_network_id(instance_id: UUID) -> str:
     """The route's network identifier (Netbird allows 40 characters)."""
     return f"cc-{instance_id.hex}"
@@ -217,6 +223,10 @@ class MeshService:
                 f"({mesh.status.value if mesh is not None else 'no mesh'})"
             )
         return mesh
+
+    async def keys_of(self, instance_id: UUID) -> list[str]:
+        """Ids of every key this service made for ``instance_id`` (server and devices)."""
+        return [k.key_id for k in await self.repo.keys_of(instance_id)]
 
     def remember_key(self, key: SetupKeyClear, instance_id: UUID) -> None:
         """A key this service made: the clean-up deletes it once expired."""
