@@ -117,9 +117,10 @@ def main() -> None:
         except RuntimeError as exc:
             say(str(exc))
             sys.exit(1)
-    web = ensure_web()  # the dashboard under /, built when missing or stale
-    if web and "GATEWAY_WEB_DIR" not in os.environ:
-        os.environ["GATEWAY_WEB_DIR"] = web
+    if not os.environ.get("GATEWAY_WEB_DIR"):  # yours is served as it is
+        web = ensure_web()  # the dashboard under /, built when missing or stale
+        if web:
+            os.environ["GATEWAY_WEB_DIR"] = web
     stack = Stack(config)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_stop)
