@@ -12,6 +12,11 @@ cd "$(dirname "$0")"
 
 say() { printf '[web] %s\n' "$*" >&2; }
 
+# One build at a time (make run, a test and a launcher may all ask at once); the next one then
+# finds the export up to date.
+exec 9>.build-lock
+flock 9
+
 sources_hash() {
     local paths=(src package.json package-lock.json next.config.mjs tsconfig.json)
     [ -d public ] && paths+=(public)

@@ -25,6 +25,8 @@ ASSET = b"console.log('the app');\n" * 200
 
 def _export(folder: Path) -> Path:
     (folder / "signin").mkdir(parents=True)
+    (folder / "verify").mkdir(parents=True)
+    (folder / "verify" / "index.html").write_bytes(PAGE.replace(b"landing", b"confirm"))
     (folder / "_next" / "static" / "chunks").mkdir(parents=True)
     (folder / "index.html").write_bytes(PAGE)
     (folder / "signin" / "index.html").write_bytes(PAGE.replace(b"landing", b"sign in"))
@@ -115,3 +117,16 @@ async def test_without_a_built_export_the_minimal_page_stays(tmp_path: Path) -> 
     assert page.status_code == 401
     assert "Not signed in" in page.text
     assert probe.status_code == 200
+
+
+async def test_the_sign_in_link_opens_the_dashboards_page_which_spends_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    opened = await client.get("/auth/verify", params={"token": "a-magic-link-token"})
+    spent = await client.post("/auth/verify", data={"token": "not-a-token"})
+
+    assert opened.status_code == 200
+    assert "confirm" in opened.text
+    assert opened.headers["cache-control"] == "no-store"
+    assert "script-src 'self' 'sha256-" in opened.headers["content-security-policy"]
+    assert spent.status_code == 401  # the POST is still the gateway's

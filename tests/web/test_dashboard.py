@@ -28,7 +28,10 @@ async def sign_in(platform: Platform, page: Page, email: str) -> None:
     await expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     link = await platform.mail.next_link(email, timeout=30)
     await page.goto(link)  # opening the link spends nothing ...
-    await page.get_by_role("button", name="Sign in").click()  # ... the button does
+    button = page.get_by_role("button", name="Sign in")
+    await expect(button).to_be_enabled()
+    assert "token=" not in page.url  # the link's secret leaves the address bar and history
+    await button.click()  # ... the button does
     await page.wait_for_url(re.compile(r"/dashboard/"))
 
 

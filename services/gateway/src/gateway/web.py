@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.routing import NoMatchFound
 
@@ -31,6 +32,7 @@ from claudecloud_common.logging import get_logger
 
 from .auth import routes as auth
 from .auth.identify import identify
+from .errors import error_responses
 from .settings import GatewaySettings
 
 __all__ = ["install_web", "page_policy"]
@@ -39,6 +41,9 @@ log = get_logger(__name__)
 
 ASSETS_CACHE = "public, max-age=31536000, immutable"
 PAGE_CACHE = "no-cache"
+VERIFY_HEADERS = {"Cache-Control": "no-store"}
+"""The sign-in link's page: its address holds a token, so no cache keeps it (and the page's own
+``<meta name="referrer" content="no-referrer">`` sends it nowhere)."""
 ACTIVITY_ROUTE = "instance_activity"
 """The name of ``GET /instances/{instance_id}/activity``: the activity service's answer."""
 
@@ -146,7 +151,9 @@ class WebSession(BaseModel):
 session_router = APIRouter(tags=["dashboard"])
 
 
-@session_router.get("/web/session", response_model=WebSession)
+@session_router.get(
+    "/web/session", response_model=WebSession, responses=error_responses(validated=False)
+)
 async def web_session(request: Request, response: Response) -> WebSession:
     """Whether a user is signed in, and which optional services (billing, activity) answer."""
     response.headers["Cache-Control"] = "no-store"
@@ -191,6 +198,15 @@ def install_web(app: FastAPI, settings: GatewaySettings) -> None:
     app.add_api_route(
         "/_next/{path:path}", _assets(files), methods=["GET", "HEAD"], include_in_schema=False
     )
+    verify = pages.get("/verify/")
+    if verify is not None:  # the sign-in mail's link opens the dashboard's page, not the plain one
+        link_page = _File(
+            verify.body, verify.gzipped, verify.media_type, verify.headers | VERIFY_HEADERS
+        )
+        route = APIRoute(
+            "/auth/verify", _responder(link_page), methods=["GET"], include_in_schema=False
+        )
+        app.router.routes.insert(0, route)  # before auth.routes.verify_page
     log.info("web.served", folder=str(folder), pages=sum(u.endswith(".html") for u in files))
 
 
