@@ -105,6 +105,15 @@ async def test_a_newcomer_works_on_a_workstation(
     await expect(page.locator(".xterm-rows")).to_contain_text("web-42")
     await watched.shot("terminal")
 
+    # The agent dies (the instance's supervisor starts it again): the terminal reconnects by
+    # itself, and tmux draws the same screen again on a cleared terminal
+    code, output = exec_in(container, "pkill -f 'python -m agent'")
+    assert code == 0, output
+    state = page.get_by_test_id("terminal-state")
+    await expect(state).not_to_have_text("Connected", timeout=15_000)
+    await expect(state).to_have_text("Connected", timeout=60_000)
+    await expect(page.locator(".xterm-rows")).to_contain_text("web-42")
+
     # Chat: the stand-in claude streams a reply
     code, output = exec_in(
         container, "mkdir -p ~/.claude && echo '{}' > ~/.claude/.credentials.json"

@@ -48,6 +48,7 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
     let timer: number | undefined;
     let stopped = false;
     let opened = false;
+    let connections = 0;
     const listeners: { dispose(): void }[] = [];
 
     const send = (frame: Uint8Array) => {
@@ -86,7 +87,11 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
         if (typeof message.data === "string") return terminal.write(message.data);
         const frame = ttyd.decode(message.data as ArrayBuffer);
         if (frame.kind === "output") {
-          if (!opened) setState({ phase: "open" });
+          if (!opened) {
+            setState({ phase: "open" });
+            // Again after a drop: tmux draws the whole screen anew, over a clean terminal.
+            if (connections++ > 0) terminal.reset();
+          }
           opened = true;
           retries = 0;
           terminal.write(frame.data);
