@@ -44,7 +44,8 @@ async def test_create_with_mesh_runs_the_saga_to_running(platform: PlatformFacto
             "netbird.finalized",
             "instance.running",
         ]
-        assert [t for t in types if t in order] == order
+        assert list(dict.fromkeys(t for t in types if t in order)) == order  # (a re-publish
+        # after a slow acknowledgement repeats a message id, which consumers drop)
         assert p.seen.of(instance_id, "instance.requested")[0]["mesh"] is True
 
         # One group, one one-off key into it, a route to the instance's subnet, a policy.
@@ -75,7 +76,7 @@ async def test_create_with_mesh_runs_the_saga_to_running(platform: PlatformFacto
         assert view.host == f"{subnet.removesuffix('0/24')}10:3001"
         # The key never crossed the bus where a log could show it: only inside netbird.prepared.
         carrying = [e for e in p.seen.events if secret in str(e)]
-        assert [e["type"] for e in carrying] == ["netbird.prepared"]
+        assert {e["type"] for e in carrying} == {"netbird.prepared"}
         assert_document_followed(p)
 
 
@@ -107,8 +108,8 @@ async def test_a_failure_at_each_step_leaves_nothing_behind(
             assert "server_type unavailable" in view.reason
         else:
             assert f"({step})" in view.reason
-            (failed,) = p.seen.of(instance_id, "netbird.failed")
-            assert failed["step"] == step
+            failed = p.seen.of(instance_id, "netbird.failed")
+            assert {f["step"] for f in failed} == {step}
         await eventually(
             lambda: p.seen.of(instance_id, "netbird.torn_down"), what="the mesh torn down"
         )
