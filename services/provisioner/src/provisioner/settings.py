@@ -94,7 +94,7 @@ class ProvisionerSettings(ServiceSettings):
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if self.provider in (None, "fake"):
-            problems.append("PROVIDER must be docker in production (not the fake)")
+            problems.append("PROVIDER must be docker or hetzner in production (not the fake)")
         return problems
 
 
