@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import docker
 import httpx
+import nats
 import pytest
 import websockets
 from docker.models.containers import Container
@@ -28,7 +30,7 @@ from activity.settings import ActivitySettings
 from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.signin import sign_in_from_log as sign_in
 from tests.proxy.conftest import IMAGE, standin_engine
-from tests.support import eventually
+from tests.support import create_database, drop_database, eventually
 from tests.ttyd import Terminal
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -58,16 +60,20 @@ class Live:
     token: str
     instance_id: str
     engine: docker.DockerClient
+    settings: ActivitySettings
+    replicas: list[Activity]
 
     @property
     def owner(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def step(self, times: int = 1) -> None:
+        """Move the clock one interval ``times`` times, each time until every replica ticked."""
         for _ in range(times):
-            done = len(self.activity.poller.ticks)
+            done = [len(replica.poller.ticks) for replica in self.replicas]
             await self.clock.advance(INTERVAL)
-            await asyncio.wait_for(self.activity.poller.wait_for_ticks(done + 1), 60)
+            for replica, count in zip(self.replicas, done, strict=True):
+                await asyncio.wait_for(replica.poller.wait_for_ticks(count + 1), 60)
 
     async def view(self) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.base_url, timeout=30) as api:
@@ -82,7 +88,12 @@ class Live:
 
     async def running(self) -> tuple[Container, str, str]:
         """Wake it if an earlier test paused it; its container, agent address and secret."""
-        was_paused = (await self.instance())["status"] == "paused"
+
+        async def settled() -> str | None:  # a pause an earlier test caused may be under way
+            status = str((await self.instance())["status"])
+            return status if status in ("running", "paused") else None
+
+        was_paused = await eventually(settled, timeout=60, what="a settled status") == "paused"
         if was_paused:
             woken = await self.admin.post(f"/instances/{self.instance_id}/wake")
             assert woken.status_code == 202, woken.text
@@ -107,7 +118,12 @@ class Live:
             return bool((await self.instance())["status"] == "paused")
 
         await eventually(paused, timeout=60, what="the instance paused")
-        view = await self.view()
+
+        async def known_paused() -> dict[str, Any] | None:
+            seen = await self.view()
+            return seen if seen["status"] == "paused" else None
+
+        view: dict[str, Any] = await eventually(known_paused, what="activity seeing it paused")
         pause = next(d for d in view["decisions"] if d["decision"] == "pause")
         assert pause["reason"] == reason, view["decisions"]
         return view
@@ -115,7 +131,9 @@ class Live:
 
 @pytest.fixture(scope="module")
 async def live(
-    standin_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory
+    standin_engine: docker.DockerClient,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Live]:
     deployment, network, isolation = docker_isolation("act", IMAGE)
     tmp = tmp_path_factory.mktemp("activity-stack")
@@ -137,8 +155,12 @@ async def live(
         base_url=base_url, headers={"X-API-Key": config.admin_api_key}, timeout=60
     )
     clock = ManualClock()
+    database_url = await create_database("cc_activity_live")
     settings = ActivitySettings(
-        data_dir=tmp / "activity", nats_url=config.resolved_nats_url, **SETTINGS
+        data_dir=tmp / "activity",
+        database_url=database_url,
+        nats_url=config.resolved_nats_url,
+        **SETTINGS,
     )
     activity = build(settings, clock)
     try:
@@ -149,12 +171,25 @@ async def live(
             )
             assert created.status_code == 202, created.text
             yield Live(
-                stack, base_url, admin, activity, clock, token, created.json()["id"], standin_engine
+                stack,
+                base_url,
+                admin,
+                activity,
+                clock,
+                token,
+                created.json()["id"],
+                standin_engine,
+                settings,
+                [activity],
             )
     finally:
         await admin.aclose()
         stack.stop_all()
         remove_deployment(standin_engine, deployment, network)
+        await drop_database(database_url)
+        if request.session.testsfailed:
+            for path in sorted((tmp / "logs").glob("*.log")):
+                print(f"----- {path} -----\n{path.read_text()[-6000:]}")
 
 
 async def _user_id(base_url: str, token: str) -> str:
@@ -314,3 +349,72 @@ async def test_typing_through_a_plain_tmux_attach_keeps_it_awake(live: Live) -> 
     view = await live.view()
     assert view["status"] == "running"
     assert view["last_activity_reason"] == "terminal_input"
+
+    async def left() -> bool:
+        async with httpx.AsyncClient(timeout=5) as client:
+            report = await client.get(
+                f"http://{host}/activity", headers={"Authorization": f"Bearer {secret}"}
+            )
+        return int(report.json()["tmux_clients"]) == 0
+
+    await eventually(left, timeout=60, interval=0.5, what="the tmux client gone")
+
+
+async def test_two_replicas_pause_once_and_send_one_sample_per_interval(live: Live) -> None:
+    _container, host, secret = await live.running()
+    second = build(live.settings, live.clock)  # a second activity service on the same database
+    seen: dict[str, list[dict[str, Any]]] = {"usage": [], "pause": []}
+    bus = await nats.connect(live.settings.nats_url)
+
+    async def on_usage(msg: Any) -> None:
+        seen["usage"].append(json.loads(msg.data))
+
+    async def on_pause(msg: Any) -> None:
+        seen["pause"].append(json.loads(msg.data))
+
+    # Core subscriptions see every publish, repeats included (JetStream would drop those).
+    await bus.subscribe("evt.activity.usage", cb=on_usage)
+    await bus.subscribe("cmd.instance.pause", cb=on_pause)
+    try:
+        async with TestApp(worker_app(second)):
+            live.replicas.append(second)
+            terminal = await Terminal.open(
+                f"ws://{host}/terminal", headers={"Authorization": f"Bearer {secret}"}
+            )
+            try:
+                for _ in range(3):
+                    await terminal.send_keys("y")
+                    await eventually(functools.partial(_typed_seen, host, secret))
+                    await live.step()
+            finally:
+                await terminal.send_keys("\x15")
+                with contextlib.suppress(Exception):
+                    await terminal.connection.close()
+            await live.step(IDLE_STEPS + 1)
+            await live.paused_for("idle")
+            live.replicas.remove(second)
+        mine = [s for s in seen["usage"] if s["instance_id"] == live.instance_id]
+        assert 3 <= len(mine) <= 4, mine  # the typed intervals (one may spill into the next)
+        assert len({s["sample_id"] for s in mine}) == len(mine)  # each interval sent once
+        pauses = [c for c in seen["pause"] if c["instance_id"] == live.instance_id]
+        assert len(pauses) == 1, pauses
+        polled = [sum(t.polled for t in r.poller.ticks) for r in (live.activity, second)]
+        assert sum(polled) > 0
+    finally:
+        await bus.close()
+
+
+_last_inputs: dict[str, int] = {}
+
+
+async def _typed_seen(host: str, secret: str) -> bool:
+    """The agent has counted the key just sent (so the next poll sees it)."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        report = await client.get(
+            f"http://{host}/activity", headers={"Authorization": f"Bearer {secret}"}
+        )
+    inputs = int(report.json()["inputs"])
+    if inputs > _last_inputs.get(secret, 0):
+        _last_inputs[secret] = inputs
+        return True
+    return False
