@@ -165,7 +165,7 @@ async def watched(browser: Browser, request: pytest.FixtureRequest) -> AsyncIter
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
             url = str(message.location.get("url") or page.url)
-            watched.errors.append(f"console: {message.text} ({url})")
+            watched.errors.append(f"console: {message.text} ({url}) on {page.url}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: watched.errors.append(f"page error: {error.stack}"))

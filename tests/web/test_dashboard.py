@@ -14,6 +14,7 @@ from playwright.async_api import Page, expect
 
 from tests.git_server import serve_repository
 from tests.proxy.conftest import SESSION_SETUP, SHELL_PANE, exec_in
+from tests.support import eventually
 
 from .conftest import Platform, Watched
 
@@ -33,6 +34,20 @@ async def sign_in(platform: Platform, page: Page, email: str) -> None:
     assert "token=" not in page.url  # the link's secret leaves the address bar and history
     await button.click()  # ... the button does
     await page.wait_for_url(re.compile(r"/dashboard/"))
+
+
+async def agent_answers(platform: Platform, page: Page, user_id: str) -> None:
+    """Wait, outside the page, until a woken instance's agent answers (the provisioner says
+    running as soon as the machine is; the agent takes a moment more)."""
+    cookies = {c["name"]: c["value"] for c in await page.context.cookies()}
+    async with httpx.AsyncClient(base_url=platform.base_url, cookies=cookies) as client:
+        instances = (await client.get("/instances")).json()
+        path = f"/instances/{instances[0]['id']}/projects"
+
+        async def answered() -> bool:
+            return (await client.get(path)).status_code == 200
+
+        await eventually(answered, timeout=60, what=f"{user_id}'s agent answering")
 
 
 async def test_landing_and_sign_in_pages(platform: Platform, watched: Watched) -> None:
@@ -161,11 +176,10 @@ async def test_a_newcomer_works_on_a_workstation(
 
     # Pause and wake, confirmed, followed live (the tabs move with the arrow keys)
     await page.get_by_role("tab", name="Chat").focus()
-    await page.keyboard.press("ArrowRight")
-    await expect(page.get_by_role("tab", name="Projects")).to_have_attribute(
-        "aria-selected", "true"
-    )
-    await expect(page.get_by_role("tab", name="Projects")).to_be_focused()
+    await page.keyboard.press("ArrowLeft")
+    terminal_tab = page.get_by_role("tab", name="Terminal")
+    await expect(terminal_tab).to_have_attribute("aria-selected", "true")
+    await expect(terminal_tab).to_be_focused()
     await page.get_by_role("tab", name="Overview").click()
     await page.get_by_role("button", name="Pause").click()
     await page.get_by_role("dialog").get_by_role("button", name="Pause").click()
@@ -177,11 +191,26 @@ async def test_a_newcomer_works_on_a_workstation(
     await page.get_by_role("button", name="Wake").click()
     await page.get_by_role("dialog").get_by_role("button", name="Wake").click()
     await expect(status).to_have_text("Running", timeout=RUNNING_WITHIN_MS)
+    await agent_answers(platform, page, user_id)
 
     # On a phone: nothing wider than the screen
     await page.set_viewport_size({"width": 390, "height": 844})
     for tab in ("Terminal", "Chat", "Projects", "Overview"):
         await page.get_by_role("tab", name=tab).click()
+        if tab == "Projects":
+            await expect(page.get_by_test_id("projects")).to_contain_text("webdemo")
         overflow = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
         assert overflow <= 0, f"{tab} is {overflow}px wider than a phone"
     await watched.shot("phone-overview")
+
+    # Destroy, after Cancel first keeps it: then the card offers a new workstation
+    await page.set_viewport_size({"width": 1280, "height": 860})
+    await page.get_by_role("button", name="Destroy").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    await expect(status).to_have_text("Running")
+    await page.get_by_role("button", name="Destroy").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Destroy").click()
+    await expect(page.get_by_text("You have no workstation yet.")).to_be_visible(
+        timeout=RUNNING_WITHIN_MS
+    )
+    await expect(page.get_by_role("button", name="Create workstation")).to_be_enabled()

@@ -18,16 +18,25 @@ export function ProjectsTab(props: { instanceId: string; running: boolean; onOpe
   const [cloned, setCloned] = useState<string | null>(null);
   const { instanceId, running, onList } = props;
 
-  const load = useCallback(async () => {
-    try {
-      const list = await api<Project[]>(`/instances/${instanceId}/projects`);
-      setProjects(list);
-      onList(list.map((p) => p.path));
-      setError(null);
-    } catch (e) {
-      setError(e instanceof ApiError ? e.detail : "The workstation did not answer.");
-    }
-  }, [instanceId, onList]);
+  const load = useCallback(
+    async (attempt = 0): Promise<void> => {
+      try {
+        const list = await api<Project[]>(`/instances/${instanceId}/projects`);
+        setProjects(list);
+        onList(list.map((p) => p.path));
+        setError(null);
+      } catch (e) {
+        // Just woken, the agent may need a few seconds before it answers: ask again.
+        if (e instanceof ApiError && e.status >= 502 && attempt < 4) {
+          setError("The workstation is starting; asking again…");
+          await new Promise((resolve) => window.setTimeout(resolve, 1000 * 2 ** attempt));
+          return load(attempt + 1);
+        }
+        setError(e instanceof ApiError ? e.detail : "The workstation did not answer.");
+      }
+    },
+    [instanceId, onList],
+  );
 
   useEffect(() => {
     if (running) void load();

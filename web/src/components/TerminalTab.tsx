@@ -107,7 +107,6 @@ export default function TerminalTab({ instanceId, running }: { instanceId: strin
     }
 
     void open();
-    terminal.focus();
     return () => {
       stopped = true;
       window.clearTimeout(timer);
