@@ -68,6 +68,7 @@ async def test_typing_keeps_it_awake(platform: PlatformFactory) -> None:
         assert view is not None
         assert view.status is InstanceStatus.RUNNING
         assert view.last_activity_reason == "terminal_input"
+        assert view.processes == 3  # what the provider saw, shown, never counted as activity
         assert p.provisioner.pauses == []
 
 

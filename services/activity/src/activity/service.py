@@ -245,5 +245,7 @@ class ActivityService:
             last_human_input_at=row.last_human_input_at,
             last_polled_at=row.last_polled_at,
             failed_polls=row.failed_polls,
+            processes=row.processes,
+            cpu_seconds=row.cpu_seconds,
             decisions=[d.view() for d in await self.repo.decisions(instance_id, decisions)],
         )

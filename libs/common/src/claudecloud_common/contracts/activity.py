@@ -123,4 +123,8 @@ class ActivityView(BaseModel):
     last_human_input_at: datetime | None = None
     last_polled_at: datetime | None = None
     failed_polls: int = 0
+    processes: int = 0
+    """Processes the provider saw in the machine at the last poll (never counted as activity)."""
+    cpu_seconds: float | None = None
+    """CPU time the machine had used by the last poll, when the provider can tell."""
     decisions: list[DecisionView] = Field(default_factory=list)
