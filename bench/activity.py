@@ -36,7 +36,7 @@ from activity.clock import ManualClock
 from activity.service import ActivityService
 from activity.settings import ActivitySettings
 from claudecloud_common.contracts.base import utcnow
-from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
+from claudecloud_common.contracts.instances import InstanceStatus, InstanceView, RunningInstance
 from devstack import free_port
 from devstack.servers import NatsServer, PostgresServer, create_database
 from devstack.stack import wait_for_health
@@ -193,7 +193,8 @@ async def measure(platform: Around, n: int) -> list[Measured]:
             platform.provisioner_db, platform.workdir, views, platform.agents_host
         )
         async with parts.db.transaction() as session:
-            await ActivityService(session, parts.poller.policy).seed(views, clock.now())
+            running = [RunningInstance(id=v.id, user_id=v.user_id) for v in views]
+            await ActivityService(session, parts.poller.policy).seed(running, clock.now())
         for _ in range(2):
             ticks = len(parts.poller.ticks)
             before = platform.provisioner.cpu_times()

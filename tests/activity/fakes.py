@@ -8,7 +8,6 @@ import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -24,16 +23,17 @@ from starlette.routing import Route
 from claudecloud_common.contracts.base import RpcReply
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
-    InstanceList,
     InstancePaused,
     InstanceRunning,
     InstanceStatus,
     InstanceSubject,
-    InstanceView,
     InstanceWoken,
+    ListRunning,
     MachineActivity,
     MachineActivityList,
     PauseInstance,
+    RunningInstance,
+    RunningPage,
 )
 from devstack import free_port
 
@@ -150,7 +150,7 @@ class Machine:
 
 
 class StandinProvisioner:
-    """Answers ``rpc.instance.activity`` and ``rpc.instance.list`` as the provisioner does, and
+    """Answers ``rpc.instance.activity`` and ``rpc.instance.running`` as the provisioner does, and
     pauses on ``cmd.instance.pause``, announcing it. Counts every pause command it sees (a core
     subscription sees each publish, duplicates included)."""
 
@@ -164,7 +164,7 @@ class StandinProvisioner:
     async def start(self) -> None:
         self._subs = [
             await self.nc.subscribe(str(InstanceSubject.ACTIVITY), cb=self._on_activity),
-            await self.nc.subscribe(str(InstanceSubject.LIST), cb=self._on_list),
+            await self.nc.subscribe(str(InstanceSubject.RUNNING_PAGE), cb=self._on_running_page),
             await self.nc.subscribe(str(InstanceSubject.PAUSE), cb=self._on_pause),
         ]
 
@@ -216,22 +216,16 @@ class StandinProvisioner:
         reply = RpcReply[MachineActivityList](result=MachineActivityList(items=items))
         await msg.respond(reply.model_dump_json().encode())
 
-    async def _on_list(self, msg: Msg) -> None:
-        now = datetime.now(UTC)
-        views = [
-            InstanceView(
-                id=m.instance_id,
-                user_id=m.user_id,
-                status=m.status,
-                provider="fake",
-                created_at=now,
-                updated_at=now,
-            )
-            for m in self.machines.values()
-        ]
-        await msg.respond(
-            RpcReply[InstanceList](result=InstanceList(items=views)).model_dump_json().encode()
+    async def _on_running_page(self, msg: Msg) -> None:
+        query = ListRunning.model_validate_json(msg.data)
+        running = sorted(
+            (m for m in self.machines.values() if m.status is InstanceStatus.RUNNING),
+            key=lambda m: m.instance_id,
         )
+        after = [m for m in running if query.after is None or m.instance_id > query.after]
+        items = [RunningInstance(id=m.instance_id, user_id=m.user_id) for m in after]
+        page = RunningPage(items=items[: query.limit])
+        await msg.respond(RpcReply[RunningPage](result=page).model_dump_json().encode())
 
     async def _on_pause(self, msg: Msg) -> None:
         command = PauseInstance.model_validate(json.loads(msg.data))

@@ -20,8 +20,10 @@ from claudecloud_common.contracts.instances import (
     InstanceStatus,
     InstanceSubject,
     InstanceView,
+    ListRunning,
     MachineActivityList,
     PauseInstance,
+    RunningPage,
 )
 from provisioner.app import create_app
 from provisioner.settings import ProvisionerSettings
@@ -114,5 +116,20 @@ async def test_many_instances_in_one_request(
         assert paused.host is None
         assert paused.agent_secret is None
         assert by_id[unknown].status is None
+
+        # The running ones, a page of one at a time, in id order (activity's resync).
+        pages, after = [], None
+        while True:
+            page = await request(
+                broker, InstanceSubject.RUNNING_PAGE, ListRunning(after=after, limit=1),
+                RunningPage, timeout=10,
+            )  # fmt: skip
+            assert page is not None
+            if not page.items:
+                break
+            pages.append(page.items)
+            after = page.items[-1].id
+        assert [len(items) for items in pages] == [1, 1]
+        assert [items[0].id for items in pages] == sorted(ids[:2])
     finally:
         await broker.stop()

@@ -21,11 +21,11 @@ from faststream.nats import NatsBroker
 from claudecloud_common.bus import request
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
-    InstanceList,
     InstanceSubject,
-    ListInstances,
+    ListRunning,
     MachineActivity,
     MachineActivityList,
+    RunningPage,
 )
 from claudecloud_common.db import Database
 from claudecloud_common.errors import AppError
@@ -50,6 +50,7 @@ from .settings import ActivitySettings
 log = get_logger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+RESYNC_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -153,21 +154,25 @@ class Poller:
 
     async def resync(self, now: datetime) -> None:
         """Follow running instances no event told us about (first deploy, a lost database)."""
-        try:
-            found = await request(
-                self.broker,
-                InstanceSubject.LIST,
-                ListInstances(live_only=True),
-                InstanceList,
-                timeout=self.settings.provider_timeout_seconds,
-            )
-        except AppError as exc:  # tried again at the next tick
-            log.warning("activity.resync_failed", error=exc.detail)
-            return
-        async with self.db.transaction() as session:
-            added = await ActivityService(session, self.policy).seed(
-                found.items if found else [], now
-            )
+        added, after = 0, None
+        while True:
+            try:
+                page = await request(
+                    self.broker,
+                    InstanceSubject.RUNNING_PAGE,
+                    ListRunning(after=after, limit=RESYNC_PAGE),
+                    RunningPage,
+                    timeout=self.settings.provider_timeout_seconds,
+                )
+            except AppError as exc:  # tried again at the next tick
+                log.warning("activity.resync_failed", error=exc.detail)
+                return
+            items = page.items if page else []
+            async with self.db.transaction() as session:
+                added += await ActivityService(session, self.policy).seed(items, now)
+            if len(items) < RESYNC_PAGE:
+                break
+            after = items[-1].id
         self._last_resync = now
         if added:
             log.info("activity.resynced", added=added)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -25,8 +25,8 @@ from claudecloud_common.contracts.instances import (
     InstanceEvent,
     InstancePaused,
     InstanceStatus,
-    InstanceView,
     PauseInstance,
+    RunningInstance,
 )
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.inbox import already_processed, mark_processed
@@ -40,6 +40,7 @@ from .rules import Observation, Outcome, Policy, Verdict, decide
 
 log = get_logger(__name__)
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NAMESPACE = UUID("0b7e3c52-6a0d-4d8e-9f5e-3c1f7a9d2b64")
 EVENTS_CONSUMER = "activity.instance-events"
 S = InstanceStatus
@@ -92,13 +93,13 @@ class ActivityService:
             self._record(row.instance_id, now, Verdict("stopped", str(reason), text), event.id)
         self.repo.add(row)
 
-    async def seed(self, views: list[InstanceView], now: datetime) -> int:
+    async def seed(self, running: list[RunningInstance], now: datetime) -> int:
         """Start following running instances we have never heard of (first deploy, lost state)."""
-        running = [v for v in views if v.status is S.RUNNING]
-        known = await self.repo.known_ids([v.id for v in running])
-        new = [view for view in running if view.id not in known]
-        for view in new:
-            self._start(None, view.id, view.user_id, view.updated_at, now, "instance.seen")
+        known = await self.repo.known_ids([found.id for found in running])
+        new = [found for found in running if found.id not in known]
+        for found in new:
+            # As old as any event: a late event about this instance still counts.
+            self._start(None, found.id, found.user_id, EPOCH, now, "instance.seen")
         await self.flush()
         return len(new)
 

@@ -26,9 +26,11 @@ from claudecloud_common.contracts.instances import (
     InstanceSubject,
     InstanceView,
     ListInstances,
+    ListRunning,
     MachineActivity,
     MachineActivityList,
     PauseInstance,
+    RunningPage,
     WakeInstance,
 )
 from claudecloud_common.db import Database
@@ -154,6 +156,15 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
                 user_id=query.user_id, live_only=query.live_only
             )
         return InstanceList(items=items)
+
+    @rpc_subscriber(broker, InstanceSubject.RUNNING_PAGE, settings=settings)
+    @rpc_reply
+    async def on_running_page(query: ListRunning) -> RunningPage:
+        """A page of the running instances, by id (the activity service's resync)."""
+        async with runner.db.read() as session:
+            return RunningPage(
+                items=await runner.service(session).running_page(query.after, query.limit)
+            )
 
     @rpc_subscriber(broker, InstanceSubject.ACTIVITY, settings=settings)
     @rpc_reply

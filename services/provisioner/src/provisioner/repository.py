@@ -96,6 +96,18 @@ class InstanceRepository:
         )
         return (await self.session.exec(query)).all()
 
+    async def running_page(self, after: UUID | None, limit: int) -> Sequence[tuple[UUID, UUID]]:
+        """Running instances' (id, user id) after ``after``, in id order."""
+        query = (
+            select(col(Instance.id), col(Instance.user_id))
+            .where(Instance.status == InstanceStatus.RUNNING)
+            .order_by(col(Instance.id))
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(col(Instance.id) > after)
+        return [(row[0], row[1]) for row in (await self.session.exec(query)).all()]
+
     async def with_status(self, status: InstanceStatus) -> Sequence[Instance]:
         query = select(Instance).where(Instance.status == status)
         return (await self.session.exec(query)).all()

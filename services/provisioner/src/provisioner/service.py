@@ -30,6 +30,7 @@ from claudecloud_common.contracts.instances import (
     InstanceStatus,
     InstanceView,
     PauseReason,
+    RunningInstance,
     WakeInstance,
 )
 from claudecloud_common.db import AsyncSession
@@ -105,6 +106,10 @@ class InstanceService:
             )
             found.append((endpoint, _ref(instance)))
         return found
+
+    async def running_page(self, after: UUID | None, limit: int) -> list[RunningInstance]:
+        found = await self.repo.running_page(after, limit)
+        return [RunningInstance(id=i, user_id=u) for i, u in found]
 
     async def list_instances(self, *, user_id: UUID | None, live_only: bool) -> list[InstanceView]:
         return [i.view() for i in await self.repo.list(user_id=user_id, live_only=live_only)]

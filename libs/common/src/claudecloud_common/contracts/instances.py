@@ -37,10 +37,13 @@ __all__ = [
     "InstanceView",
     "InstanceWoken",
     "ListInstances",
+    "ListRunning",
     "MachineActivity",
     "MachineActivityList",
     "PauseInstance",
     "PauseReason",
+    "RunningInstance",
+    "RunningPage",
     "WakeInstance",
     "parse_instance_event",
 ]
@@ -68,6 +71,8 @@ class InstanceSubject(StrEnum):
     LIST = "rpc.instance.list"
     ENDPOINT = "rpc.instance.endpoint"
     """Where an instance's agent answers and its secret; only the gateway asks."""
+    RUNNING_PAGE = "rpc.instance.running"
+    """A page of the running instances' ids, in id order (the activity service resyncs)."""
     ACTIVITY = "rpc.instance.activity"
     """Provider-level signs of many instances at once, with their agents' addresses and secrets;
     only the activity service asks."""
@@ -320,6 +325,29 @@ class MachineActivity(BaseModel):
     """Why the provider could not be asked about this machine."""
     host: str | None = None
     agent_secret: WireSecret | None = None
+
+
+class ListRunning(BaseModel):
+    """Ask for the running instances with an id after ``after``, at most ``limit``, in id order
+    (pages stay small however many instances run)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after: UUID | None = None
+    limit: int = Field(default=1000, ge=1, le=2000)
+
+
+class RunningInstance(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    user_id: UUID
+
+
+class RunningPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[RunningInstance]
 
 
 class MachineActivityList(BaseModel):
