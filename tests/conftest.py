@@ -45,20 +45,22 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 TIERS = ("unit", "integration", "e2e", "docker")
 FOLDER_TIERS = {
-    # folder under tests/ (the longest match wins) -> tier; a module may set its own pytestmark
-    "unit": "unit",
+    # folder under tests/ (the longest match wins) -> tier; a module may set its own pytestmark.
+    # The folders mirror the code: tests/<service or library>/, a sub-folder per heavier tier.
+    "common": "unit",
+    "provisioner": "unit",
+    "provisioner/bus": "integration",
+    "provisioner/docker": "docker",
     "gateway": "unit",
-    "integration": "integration",
+    "gateway/signin": "e2e",
+    "gateway/workspace": "docker",
+    "gateway/credentials": "docker",
     "activity": "integration",
     "netbird": "integration",
-    "e2e": "e2e",
-    "devstack": "e2e",
-    "auth": "e2e",
     "agent": "e2e",
-    "docker": "docker",
-    "proxy": "docker",
+    "devstack": "e2e",
+    "e2e": "e2e",
     "web": "docker",
-    "credentials": "docker",
 }
 _HERE = Path(__file__).parent
 

@@ -29,7 +29,7 @@ from activity.clock import ManualClock
 from activity.settings import ActivitySettings
 from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.signin import sign_in_from_log as sign_in
-from tests.proxy.conftest import IMAGE, standin_engine
+from tests.gateway.workspace.conftest import IMAGE, standin_engine
 from tests.support import create_database, drop_database, eventually
 from tests.ttyd import Terminal
 

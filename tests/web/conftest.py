@@ -26,7 +26,7 @@ from devstack.engine import ROOT, STANDIN_IMAGE, docker_answers
 from devstack.stack import free_port
 from devstack.web import ensure_web
 from tests.mail import MailCatcher
-from tests.proxy.conftest import build_standin_image
+from tests.gateway.workspace.conftest import build_standin_image
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTEFACTS = Path(os.environ.get("WEB_ARTEFACTS", ROOT / ".data" / "test-artefacts" / "web"))

@@ -13,7 +13,7 @@ import httpx
 from playwright.async_api import Page, expect
 
 from tests.git_server import serve_repository
-from tests.proxy.conftest import SESSION_SETUP, SHELL_PANE, exec_in
+from tests.gateway.workspace.conftest import SESSION_SETUP, SHELL_PANE, exec_in
 from tests.support import eventually
 
 from .conftest import Platform, Watched

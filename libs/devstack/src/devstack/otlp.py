@@ -1,5 +1,5 @@
-"""A local OpenTelemetry collector (tests, benchmarks): receives OTLP/HTTP trace exports (protobuf, as the
-OTLP exporter sends them to ``/v1/traces``) and keeps the spans for a test to read."""
+"""A local OpenTelemetry collector for tests and benchmarks: receives OTLP/HTTP trace exports
+(protobuf, as the OTLP exporter sends them to ``/v1/traces``) and keeps the spans to read."""
 
 from __future__ import annotations
 

@@ -3,6 +3,6 @@ provider, the stand-in ``claude`` image) with users of these tests' own."""
 
 from __future__ import annotations
 
-from tests.proxy.conftest import proxied, standin_engine
+from tests.gateway.workspace.conftest import proxied, standin_engine
 
 __all__ = ["proxied", "standin_engine"]

@@ -19,7 +19,7 @@ import httpx
 import websockets
 from docker.models.containers import Container
 
-from tests.proxy.conftest import ORIGIN, Proxied, User, exec_in
+from tests.gateway.workspace.conftest import ORIGIN, Proxied, User, exec_in
 from tests.support import eventually
 
 KEY = f"sk-ant-api03-{secrets.token_urlsafe(30)}-madeUpKeyAA"

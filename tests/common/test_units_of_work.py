@@ -15,6 +15,8 @@ from claudecloud_common.inbox import InboxMessage, mark_processed
 from claudecloud_common.outbox import OutboxMessage, add_to_outbox
 from tests.support import create_database, drop_database
 
+pytestmark = pytest.mark.integration  # a real PostgreSQL beside SQLite
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
