@@ -203,7 +203,7 @@ class DockerProvider:
             return Activity(running=False, healthy=False, details={"status": "missing"})
         state = container.attrs["State"]
         running = container.status == "running"
-        health = container.attrs["State"].get("Health", {}).get("Status", "none")
+        health = state.get("Health", {}).get("Status", "none")
         processes = len(container.top().get("Processes") or []) if running else 0
         return Activity(
             running=running,
