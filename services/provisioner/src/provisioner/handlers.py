@@ -11,8 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from claudecloud_common.bus import (
     command_subscriber,
     delivery_attempt,
+    event_subscriber,
     rpc_reply,
     rpc_subscriber,
+)
+from claudecloud_common.contracts.activity import (
+    ActivitySubject,
+    InstanceRecovered,
+    InstanceUnhealthy,
 )
 from claudecloud_common.contracts.instances import (
     CreateInstance,
@@ -132,6 +138,22 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
     async def on_destroy(command: DestroyInstance, message: NatsMessage) -> None:
         """Remove an instance's compute (and its data when purged)."""
         await runner.run(command, delivery_attempt(message))
+
+    @event_subscriber(broker, ActivitySubject.UNHEALTHY, settings=settings)
+    async def on_unhealthy(event: InstanceUnhealthy) -> None:
+        """The activity service names what is wrong with a running instance: shown with it."""
+        await runner.commits.run(
+            lambda s: runner.service(s).note_condition(
+                event.instance_id, event.condition.value, event.occurred_at
+            )
+        )
+
+    @event_subscriber(broker, ActivitySubject.RECOVERED, settings=settings)
+    async def on_recovered(event: InstanceRecovered) -> None:
+        """What was wrong with the instance is over."""
+        await runner.commits.run(
+            lambda s: runner.service(s).note_condition(event.instance_id, None, event.occurred_at)
+        )
 
     @rpc_subscriber(broker, InstanceSubject.GET, settings=settings)
     @rpc_reply

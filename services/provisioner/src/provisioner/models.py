@@ -44,6 +44,10 @@ class Instance(SQLModel, table=True):
     host: str | None = Field(default=None, max_length=200)
     agent_secret: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=1000)
+    condition: str | None = Field(default=None, max_length=40)
+    """What the activity service found wrong while it runs; cleared when it recovers or stops."""
+    condition_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """When the activity service saw the latest condition change (older news is ignored)."""
     pending_command_id: UUID | None = None
     """The command that started the current transition, so its redelivery resumes it."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -57,6 +61,7 @@ class Instance(SQLModel, table=True):
             provider=self.provider,
             host=self.host,
             reason=self.reason,
+            condition=self.condition,
             created_at=self.created_at,
             updated_at=self.updated_at,
         )

@@ -9,7 +9,7 @@ last one marks the command processed in the inbox, so a redelivered command resu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -156,6 +156,7 @@ class InstanceService:
         }
         if rule.to is not S.RUNNING:
             values["host"] = None  # a stopped or removed machine has no address to reach
+            values["condition"] = None
         if machine is not None:
             values |= {"provider_id": machine.provider_id, "host": machine.host}
             if machine.agent_secret is not None:
@@ -208,6 +209,21 @@ class InstanceService:
             )
             failed.append(instance.id)
         return failed
+
+    async def note_condition(
+        self, instance_id: UUID, condition: str | None, seen_at: datetime
+    ) -> bool:
+        """What the activity service found wrong with a running instance (None: recovered),
+        unless it is older than what the row already knows; False when nothing changed."""
+        instance = await self.repo.get(instance_id, for_update=True)
+        if instance is None or instance.status is not S.RUNNING:
+            return False
+        if instance.condition_at is not None and seen_at <= instance.condition_at:
+            return False
+        instance.condition, instance.condition_at = condition, seen_at
+        self.session.add(instance)
+        log.info("instance.condition", instance_id=str(instance_id), condition=condition)
+        return True
 
     async def running_instances(self) -> list[tuple[UUID, MachineRef]]:
         """Instances whose row says ``running``, with the reference to find their machine."""
@@ -348,6 +364,8 @@ class InstanceService:
         instance.status = status
         instance.reason = reason
         instance.updated_at = utcnow()
+        if status is not S.RUNNING:
+            instance.condition = None  # a stopped machine has nothing wrong with it to show
         if status not in (S.PROVISIONING, S.PAUSING, S.WAKING, S.DESTROYING):
             instance.pending_command_id = None
         self.session.add(instance)

@@ -129,6 +129,9 @@ class InstanceView(BaseModel):
     provider: str
     host: str | None = None
     reason: str | None = None
+    condition: str | None = None
+    """What is wrong with it while it runs (``agent_unreachable``, ``oom_killed``,
+    ``restarting``: the activity service's ``HealthCondition``), None when nothing is."""
     created_at: datetime
     updated_at: datetime
 
