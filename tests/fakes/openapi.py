@@ -18,9 +18,9 @@ from referencing.jsonschema import DRAFT202012
 
 __all__ = ["DOCUMENT", "OpenAPI", "spec"]
 
-DOCUMENT = Path(
-    os.environ.get("NETBIRD_OPENAPI", Path(__file__).parents[3] / "shared" / "netbird-openapi.yml")
-)
+# Netbird's Management API document, kept beside the fake (a copy of the one the design ships in
+# ../shared), so the suite needs nothing outside the repository.
+DOCUMENT = Path(os.environ.get("NETBIRD_OPENAPI", Path(__file__).parent / "netbird-openapi.yml"))
 _BASE = "urn:netbird-openapi"
 
 
