@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -38,6 +36,7 @@ from claudecloud_common.contracts.instances import (
     InstanceView,
 )
 from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
+from devstack.processes import Child
 from netbird.app import create_app as create_netbird
 from netbird.settings import NetbirdSettings
 from provisioner.app import create_app as create_provisioner
@@ -251,20 +250,18 @@ class NetbirdProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "NETBIRD_HTTP_PORT": str(self.port)}
-        self.process: subprocess.Popen[bytes] | None = None
+        env = {**os.environ, **env, "NETBIRD_HTTP_PORT": str(self.port)}
+        # A child that dies with the test run, whatever ends it (devstack.processes).
+        self.child = Child("netbird", [sys.executable, "-m", "netbird"], env)
 
     def spawn(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "netbird"], env=self.env, start_new_session=True
-        )
+        self.child.start()
 
     async def start(self) -> None:
         self.spawn()
 
         async def healthy() -> bool:
-            assert self.process is not None
-            assert self.process.poll() is None, "the netbird service exited"
+            assert self.child.running(), "the netbird service exited"
             try:
                 async with httpx.AsyncClient() as http:
                     answer = await http.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
@@ -276,15 +273,7 @@ class NetbirdProcess:
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
+        self.child.kill()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.child.stop(timeout=15)
