@@ -36,6 +36,7 @@ from claudecloud_common.contracts.instances import (
     RunningPage,
 )
 from devstack import free_port
+from devstack.waiting import eventually
 
 
 @dataclass
@@ -124,10 +125,14 @@ class FakeAgents:
         )
         self._server = uvicorn.Server(config)
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                await self._task
-            await asyncio.sleep(0.01)
+        server, task = self._server, self._task
+
+        def listening() -> bool:
+            if task.done():
+                task.result()  # it stopped before listening: say why
+            return server.started
+
+        await eventually(listening, timeout=30, what="the fake agents listening")
 
     async def stop(self) -> None:
         """Nothing answers on the port any more (as when an agent is killed)."""

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.openapi import spec
-from tests.support import free_port
+from tests.support import eventually, free_port
 
 NEVER = "0001-01-01T00:00:00Z"
 FAKE_TOKEN = "nbp_fake_token"
@@ -460,10 +460,13 @@ async def serve_fake(fake: FakeNetbird | None = None) -> AsyncIterator[tuple[Fak
         uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+
+    def listening() -> bool:
         if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
+            task.result()  # it stopped before listening: say why
+        return server.started
+
+    await eventually(listening, timeout=30, what="the fake Netbird listening")
     try:
         yield fake, f"http://127.0.0.1:{port}"
     finally:
