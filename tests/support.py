@@ -9,14 +9,17 @@ and stopped when the run ends (``tests/conftest.py``), or by the kernel should t
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 from typing import Any, TypeVar
 
 import nats
+import pytest
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from devstack import free_port, servers
+from devstack.engine import ROOT, docker_answers
 from devstack.waiting import eventually
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "drop_database",
     "eventually",
     "free_port",
+    "require_docker_engine",
     "stream_messages",
 ]
 
@@ -100,3 +104,12 @@ async def stream_messages(nats_url: str, stream: str, subject: str) -> list[Msg]
         return found
     finally:
         await nc.close()
+
+
+def require_docker_engine() -> None:
+    """A Docker engine that answers: started with ``scripts/docker-engine.sh`` when none does,
+    or a loud failure (never a skip)."""
+    if not docker_answers():
+        subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
+    if not docker_answers():
+        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")

@@ -5,7 +5,6 @@ the user's data volume kept)."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 
@@ -13,9 +12,10 @@ import docker
 import pytest
 
 from devstack import docker_isolation, remove_deployment
-from devstack.engine import ROOT, docker_answers, ensure_instance_image
+from devstack.engine import ensure_instance_image
 from provisioner.providers import MachineRef, Provider, make_provider
 from provisioner.settings import ProvisionerSettings
+from tests.support import require_docker_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -25,11 +25,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture
 async def provider() -> AsyncIterator[tuple[Provider, docker.DockerClient]]:
-    if not docker_answers():
-        script = ["bash", str(ROOT / "scripts" / "docker-engine.sh")]
-        await asyncio.to_thread(subprocess.run, script, check=False)
-    if not docker_answers():
-        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+    await asyncio.to_thread(require_docker_engine)
     await asyncio.to_thread(ensure_instance_image, IMAGE)
     deployment, network, _ = docker_isolation("billing", IMAGE)
     settings = ProvisionerSettings(

@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from devstack import Stack, docker_isolation, local_config, remove_deployment
+from tests.support import require_docker_engine
 from devstack.engine import ROOT, STANDIN_IMAGE, docker_answers
 from devstack.stack import free_port
 from devstack.web import ensure_web
@@ -83,10 +84,7 @@ def smtp() -> Iterator[tuple[MailCatcher, int]]:
 
 @pytest.fixture(scope="session")
 def web_engine() -> Iterator[docker.DockerClient]:
-    if not docker_answers():
-        subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
-    if not docker_answers():
-        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+    require_docker_engine()
     build_standin_image()
     client = docker.from_env(version="1.41", timeout=120)
     yield client

@@ -22,9 +22,9 @@ import pytest
 from docker.models.containers import Container
 
 from devstack import Stack, docker_isolation, local_config, remove_deployment
-from devstack.engine import ROOT, STANDIN_IMAGE, docker_answers
+from devstack.engine import ROOT, STANDIN_IMAGE
 from devstack.signin import sign_in_from_log as sign_in
-from tests.support import eventually
+from tests.support import eventually, require_docker_engine
 from tests.ttyd import Terminal
 
 IMAGE = STANDIN_IMAGE
@@ -109,10 +109,7 @@ def _environ() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def standin_engine() -> Iterator[docker.DockerClient]:
-    if not docker_answers():
-        subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
-    if not docker_answers():
-        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+    require_docker_engine()
     build_standin_image()
     client = docker.from_env(version="1.41", timeout=120)
     yield client

@@ -10,7 +10,6 @@ network, and removed at the end, so sessions never touch each other's containers
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +21,9 @@ import pytest
 from docker.models.containers import Container
 
 from devstack import Stack, docker_isolation, local_config, remove_deployment
-from devstack.engine import ROOT, docker_answers, ensure_instance_image
+from devstack.engine import ensure_instance_image
 from tests.support import eventually as _eventually
+from tests.support import require_docker_engine
 
 IMAGE = "claudecloud/instance:latest"
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
@@ -108,10 +108,7 @@ class DockerPlatform:
 @pytest.fixture(scope="session")
 def engine() -> Iterator[docker.DockerClient]:
     """A Docker engine that answers and an up-to-date instance image, or a loud failure."""
-    if not docker_answers():
-        subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
-    if not docker_answers():
-        pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+    require_docker_engine()
     ensure_instance_image(IMAGE)
     client = docker.from_env(version="1.41", timeout=120)
     yield client
