@@ -1,0 +1,9 @@
+"""The reconciliation check. (Skeleton: filled in by the lifecycle-truth work.)"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
