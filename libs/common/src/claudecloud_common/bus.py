@@ -9,6 +9,7 @@ redelivery with backoff that ends on ``dlq.<subject>`` instead of silently dropp
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import json
@@ -33,7 +34,13 @@ from pydantic import BaseModel, ValidationError
 from .contracts.base import ErrorBody, Message, RpcReply
 from .errors import AppError, UnavailableError
 from .logging import get_logger
-from .metrics import BUS_DEAD_LETTERS, BUS_HANDLED, BUS_HANDLER_SECONDS, BUS_RETRIES
+from .metrics import (
+    BUS_DEAD_LETTERS,
+    BUS_HANDLED,
+    BUS_HANDLER_SECONDS,
+    BUS_RETRIES,
+    subject_label,
+)
 from .settings import ServiceSettings
 from .telemetry import trace_headers
 
@@ -112,7 +119,7 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
     """The one way a service gets a broker: reconnects forever, retries and dead-letters."""
     policy = RetryPolicy.from_settings(settings)
     return NatsBroker(
-        settings.nats_url,
+        settings.nats_servers,
         name=settings.service_name,
         # Outermost first: the message's span covers retries and dead-lettering too.
         middlewares=[
@@ -130,10 +137,12 @@ def make_broker(settings: ServiceSettings) -> NatsBroker:
     )
 
 
-async def ensure_streams(broker: NatsBroker) -> None:
-    """Create the CMD, EVT and DLQ streams, or bring an existing one to our configuration."""
+async def ensure_streams(broker: NatsBroker, *, replicas: int = 1) -> None:
+    """Create the CMD, EVT and DLQ streams, or bring an existing one to our configuration,
+    each kept on ``replicas`` servers (``BUS_STREAM_REPLICAS``: 3 on a three-node cluster)."""
     js = broker.connection.jetstream()
-    for config in STREAMS:
+    for stream in STREAMS:
+        config = dataclasses.replace(stream, num_replicas=replicas)
         try:
             await js.add_stream(config=config)
         except BadRequestError:
@@ -358,6 +367,7 @@ class DeadLetterMiddleware(BaseMiddleware):
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
         subject = getattr(msg.raw_message, "subject", "?")
+        label = subject_label(subject)
         is_stream = _is_stream_message(msg)
         started = time.perf_counter()
         try:
@@ -366,20 +376,23 @@ class DeadLetterMiddleware(BaseMiddleware):
             raise
         except Exception as exc:
             if not is_stream:
+                BUS_HANDLED.labels(label, "failed").inc()  # a request: nothing redelivers it
                 raise
             await self._on_failure(msg, subject, exc)
             raise  # unreachable: _on_failure always raises an ack/nack instruction
         finally:
-            BUS_HANDLER_SECONDS.labels(subject).observe(time.perf_counter() - started)
-        BUS_HANDLED.labels(subject, "ok").inc()
+            BUS_HANDLER_SECONDS.labels(label).observe(time.perf_counter() - started)
+        BUS_HANDLED.labels(label, "ok").inc()
         return result
 
     async def _on_failure(self, msg: StreamMessage[Any], subject: str, exc: Exception) -> None:
         attempt = delivery_attempt(msg)
+        label = subject_label(subject)
         permanent = isinstance(exc, ValidationError | AppError)
         if not permanent and attempt < self.policy.max_deliver:
             delay = self.policy.delay(attempt)
-            BUS_RETRIES.labels(subject).inc()
+            BUS_HANDLED.labels(label, "retried").inc()
+            BUS_RETRIES.labels(label).inc()
             log.warning(
                 "bus.retry", subject=subject, attempt=attempt, delay=delay, error=_describe(exc)
             )
@@ -388,9 +401,11 @@ class DeadLetterMiddleware(BaseMiddleware):
             await self._dead_letter(msg, subject, exc, attempt)
         except Exception as publish_error:
             log.error("bus.dead_letter_failed", subject=subject, error=str(publish_error))
+            BUS_HANDLED.labels(label, "retried").inc()
+            BUS_RETRIES.labels(label).inc()
             raise NackMessage(delay=self.policy.delay(attempt)) from exc
-        BUS_HANDLED.labels(subject, "dead_lettered").inc()
-        BUS_DEAD_LETTERS.labels(subject).inc()
+        BUS_HANDLED.labels(label, "dead_lettered").inc()
+        BUS_DEAD_LETTERS.labels(label).inc()
         log.error("bus.dead_lettered", subject=subject, attempt=attempt, error=_describe(exc))
         raise AckMessage()
 

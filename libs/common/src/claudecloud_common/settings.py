@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -99,6 +99,8 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str | None = None
     nats_url: str = "nats://127.0.0.1:4222"
+    """The NATS server, or a comma-separated list of a cluster's servers (``nats://n1:4222,
+    nats://n2:4222``): the client connects to any and fails over to the others."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     http_host: str = "127.0.0.1"
@@ -110,6 +112,9 @@ class ServiceSettings(BaseSettings):
     bus_ack_wait_seconds: float = Field(default=30.0, gt=0)
     bus_max_deliver: int = Field(default=6, ge=1)
     bus_backoff_seconds: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0, 30.0)
+    bus_stream_replicas: int = Field(default=1, ge=1, le=5)
+    """Copies JetStream keeps of each stream (CMD, EVT, DLQ): 1 on one server, 3 on a
+    three-node cluster. A stream's replicas must not exceed the cluster's servers."""
     bus_max_workers: int = Field(default=16, ge=1)
     """Messages one subscriber handles at once (each may hold a database connection)."""
     db_pool_size: int = Field(default=20, ge=1)
@@ -130,6 +135,18 @@ class ServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         unprefixed = EnvSettingsSource(settings_cls, env_prefix="")
         return init_settings, env_settings, unprefixed, file_secret_settings
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``NATS_URL`` as the list of servers the client is given."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @field_validator("nats_url")
+    @classmethod
+    def _names_a_server(cls, value: str) -> str:
+        if not any(url.strip() for url in value.split(",")):
+            raise ValueError("NATS_URL names no server")
+        return value
 
     @property
     def resolved_database_url(self) -> str:
