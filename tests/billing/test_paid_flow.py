@@ -85,6 +85,61 @@ async def test_cancel_in_the_portal_pauses_the_instance_for_billing(
     assert (now.status, now.entitled) == ("canceled", False)
 
 
+async def test_a_cancel_while_the_instance_is_being_created_pauses_it_as_it_comes_up(
+    bus: NatsClient,
+    nats_url: str,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with billing(), provisioner(fake_latency_seconds=3.0):
+        session = await checkout(bus, user)
+        await local_stripe.pay(session.url)
+        await eventually(
+            lambda: _with_status(bus, user, "provisioning"), timeout=20, what="provisioning"
+        )
+        await _cancel_in_the_portal(bus, user)
+        await eventually(
+            lambda: _announced(nats_url, "evt.billing.subscription.canceled", user),
+            what="the cancel announced",
+        )
+        still_provisioning = await _with_status(bus, user, "provisioning")
+
+        await eventually(
+            lambda: _paused_for_billing(nats_url, user), timeout=30, what="paused for billing"
+        )
+        (instance,) = (await instances(bus, user)).items
+    assert still_provisioning, "the cancel must arrive while the machine is being made"
+    assert (instance.status, instance.pause_reason) == ("paused", "billing")
+
+
+async def test_subscribing_again_wakes_the_instance_billing_paused(
+    bus: NatsClient,
+    nats_url: str,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with billing(), provisioner():
+        await subscribe(bus, local_stripe, user)
+        (first,) = (await instances(bus, user)).items
+        await _cancel_in_the_portal(bus, user)
+        await eventually(
+            lambda: _paused_for_billing(nats_url, user), timeout=20, what="paused for billing"
+        )
+
+        again = await checkout(bus, user)
+        await local_stripe.pay(again.url)
+        running = await eventually(
+            lambda: _running_instances(bus, user), timeout=20, what="woken by the new checkout"
+        )
+        every = (await instances(bus, user)).items
+    assert [i.id for i in running] == [first.id]  # the same workstation, its data kept
+    assert len(every) == 1
+
+
 async def test_a_plan_change_in_the_portal_is_synced_with_the_new_machine(
     bus: NatsClient,
     nats_url: str,
@@ -158,6 +213,13 @@ async def test_payment_failed_shows_past_due_then_pauses_after_grace(
         )
         after = await status(bus, user)
     assert (after.status, after.entitled) == ("past_due", False)
+
+
+async def _cancel_in_the_portal(bus: NatsClient, user: uuid.UUID) -> None:
+    query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
+    portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
+    async with httpx.AsyncClient() as http:
+        assert (await http.post(f"{portal.url}/cancel")).status_code == 303
 
 
 async def _running_instances(bus: NatsClient, user: uuid.UUID) -> list[object]:

@@ -7,7 +7,10 @@ through its own commands, written to its outbox in the same transaction:
 - activated and entitled, with no live instance → ``cmd.instance.create`` (ids derived from the
   event, so a redelivered event asks for the same instance);
 - not entitled (canceled, or past due beyond the grace period) with a running instance →
-  ``cmd.instance.pause`` with reason ``billing``.
+  ``cmd.instance.pause`` with reason ``billing`` (one being created or woken is paused as it comes
+  up: :meth:`InstanceService.complete`);
+- entitled again (a new checkout, or a late payment) with an instance billing paused →
+  ``cmd.instance.wake``; one the user or idleness paused stays paused.
 
 Admission reads the same row: with billing on, create and wake need an entitlement (the one rule
 in :meth:`InstanceService.begin`), and the plan sizes the machine.
@@ -33,6 +36,7 @@ from claudecloud_common.contracts.instances import (
     InstanceStatus,
     PauseInstance,
     PauseReason,
+    WakeInstance,
 )
 from claudecloud_common.db import AsyncSession, Database
 from claudecloud_common.inbox import already_processed, mark_processed
@@ -76,6 +80,13 @@ class EntitlementService:
             self._create(event)
         elif not event.entitled and live is not None and live.status is InstanceStatus.RUNNING:
             self._pause(event, live.id)
+        elif (
+            event.entitled
+            and live is not None
+            and live.status is InstanceStatus.PAUSED
+            and live.pause_reason is PauseReason.BILLING
+        ):
+            self._wake(event, live.id)
 
     @staticmethod
     def _updated(row: Entitlement | None, event: SubscriptionEvent) -> Entitlement:
@@ -115,6 +126,15 @@ class EntitlementService:
         )
         add_to_outbox(self.session, command)
         log.info("billing.instance_paused", user_id=str(event.user_id), status=event.status)
+
+    def _wake(self, event: SubscriptionEvent, instance_id: UUID) -> None:
+        command = WakeInstance(
+            id=derived_id(event.id, "wake"),
+            instance_id=instance_id,
+            correlation_id=event.correlation_id,
+        )
+        add_to_outbox(self.session, command)
+        log.info("billing.instance_woken", user_id=str(event.user_id), plan=event.plan)
 
 
 def register_billing(broker: NatsBroker, db: Database, settings: ProvisionerSettings) -> None:

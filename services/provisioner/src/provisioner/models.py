@@ -9,7 +9,12 @@ from sqlalchemy import Enum, Index, text
 from sqlmodel import Field, SQLModel
 
 from claudecloud_common.contracts.base import utcnow
-from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus, InstanceView
+from claudecloud_common.contracts.instances import (
+    LIVE_STATUSES,
+    InstanceStatus,
+    InstanceView,
+    PauseReason,
+)
 from claudecloud_common.db import UTCDateTime
 
 _LIVE = ", ".join(sorted(f"'{s.value}'" for s in LIVE_STATUSES))
@@ -44,6 +49,17 @@ class Instance(SQLModel, table=True):
     host: str | None = Field(default=None, max_length=200)
     agent_secret: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=1000)
+    pause_reason: PauseReason | None = Field(
+        default=None,
+        sa_type=Enum(
+            PauseReason,
+            native_enum=False,
+            length=20,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+    )
+    """Why a paused instance was paused (who may wake it on their own: billing's re-activation
+    wakes only what billing paused); None while it is not paused."""
     condition: str | None = Field(default=None, max_length=40)
     """What the activity service found wrong while it runs; cleared when it recovers or stops."""
     condition_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -61,6 +77,7 @@ class Instance(SQLModel, table=True):
             provider=self.provider,
             host=self.host,
             reason=self.reason,
+            pause_reason=self.pause_reason,
             condition=self.condition,
             created_at=self.created_at,
             updated_at=self.updated_at,

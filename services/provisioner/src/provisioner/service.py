@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import SecretStr
 
@@ -29,6 +29,7 @@ from claudecloud_common.contracts.instances import (
     InstanceRequested,
     InstanceStatus,
     InstanceView,
+    PauseInstance,
     PauseReason,
     RunningInstance,
     WakeInstance,
@@ -49,6 +50,8 @@ from .rules import RULES, why_not
 log = get_logger(__name__)
 
 S = InstanceStatus
+_UNPAID_PAUSES = uuid5(NAMESPACE_URL, "https://claudecloud/provisioner/unpaid-pause")
+"""Ids of the pauses that follow a command completing unpaid: a redelivery asks for the same."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,7 @@ class InstanceService:
         values: dict[str, object] = {
             "status": rule.to,
             "reason": None,
+            "pause_reason": command.reason if isinstance(command, PauseInstance) else None,
             "pending_command_id": None,
             "updated_at": utcnow(),
         }
@@ -174,6 +178,8 @@ class InstanceService:
         }
         self._emit(rule.outcome(command, common, instance.host))
         log.info(f"instance.{rule.to.value}", instance_id=str(instance.id))
+        if rule.to is S.RUNNING and self.billing:
+            await self._pause_if_unpaid(instance, command)
 
     async def fail(self, command: InstanceCommand, reason: str) -> None:
         instance = await self._pending(command)
@@ -242,7 +248,12 @@ class InstanceService:
             return False
         common = {"instance_id": instance.id, "user_id": instance.user_id}
         if machine_exists:
-            self._set_status(instance, S.PAUSED, reason="its machine was found stopped")
+            self._set_status(
+                instance,
+                S.PAUSED,
+                reason="its machine was found stopped",
+                pause_reason=PauseReason.STOPPED,
+            )
             self._emit(InstancePaused(status=S.PAUSED, reason=PauseReason.STOPPED, **common))
         else:
             reason = "its machine was found missing; destroy it and create it again (data is kept)"
@@ -252,6 +263,25 @@ class InstanceService:
         return True
 
     # Rules
+
+    async def _pause_if_unpaid(self, instance: Instance, command: InstanceCommand) -> None:
+        """An instance that came up after its subscription ended (canceled while it was being
+        created or woken) is paused for billing at once.
+
+        The entitlement row is locked, as billing's event handler locks it: whichever commits
+        second sees the other's change, so a cancel racing a create never leaves it running.
+        """
+        found = await EntitlementRepository(self.session).get(instance.user_id, for_update=True)
+        if found is None or found.entitled:
+            return
+        pause = PauseInstance(
+            id=uuid5(_UNPAID_PAUSES, str(command.id)),
+            instance_id=instance.id,
+            reason=PauseReason.BILLING,
+            correlation_id=command.correlation_id,
+        )
+        add_to_outbox(self.session, pause)
+        log.info("instance.unpaid_paused", instance_id=str(instance.id), status=found.status)
 
     async def _entitlement(self, cmd: InstanceCommand) -> tuple[dict[str, Any], AppError | None]:
         """With billing on, whether a create or wake may go ahead (else the refusal), and the
@@ -359,10 +389,16 @@ class InstanceService:
         return instance
 
     def _set_status(
-        self, instance: Instance, status: InstanceStatus, *, reason: str | None = None
+        self,
+        instance: Instance,
+        status: InstanceStatus,
+        *,
+        reason: str | None = None,
+        pause_reason: PauseReason | None = None,
     ) -> None:
         instance.status = status
         instance.reason = reason
+        instance.pause_reason = pause_reason if status is S.PAUSED else None
         instance.updated_at = utcnow()
         if status is not S.RUNNING:
             instance.condition = None  # a stopped machine has nothing wrong with it to show

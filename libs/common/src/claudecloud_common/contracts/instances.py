@@ -129,6 +129,8 @@ class InstanceView(BaseModel):
     provider: str
     host: str | None = None
     reason: str | None = None
+    pause_reason: PauseReason | None = None
+    """Why it is paused (``user``, ``idle``, ``billing``, ...); None while it is not paused."""
     condition: str | None = None
     """What is wrong with it while it runs (``agent_unreachable``, ``oom_killed``,
     ``restarting``: the activity service's ``HealthCondition``), None when nothing is."""
