@@ -16,6 +16,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import WorkerParts, make_worker_app
 
+from .check import CheckTimer, ProvisionerCheck, register_check
 from .entitlements import register_billing
 from .handlers import CommandRunner, register
 from .mesh import register_mesh
@@ -38,6 +39,7 @@ class Provisioner:
     broker: NatsBroker
     provider: Provider
     runner: CommandRunner
+    check: ProvisionerCheck
 
 
 def build(settings: ProvisionerSettings) -> Provisioner:
@@ -48,7 +50,9 @@ def build(settings: ProvisionerSettings) -> Provisioner:
     register(broker, runner)
     register_billing(broker, db, settings)
     register_mesh(broker, runner.commits, provider, settings)
-    return Provisioner(settings, db, broker, provider, runner)
+    check = ProvisionerCheck(db, provider, settings)
+    register_check(broker, check)
+    return Provisioner(settings, db, broker, provider, runner, check)
 
 
 def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
@@ -60,14 +64,15 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
     after = timedelta(seconds=settings.stuck_after_seconds)
     sweeper = StuckSweeper(parts.db, parts.provider.name, after)
     reconcile = [Reconciler(parts.db, parts.provider).run] if settings.reconcile_on_start else []
+    check_timer = CheckTimer(parts.check, settings.check_interval_seconds)
     return make_worker_app(
         WorkerParts(
             settings=settings,
             broker=parts.broker,
             db=parts.db,
             migrations=MIGRATIONS,
-            on_started=[*reconcile, sweeper.start],
-            on_stopping=[sweeper.stop, parts.provider.close],
+            on_started=[*reconcile, sweeper.start, check_timer.start],
+            on_stopping=[check_timer.stop, sweeper.stop, parts.provider.close],
         )
     )
 

@@ -112,6 +112,27 @@ class InstanceRepository:
         query = select(Instance).where(Instance.status == status)
         return (await self.session.exec(query)).all()
 
+    async def live_of_users(self, user_ids: Sequence[UUID]) -> Sequence[Instance]:
+        """The live instances of ``user_ids`` (the reconciliation check's facts)."""
+        if not user_ids:
+            return []
+        query = select(Instance).where(
+            col(Instance.user_id).in_(user_ids), col(Instance.status).in_(LIVE_STATUSES)
+        )
+        return (await self.session.exec(query)).all()
+
+    async def running_after(self, after: UUID | None, limit: int) -> Sequence[Instance]:
+        """Running instances after ``after``, in id order."""
+        query = (
+            select(Instance)
+            .where(Instance.status == InstanceStatus.RUNNING)
+            .order_by(col(Instance.id))
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(col(Instance.id) > after)
+        return (await self.session.exec(query)).all()
+
     async def live_ids(self, ids: set[UUID]) -> set[UUID]:
         """Which of ``ids`` name a live instance."""
         if not ids:

@@ -75,6 +75,9 @@ class ProvisionerSettings(ServiceSettings):
     """The instance's setup script; cloud-init runs the same one the image does."""
     reconcile_on_start: bool = True
     """At start-up, compare rows with the provider's machines and correct both (none is lost)."""
+    check_interval_seconds: float = Field(default=600.0, ge=0)
+    """Every this often, run the reconciliation check with its safe fixes and log what it
+    found (the same check ``claude-cloud-admin check`` asks for); 0 turns the timer off."""
 
     @field_validator("provider")
     @classmethod
