@@ -70,9 +70,16 @@ bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.instances --trace
 	$(UV) run --frozen python -m bench.auth
 	$(UV) run --frozen python -m bench.auth --instance-cache 0
+	$(UV) run --frozen python -m bench.auth --trace
 	$(UV) run --frozen python -m bench.terminal
 	$(UV) run --frozen python -m bench.billing
 	$(UV) run --frozen python -m bench.netbird
+
+.PHONY: chaos
+chaos: N ?= 100
+chaos: KILLS ?= 20
+chaos: env ## Lifecycles from several clients while services and NATS are killed; counts lost, doubled, stuck, orphans (N=100 KILLS=20)
+	$(UV) run --frozen python -m bench.chaos --lifecycles $(N) --kills $(KILLS) $(CHAOS_ARGS)
 
 .PHONY: bench-billing
 bench-billing: env ## Stripe webhooks/s beside /healthz; Pay → running beside create → running

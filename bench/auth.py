@@ -3,6 +3,7 @@ logout cutoff, the query to the provisioner over the bus) on one gateway worker,
 unauthenticated ``/healthz`` of the same server in the same run. Fake provider, Postgres.
 
     make bench-auth       (or: uv run python -m bench.auth [--seconds 10] [--connections 32])
+    uv run python -m bench.auth --trace     (every service exports its spans to a local collector)
 
 The load comes from raw keep-alive HTTP/1.1 connections on uvloop, so the client costs little
 of the machine the gateway shares with it.
@@ -27,6 +28,7 @@ from aiosmtpd.controller import Controller
 
 from bench.common import percentile, verdict
 from devstack import Stack, free_port, local_config
+from devstack.otlp import collector
 from devstack.servers import PostgresServer, create_database
 from devstack.signin import MailCatcher
 
@@ -157,6 +159,7 @@ async def main(args: Any) -> None:
             # The limiter stays on (its cost is measured), far above what one client sends here.
             "GATEWAY_RATE_LIMIT_API": "10000000/minute",
             "GATEWAY_INSTANCE_CACHE_SECONDS": str(args.instance_cache),
+            **({"OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp} if args.otlp else {}),
         },
     )  # fmt: skip
     stack = Stack(config)
@@ -180,7 +183,8 @@ async def main(args: Any) -> None:
     print(f"\none gateway worker ({args.provisioners} provisioner replica(s) answering), "
           f"{args.connections} keep-alive connections, {args.seconds:.0f} s each, Postgres, "
           f"fake provider, instance cache {args.instance_cache:g} s"
-          f"{' (every read asks the provisioner)' if not args.instance_cache else ''}")  # fmt: skip
+          f"{' (every read asks the provisioner)' if not args.instance_cache else ''}"
+          f"{', tracing on (spans to a local collector)' if args.otlp else ''}")  # fmt: skip
     print(health.line())
     print(reads.line())
     print(operator.line())
@@ -192,6 +196,14 @@ async def main(args: Any) -> None:
           f"   vs /healthz {reads.rate / health.rate if health.rate else 0:4.2f}x")  # fmt: skip
 
 
+async def traced(args: Any) -> None:
+    """The same run with every service exporting its spans (OTLP/HTTP) to a local collector."""
+    async with collector() as spans:
+        args.otlp = spans.url
+        await main(args)
+        print(f"  spans received: {len(spans.spans)}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -201,6 +213,11 @@ if __name__ == "__main__":
         "--instance-cache", type=float, default=2.0,
         help="GATEWAY_INSTANCE_CACHE_SECONDS (0: every read is a query to the provisioner)",
     )  # fmt: skip
+    parser.add_argument(
+        "--trace", action="store_true", help="services export spans to a local collector"
+    )
     # A stopped benchmark still stops its platform (the finally in main) and drops its databases.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    uvloop.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    arguments.otlp = None
+    uvloop.run(traced(arguments) if arguments.trace else main(arguments))
