@@ -82,8 +82,9 @@ async def insert_instance(url: str, status: str, *, age: timedelta = timedelta(0
 def machine_by_hand(data_dir: Path) -> tuple[UUID, str]:
     """A machine labelled as ours that no instance owns (the fake provider's state file)."""
     user_id, instance_id = uuid4(), uuid4()
+    provider_id = f"fake-{user_id}"
     record = {
-        "provider_id": f"fake-{user_id}",
+        "provider_id": provider_id,
         "host": f"fake-{user_id}.local",
         "agent_secret": "by-hand",
         "volume": True,
@@ -92,7 +93,7 @@ def machine_by_hand(data_dir: Path) -> tuple[UUID, str]:
     }
     with (data_dir / "fake-provider.jsonl").open("a") as journal:
         journal.write(json.dumps({"user": str(user_id), "record": record}) + "\n")
-    return user_id, record["provider_id"]
+    return user_id, provider_id
 
 
 async def test_a_clean_provisioner_reports_nothing(

@@ -16,6 +16,7 @@ from claudecloud_common.logging import configure_logging
 from claudecloud_common.worker import WorkerParts, make_worker_app
 
 from .agents import AgentClient
+from .check import ActivityCheck, register_check
 from .clock import Clock, SystemClock
 from .handlers import register
 from .poller import Poller
@@ -54,6 +55,7 @@ def build(settings: ActivitySettings, clock: Clock | None = None) -> Activity:
         timeout=settings.agent_timeout_seconds, concurrency=settings.agent_concurrency
     )
     register(broker, db, policy, clock, settings)
+    register_check(broker, ActivityCheck(db, broker, settings, policy, clock))
     return Activity(settings, db, broker, Poller(settings, db, broker, agents, clock, policy))
 
 

@@ -43,6 +43,13 @@ class ActivityRepository:
         )
         return set((await self.session.exec(query)).all())
 
+    async def following(self) -> dict[UUID, datetime]:
+        """The instances followed as running (their usage interval is open), with ``status_at``."""
+        query = select(col(InstanceActivity.instance_id), col(InstanceActivity.status_at)).where(
+            InstanceActivity.status == InstanceStatus.RUNNING
+        )
+        return {row[0]: row[1] for row in (await self.session.exec(query)).all()}
+
     async def claim_due(
         self,
         now: datetime,

@@ -1,0 +1,232 @@
+"""Activity's part of the reconciliation check: what it meters against what runs, and whether the
+running instances' agents answer.
+
+The provisioner owns which instances run; activity asks it over the bus (``rpc.ops.instances``, in
+pages) and compares with its own rows. Three kinds of drift are found here:
+
+- a usage interval open on an instance that does not run (activity follows it as running, so it
+  would keep metering it); ``fix`` records the status the provisioner has, unless an event
+  changed the row meanwhile;
+- a running instance activity does not follow (never paused when idle, never metered); ``fix``
+  starts following it, as the hourly resync would;
+- a running instance whose agent does not answer ``GET /activity`` now (the fake provider's
+  instances have no agent and are not asked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+from faststream.nats import NatsBroker
+from pydantic import BaseModel
+
+from claudecloud_common.bus import request, rpc_reply, rpc_subscriber
+from claudecloud_common.checks import finding, outbox_backlog
+from claudecloud_common.contracts.instances import (
+    GetMachineActivity,
+    InstanceStatus,
+    InstanceSubject,
+    MachineActivity,
+    MachineActivityList,
+    RunningInstance,
+)
+from claudecloud_common.contracts.ops import (
+    FACTS_BATCH,
+    CheckReport,
+    DriftKind,
+    Finding,
+    GetInstanceFacts,
+    InstanceFact,
+    InstanceFacts,
+    OpsSubject,
+    RunCheck,
+)
+from claudecloud_common.db import Database
+from claudecloud_common.errors import UnavailableError
+from claudecloud_common.logging import get_logger
+
+from .agents import AgentClient, AgentUnreachable
+from .clock import Clock
+from .repository import ActivityRepository
+from .rules import Policy
+from .service import ActivityService
+from .settings import ActivitySettings
+
+log = get_logger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+S = InstanceStatus
+NO_AGENTS = frozenset({"fake"})
+"""Providers whose instances have no agent to ask (the labelled demo and the tests' fake)."""
+
+
+class ActivityCheck:
+    def __init__(
+        self,
+        db: Database,
+        broker: NatsBroker,
+        settings: ActivitySettings,
+        policy: Policy,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.broker = broker
+        self.settings = settings
+        self.policy = policy
+        self.clock = clock
+
+    async def run(self, *, fix: bool) -> CheckReport:
+        """Compare what activity meters with what runs; with ``fix``, follow what runs."""
+        running = await self._running()
+        async with self.db.read() as session:
+            repo = ActivityRepository(session)
+            following = await repo.following()
+            known = await repo.known_ids(list(running))
+        unasked = [f for f in running.values() if f.provider in NO_AGENTS]
+        findings = [
+            await self._open_on_stopped(following, running, fix),
+            await self._not_metered(running, following, known, fix),
+            await self._agents([f for f in running.values() if f.provider not in NO_AGENTS]),
+        ]
+        async with self.db.read() as session:
+            backlog = await outbox_backlog(session, self.settings)
+        notes = {}
+        if unasked:
+            notes["agents"] = f"{len(unasked)} fake-provider instance(s) have no agent to ask"
+        return CheckReport(service="activity", findings=findings, outbox=backlog, notes=notes)
+
+    async def _ask(
+        self, subject: InstanceSubject | OpsSubject, query: BaseModel, kind: type[T]
+    ) -> T:
+        found = await request(
+            self.broker, subject, query, kind, timeout=self.settings.provider_timeout_seconds
+        )
+        if found is None:
+            raise UnavailableError("the provisioner answered the check with nothing")
+        return found
+
+    async def _running(self) -> dict[UUID, InstanceFact]:
+        """Every running instance, as the provisioner says, a page at a time."""
+        running: dict[UUID, InstanceFact] = {}
+        after: UUID | None = None
+        while True:
+            query = GetInstanceFacts(running_page=True, running_after=after)
+            page = (await self._ask(OpsSubject.INSTANCE_FACTS, query, InstanceFacts)).items
+            running |= {fact.instance_id: fact for fact in page}
+            if len(page) < FACTS_BATCH:
+                return running
+            after = page[-1].instance_id
+
+    async def _facts(self, ids: list[UUID]) -> dict[UUID, InstanceFact]:
+        found: dict[UUID, InstanceFact] = {}
+        for batch in _batches(ids, FACTS_BATCH):
+            query = GetInstanceFacts(instance_ids=batch)
+            answer = await self._ask(OpsSubject.INSTANCE_FACTS, query, InstanceFacts)
+            found |= {fact.instance_id: fact for fact in answer.items}
+        return found
+
+    async def _open_on_stopped(
+        self, following: dict[UUID, datetime], running: dict[UUID, InstanceFact], fix: bool
+    ) -> Finding:
+        facts = await self._facts([i for i in following if i not in running])
+        stopped = {
+            instance_id: facts[instance_id].status if instance_id in facts else S.DESTROYED
+            for instance_id in following
+            if instance_id not in running
+            and (instance_id not in facts or facts[instance_id].status is not S.RUNNING)
+        }
+        fixed = 0
+        if fix:
+            for instance_id, status in stopped.items():
+                fixed += await self._stop_following(instance_id, status, following[instance_id])
+        return finding(
+            DriftKind.USAGE_OPEN_ON_STOPPED,
+            stopped,
+            fixable=True,
+            fixed=fixed,
+            detail="fix records the provisioner's status (metering stops)",
+        )
+
+    async def _stop_following(self, instance_id: UUID, status: S, seen_at: datetime) -> int:
+        """Record ``status`` unless an event moved the row since it was read (that one wins)."""
+        async with self.db.transaction() as session:
+            repo = ActivityRepository(session)
+            row = await repo.get(instance_id, for_update=True)
+            if row is None or row.status is not S.RUNNING or row.status_at != seen_at:
+                return 0
+            await repo.apply([(instance_id, {"status": status})])
+        log.warning("activity.usage_closed", instance_id=str(instance_id), status=status.value)
+        return 1
+
+    async def _not_metered(
+        self,
+        running: dict[UUID, InstanceFact],
+        following: dict[UUID, datetime],
+        known: set[UUID],
+        fix: bool,
+    ) -> Finding:
+        unknown = [f for i, f in running.items() if i not in known]
+        stale = [i for i in running if i in known and i not in following]
+        fixed = 0
+        if fix and unknown:
+            found = [RunningInstance(id=f.instance_id, user_id=f.user_id) for f in unknown]
+            async with self.db.transaction() as session:
+                fixed = await ActivityService(session, self.policy).seed(found, self.clock.now())
+        return finding(
+            DriftKind.RUNNING_NOT_METERED,
+            [*(f.instance_id for f in unknown), *stale],
+            fixable=True,
+            fixed=fixed,
+            detail="fix follows the ones activity never heard of (as its resync does)",
+        )
+
+    async def _agents(self, running: list[InstanceFact]) -> Finding:
+        """Ask each running instance's agent now, where the provisioner says it answers."""
+        machines: list[MachineActivity] = []
+        for batch in _batches([f.instance_id for f in running], self.settings.provider_batch):
+            query = GetMachineActivity(instance_ids=batch)
+            answer = await self._ask(InstanceSubject.ACTIVITY, query, MachineActivityList)
+            machines += [m for m in answer.items if m.status is S.RUNNING]
+        agents = AgentClient(
+            timeout=self.settings.agent_timeout_seconds,
+            concurrency=self.settings.agent_concurrency,
+        )
+        try:
+            answers = await asyncio.gather(*(_answers(agents, m) for m in machines))
+        finally:
+            await agents.close()
+        silent = [m.instance_id for m, ok in zip(machines, answers, strict=True) if not ok]
+        return finding(
+            DriftKind.AGENT_NOT_ANSWERING,
+            silent,
+            detail="not fixable here: the instance's agent or machine needs a look (or a wake)",
+        )
+
+
+async def _answers(agents: AgentClient, machine: MachineActivity) -> bool:
+    if machine.host is None or machine.agent_secret is None:
+        return False
+    try:
+        await agents.report(machine.host, machine.agent_secret)
+    except AgentUnreachable:
+        return False
+    return True
+
+
+def _batches(ids: Iterable[UUID], size: int) -> list[list[UUID]]:
+    listed = list(ids)
+    return [listed[start : start + size] for start in range(0, len(listed), size)]
+
+
+def register_check(broker: NatsBroker, check: ActivityCheck) -> None:
+    """Answer ``rpc.ops.check.activity``."""
+
+    @rpc_subscriber(broker, OpsSubject.CHECK_ACTIVITY, settings=check.settings)
+    @rpc_reply
+    async def on_check(query: RunCheck) -> CheckReport:
+        """What activity meters against what runs, and the running agents (``fix``: follow)."""
+        return await check.run(fix=query.fix)
