@@ -17,6 +17,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import Hook, WorkerParts, make_worker_app
 
+from .check import BillingCheck, register_check
 from .events import StripeEvents
 from .handlers import Billing, register
 from .settings import BillingSettings
@@ -49,6 +50,7 @@ def build(settings: BillingSettings) -> BillingParts:
     events = StripeEvents(db, api, settings)
     webhook = StripeWebhook(events, api, max_body=settings.webhook_max_body_bytes)
     register(broker, billing)
+    register_check(broker, BillingCheck(db, broker, settings))
     return BillingParts(settings, db, broker, api, billing, events, webhook)
 
 

@@ -65,6 +65,10 @@ class BillingRepository:
             query = query.with_for_update()
         return (await self.session.exec(query)).first()
 
+    async def subscriptions(self) -> Sequence[Subscription]:
+        """Every subscription (the reconciliation check picks each user's current one)."""
+        return (await self.session.exec(select(Subscription))).all()
+
     async def grace_ending(self, past_due_before: datetime) -> Sequence[Subscription]:
         query = select(Subscription).where(
             Subscription.status == SubscriptionStatus.PAST_DUE,
