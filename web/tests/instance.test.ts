@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { allowed, current, reduce, type Instance } from "../src/lib/instance";
+import { allowed, current, reduce, why, type Instance } from "../src/lib/instance";
 
 const base: Instance = {
   id: "i-1",
@@ -16,6 +16,21 @@ const event = (type: string, fields: Record<string, unknown>) => ({
   data: JSON.stringify({ type, instance_id: "i-1", user_id: "u-1", ...fields }),
 });
 
+describe("why an instance is not running", () => {
+  it("says why a paused one was paused, from the snapshot after a reload too", () => {
+    const paused: Instance = { ...base, status: "paused", pause_reason: "billing" };
+    expect(why(paused)).toMatch(/subscription is not active/);
+    expect(why({ ...paused, pause_reason: "user" })).toBe("you paused it.");
+  });
+
+  it("gives a failed one's reason, and nothing for a running one", () => {
+    expect(why({ ...base, status: "failed", reason: "timed out while provisioning" })).toBe(
+      "timed out while provisioning",
+    );
+    expect(why({ ...base, status: "running", reason: "stale" })).toBeNull();
+  });
+});
+
 describe("the instance's event stream", () => {
   it("starts from the snapshot", () => {
     expect(reduce(null, { event: "snapshot", data: JSON.stringify(base) })).toEqual(base);
@@ -28,9 +43,11 @@ describe("the instance's event stream", () => {
     state = reduce(state, event("instance.accepted", { status: "pausing" }));
     expect(state?.status).toBe("pausing");
     state = reduce(state, event("instance.paused", { status: "paused", reason: "idle" }));
-    expect(state).toMatchObject({ status: "paused", reason: "idle" });
+    expect(state).toMatchObject({ status: "paused", pause_reason: "idle" });
+    expect(why(state!)).toMatch(/idle, so it paused itself/);
     state = reduce(state, event("instance.woken", { status: "running" }));
-    expect(state).toMatchObject({ status: "running", reason: null });
+    expect(state).toMatchObject({ status: "running", reason: null, pause_reason: null });
+    expect(why(state!)).toBeNull();
     state = reduce(state, event("instance.destroyed", { status: "destroyed" }));
     expect(state?.status).toBe("destroyed");
   });

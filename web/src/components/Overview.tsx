@@ -2,7 +2,7 @@
 
 import { useEffect, useState } from "react";
 import { ApiError, api, post, type BillingStatus, type Plan } from "@/lib/api";
-import { allowed, isTransitional, statusLabel, type Action, type Instance, type Status } from "@/lib/instance";
+import { allowed, isTransitional, statusLabel, why, type Action, type Instance, type Status } from "@/lib/instance";
 import type { Live } from "@/lib/useInstance";
 import { Confirm } from "./Confirm";
 
@@ -154,7 +154,7 @@ export function Overview(props: {
                 <span className={`dot ${dotClass(instance.status)}`} aria-hidden="true" />
                 {statusLabel(instance.status)}
               </p>
-              {instance.reason && instance.status !== "running" && <p className="muted">Why: {instance.reason}</p>}
+              {why(instance) && <p className="muted" data-testid="instance-why">Why: {why(instance)}</p>}
               <p className="muted">
                 {props.live === "open" ? "Live updates on" : props.live === "connecting" ? "Connecting for live updates…" : "Live updates off"}
               </p>

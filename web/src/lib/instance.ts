@@ -18,11 +18,32 @@ export type Instance = {
   provider: string;
   host?: string | null;
   reason?: string | null;
+  pause_reason?: PauseReason | null;
   created_at: string;
   updated_at: string;
 };
 
 export type Action = "create" | "pause" | "wake" | "destroy";
+
+/** Why a paused instance was paused (the provisioner's PauseReason). */
+export type PauseReason = "user" | "idle" | "billing" | "stopped" | "max_lifetime";
+
+const PAUSED_BECAUSE: Record<PauseReason, string> = {
+  user: "you paused it.",
+  idle: "it was idle, so it paused itself and costs nothing until you wake it.",
+  billing: "your subscription is not active: subscribe again and it wakes by itself.",
+  stopped: "its machine was found stopped.",
+  max_lifetime: "it ran the longest allowed without anyone typing.",
+};
+
+/** Why the instance is not running, for a person; null when there is nothing to say. */
+export function why(instance: Instance): string | null {
+  if (instance.status === "running") return null;
+  if (instance.status === "paused" && instance.pause_reason) {
+    return PAUSED_BECAUSE[instance.pause_reason] ?? null;
+  }
+  return instance.reason ?? null;
+}
 
 /** What the provisioner allows from each state (services/provisioner/.../rules.py). */
 const ALLOWED: Record<Status, readonly Action[]> = {
@@ -60,10 +81,14 @@ export function reduce(current: Instance | null, { event, data }: StreamEvent): 
   }
   const next: Instance = { ...current, status: parsed.status as Status };
   if (typeof parsed.host === "string") next.host = parsed.host;
-  if (event === "instance.paused" || event === "instance.failed" || event === "instance.rejected") {
+  if (event === "instance.paused") {
+    next.pause_reason = typeof parsed.reason === "string" ? (parsed.reason as PauseReason) : null;
+    next.reason = null;
+  } else if (event === "instance.failed" || event === "instance.rejected") {
     next.reason = typeof parsed.reason === "string" ? parsed.reason : next.reason;
   } else if (event === "instance.running" || event === "instance.woken") {
     next.reason = null;
+    next.pause_reason = null;
   }
   return next;
 }
