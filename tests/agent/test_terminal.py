@@ -16,6 +16,7 @@ import httpx
 import pytest
 import websockets
 
+from devstack import Child
 from tests.support import eventually, free_port
 from tests.ttyd import Layout, Terminal, drawn_at, first_drawn_at, shows_in_pane, stand_in_pid
 
@@ -112,13 +113,14 @@ async def laid_out(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Lo
         "AGENT_TMUX_SETUP": str(SETUP),
     }
     found = LocalAgent(f"http://127.0.0.1:{port}", secret, root, tmux_dir)
-    process = _spawn(env, root, base / "agent.log")
+    # Its own process group, killed with this test run: nothing is left behind.
+    process = Child("agent", [sys.executable, "-m", "agent"], env, log=base / "agent.log", cwd=root)
+    process.start()
     try:
         await eventually(lambda: _healthy(found, process), timeout=30, what="agent healthy")
         yield found
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        process.stop(timeout=10)
         found.tmux("kill-server")
 
 
@@ -131,15 +133,8 @@ def _session_env(root: Path, tmux_dir: Path) -> dict[str, str]:
     }
 
 
-def _spawn(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "agent"], env=env, cwd=cwd, stdout=out, stderr=out
-        )
-
-
-def _healthy(agent: LocalAgent, process: subprocess.Popen[bytes]) -> bool:
-    assert process.poll() is None, "the agent exited"
+def _healthy(agent: LocalAgent, process: Child) -> bool:
+    assert process.running, f"the agent exited: {process.last_lines()}"
     try:
         with agent.client() as client:
             return client.get("/healthz").status_code == 200
