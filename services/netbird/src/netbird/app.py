@@ -16,6 +16,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import WorkerParts, make_worker_app
 
+from .check import NetbirdCheck, register_check
 from .client import NetbirdClient
 from .handlers import register
 from .saga import MeshSaga
@@ -47,6 +48,7 @@ def build(settings: NetbirdSettings) -> NetbirdParts:
     )
     saga = MeshSaga(db, client, settings)
     register(broker, saga)
+    register_check(broker, NetbirdCheck(db, broker, saga))
     return NetbirdParts(settings, db, broker, client, saga)
 
 

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from claudecloud_common.db import AsyncSession
 
-from .models import Mesh, SetupKeyRecord
+from .models import Mesh, MeshStatus, SetupKeyRecord
 
 
 class MeshRepository:
@@ -23,6 +23,11 @@ class MeshRepository:
         if for_update:
             query = query.with_for_update()
         return (await self.session.exec(query)).first()
+
+    async def not_torn_down(self) -> Sequence[Mesh]:
+        """Every mesh that may still hold resources in Netbird (the reconciliation check)."""
+        query = select(Mesh).where(Mesh.status != MeshStatus.TORN_DOWN)
+        return (await self.session.exec(query)).all()
 
     def add(self, mesh: Mesh) -> None:
         self.session.add(mesh)
