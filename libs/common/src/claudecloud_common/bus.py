@@ -34,7 +34,13 @@ from pydantic import BaseModel, ValidationError
 from .contracts.base import ErrorBody, Message, RpcReply
 from .errors import AppError, UnavailableError
 from .logging import get_logger
-from .metrics import BUS_DEAD_LETTERS, BUS_HANDLED, BUS_HANDLER_SECONDS, BUS_RETRIES
+from .metrics import (
+    BUS_DEAD_LETTERS,
+    BUS_HANDLED,
+    BUS_HANDLER_SECONDS,
+    BUS_RETRIES,
+    subject_label,
+)
 from .settings import ServiceSettings
 from .telemetry import trace_headers
 
@@ -361,6 +367,7 @@ class DeadLetterMiddleware(BaseMiddleware):
 
     async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
         subject = getattr(msg.raw_message, "subject", "?")
+        label = subject_label(subject)
         is_stream = _is_stream_message(msg)
         started = time.perf_counter()
         try:
@@ -369,20 +376,23 @@ class DeadLetterMiddleware(BaseMiddleware):
             raise
         except Exception as exc:
             if not is_stream:
+                BUS_HANDLED.labels(label, "failed").inc()  # a request: nothing redelivers it
                 raise
             await self._on_failure(msg, subject, exc)
             raise  # unreachable: _on_failure always raises an ack/nack instruction
         finally:
-            BUS_HANDLER_SECONDS.labels(subject).observe(time.perf_counter() - started)
-        BUS_HANDLED.labels(subject, "ok").inc()
+            BUS_HANDLER_SECONDS.labels(label).observe(time.perf_counter() - started)
+        BUS_HANDLED.labels(label, "ok").inc()
         return result
 
     async def _on_failure(self, msg: StreamMessage[Any], subject: str, exc: Exception) -> None:
         attempt = delivery_attempt(msg)
+        label = subject_label(subject)
         permanent = isinstance(exc, ValidationError | AppError)
         if not permanent and attempt < self.policy.max_deliver:
             delay = self.policy.delay(attempt)
-            BUS_RETRIES.labels(subject).inc()
+            BUS_HANDLED.labels(label, "retried").inc()
+            BUS_RETRIES.labels(label).inc()
             log.warning(
                 "bus.retry", subject=subject, attempt=attempt, delay=delay, error=_describe(exc)
             )
@@ -391,9 +401,11 @@ class DeadLetterMiddleware(BaseMiddleware):
             await self._dead_letter(msg, subject, exc, attempt)
         except Exception as publish_error:
             log.error("bus.dead_letter_failed", subject=subject, error=str(publish_error))
+            BUS_HANDLED.labels(label, "retried").inc()
+            BUS_RETRIES.labels(label).inc()
             raise NackMessage(delay=self.policy.delay(attempt)) from exc
-        BUS_HANDLED.labels(subject, "dead_lettered").inc()
-        BUS_DEAD_LETTERS.labels(subject).inc()
+        BUS_HANDLED.labels(label, "dead_lettered").inc()
+        BUS_DEAD_LETTERS.labels(label).inc()
         log.error("bus.dead_lettered", subject=subject, attempt=attempt, error=_describe(exc))
         raise AckMessage()
 

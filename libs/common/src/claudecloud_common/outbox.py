@@ -10,7 +10,8 @@ rows are deleted in batches afterwards. (Only when a publish fails can a later e
 before an earlier one, which the recovery path then sends: consumers never rely on order alone.)
 Recovery: every ``poll_seconds``, rows older than ``grace_seconds`` are published from the table:
 what a crash between commit and publish (here or in another replica) left behind. A crash
-therefore delays an event but never loses it.
+therefore delays an event but never loses it. The same loop then measures the backlog (rows not
+yet published, the oldest one's age) for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from faststream.nats import NatsBroker
-from sqlalchemy import Table, delete
+from sqlalchemy import Table, delete, func
 from sqlmodel import Field, SQLModel, col, select
 
 from .bus import publish_raw
 from .contracts.base import Message, utcnow
 from .db import AsyncSession, Database, UTCDateTime, Written, defer_insert
 from .logging import get_logger
+from .metrics import OUTBOX_BACKLOG, Backlog
 from .telemetry import TRACEPARENT, current_traceparent
 
 __all__ = ["OutboxMessage", "OutboxRelay", "add_to_outbox"]
@@ -37,6 +39,10 @@ log = get_logger(__name__)
 DELETE_EVERY_SECONDS = 0.2
 PIPELINE = 128
 """Events the fast path has in flight at once (sent in order, acknowledged in any order)."""
+MEASURE_SECONDS = 5.0
+"""How long measuring the backlog may take before it is given up until the next poll."""
+OLDEST_SCAN = 4096
+"""Rows read at most to find the oldest unpublished one among published ones not yet deleted."""
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -100,9 +106,11 @@ class OutboxRelay:
         self._published: set[int] = set()
         self._degraded = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._backlog: Backlog | None = None
         database.on_commit(self._committed)
 
     def start(self) -> None:
+        self._backlog = OUTBOX_BACKLOG.track()
         self._tasks = [
             asyncio.create_task(self._run_fast(), name="outbox-fast"),
             asyncio.create_task(self._run_recovery(), name="outbox-recovery"),
@@ -116,6 +124,9 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._backlog is not None:
+            OUTBOX_BACKLOG.untrack(self._backlog)
+            self._backlog = None
         with contextlib.suppress(Exception):
             await self._delete_published()
 
@@ -174,6 +185,33 @@ class OutboxRelay:
                 self._degraded = False
             except Exception as exc:  # the bus or the database is down: try again shortly
                 log.warning("outbox.recovery_failed", error=str(exc))
+            await self._measure()
+
+    async def _measure(self) -> None:
+        if self._backlog is None:
+            return
+        try:
+            found = await asyncio.wait_for(self.measure_backlog(), timeout=MEASURE_SECONDS)
+        except Exception:  # the database is down: the age keeps growing from the last look
+            return
+        self._backlog.pending, self._backlog.oldest = found.pending, found.oldest
+
+    async def measure_backlog(self) -> Backlog:
+        """How many rows are not yet published, and when the oldest of them was written."""
+        published = set(self._published)  # sent; deleted a moment later by the cleanup
+        async with self._db.read() as session:
+            total = (await session.exec(select(func.count(col(OutboxMessage.seq))))).one()
+            first = select(col(OutboxMessage.seq), col(OutboxMessage.created_at))
+            rows = (
+                await session.exec(
+                    first.order_by(col(OutboxMessage.seq)).limit(
+                        min(len(published), OLDEST_SCAN) + 1
+                    )
+                )
+            ).all()
+        pending = max(0, total - len(published))
+        oldest = next((at for seq, at in rows if seq not in published), None)
+        return Backlog(pending, oldest.timestamp() if pending and oldest else None)
 
     async def publish_pending(self) -> int:
         """Publish one batch of rows the fast path did not handle; return how many went out."""

@@ -22,6 +22,7 @@ from prometheus_client import make_asgi_app
 from .bus import ensure_streams
 from .db import Database
 from .logging import get_logger
+from .metrics import HttpMetrics
 from .migrations import upgrade_to_head
 from .outbox import OutboxRelay
 from .server import serve
@@ -103,7 +104,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
     async def after_shutdown() -> None:
         await db.dispose()
 
-    return AsgiFastStream(
+    app = AsgiFastStream(
         broker,
         asgi_routes=[("/healthz", healthz), ("/metrics", make_asgi_app()), *parts.http_routes],
         on_startup=[on_startup],
@@ -116,3 +117,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         ),
         asyncapi_path=AsyncAPIRoute("/asyncapi", asyncapi_json_path="/asyncapi.json"),
     )
+    # Counted and timed by route; each is an exact path, so the path is its template. (Wrapped
+    # once registered: FastStream configures its own handlers when it is given them.)
+    app.routes = [(path, HttpMetrics(route, route=path)) for path, route in app.routes]
+    return app

@@ -44,6 +44,11 @@ def _subscription_of(event_type: str, obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def acts_on(event: WebhookEvent) -> bool:
+    """Whether billing does anything with ``event`` (others are stored and left alone)."""
+    return _subscription_of(event.type, event.object) is not None
+
+
 def _user_hint(event_type: str, obj: Mapping[str, Any]) -> UUID | None:
     if event_type != "checkout.session.completed":
         return None

@@ -15,16 +15,23 @@ from faststream.asgi.types import Receive, Scope, Send
 
 from claudecloud_common.logging import get_logger
 
-from .events import StripeEvents
+from .events import StripeEvents, acts_on
+from .metrics import WEBHOOKS, WebhookOutcome
 from .stripe_api import InvalidWebhook, StripeApi
 
 log = get_logger(__name__)
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        outcome: WebhookOutcome = WebhookOutcome.REFUSED,
+    ) -> None:
         super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+        self.status, self.error, self.detail, self.outcome = status, error, detail, outcome
 
 
 class StripeWebhook:
@@ -39,16 +46,20 @@ class StripeWebhook:
         if scope["type"] != "http":
             return
         try:
-            status, body = await self._answer(scope, receive)
+            status, body, outcome = await self._answer(scope, receive)
         except _Refused as refused:
             status, body = refused.status, {"error": refused.error, "detail": refused.detail}
+            outcome = refused.outcome
         except Exception:
             log.exception("billing.webhook_unavailable")
-            status = 503
+            status, outcome = 503, WebhookOutcome.ERROR
             body = {"error": "Unavailable", "detail": "could not store the event; retry later"}
+        WEBHOOKS.labels(outcome).inc()
         await _send_json(send, status, body)
 
-    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, dict[str, Any]]:
+    async def _answer(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, dict[str, Any], WebhookOutcome]:
         if scope["method"] != "POST":
             raise _Refused(405, "MethodNotAllowed", "POST a Stripe event here")
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -65,9 +76,13 @@ class StripeWebhook:
             event = self.api.verify(payload, headers.get("stripe-signature"))
         except InvalidWebhook as exc:
             log.warning("billing.webhook_refused", reason=str(exc))
-            raise _Refused(400, "InvalidWebhook", str(exc)) from exc
+            raise _Refused(400, "InvalidWebhook", str(exc), WebhookOutcome.BAD_SIGNATURE) from exc
         fresh = await self.events.receive(event, payload)
-        return 200, {"received": True, "duplicate": not fresh}
+        if not fresh:
+            outcome = WebhookOutcome.DUPLICATE
+        else:
+            outcome = WebhookOutcome.ACCEPTED if acts_on(event) else WebhookOutcome.IGNORED
+        return 200, {"received": True, "duplicate": not fresh}, outcome
 
     async def _read(self, receive: Receive) -> bytes:
         chunks, size = [], 0

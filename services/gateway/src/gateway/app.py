@@ -13,6 +13,7 @@ from claudecloud_common.bus import ensure_streams, make_broker
 from claudecloud_common.contracts.instances import AnyInstanceEvent, InstanceSubject
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
+from claudecloud_common.metrics import HttpMetrics
 from claudecloud_common.migrations import upgrade_to_head
 from claudecloud_common.telemetry import tracing_enabled
 
@@ -32,6 +33,7 @@ from .errors import install_error_handlers
 from .instances import routes as instances
 from .instances.events import EventHub
 from .instances.service import InstanceGateway
+from .metrics import route_template
 from .middleware import BodySizeLimit, CorrelationId, CrossSiteRefusal, SecurityHeaders
 from .settings import GatewaySettings
 from .state import GatewayState
@@ -86,7 +88,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(CrossSiteRefusal, allowed_origins=settings.page_origins)
     app.add_middleware(CorrelationId)
-    app.add_middleware(SecurityHeaders, https=settings.is_https)  # outermost: on every answer
+    app.add_middleware(SecurityHeaders, https=settings.is_https)  # on every answer
+    app.add_middleware(HttpMetrics, route=route_template)  # outermost: counts every answer
     install_docs(app, settings)
     app.include_router(health.router)
     app.include_router(auth.router)

@@ -20,6 +20,7 @@ from .check import CheckTimer, ProvisionerCheck, register_check
 from .entitlements import register_billing
 from .handlers import CommandRunner, register
 from .mesh import register_mesh
+from .metrics import InstanceCounts
 from .providers import Provider, make_provider
 from .reconcile import Reconciler
 from .service import InstanceService
@@ -63,6 +64,7 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
         log.warning("provider.demo_mode", detail="FAKE provider: no real machines are created")
     after = timedelta(seconds=settings.stuck_after_seconds)
     sweeper = StuckSweeper(parts.db, parts.provider.name, after)
+    counts = InstanceCounts(parts.db)
     reconcile = [Reconciler(parts.db, parts.provider).run] if settings.reconcile_on_start else []
     check_timer = CheckTimer(parts.check, settings.check_interval_seconds)
     return make_worker_app(
@@ -71,8 +73,8 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
             broker=parts.broker,
             db=parts.db,
             migrations=MIGRATIONS,
-            on_started=[*reconcile, sweeper.start, check_timer.start],
-            on_stopping=[check_timer.stop, sweeper.stop, parts.provider.close],
+            on_started=[*reconcile, sweeper.start, counts.start, check_timer.start],
+            on_stopping=[counts.stop, check_timer.stop, sweeper.stop, parts.provider.close],
         )
     )
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, Update, bindparam, exists, update
+from sqlalchemy import Table, Update, bindparam, exists, func, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -141,6 +141,15 @@ class InstanceRepository:
             col(Instance.id).in_(ids), col(Instance.status).in_(LIVE_STATUSES)
         )
         return set((await self.session.exec(query)).all())
+
+    async def count_live(self) -> dict[tuple[InstanceStatus, str | None], int]:
+        """Live instances by (status, condition): one aggregate over the live rows' index."""
+        query = (
+            select(col(Instance.status), col(Instance.condition), func.count())
+            .where(col(Instance.status).in_(LIVE_STATUSES))
+            .group_by(col(Instance.status), col(Instance.condition))
+        )
+        return {(row[0], row[1]): row[2] for row in (await self.session.exec(query)).all()}
 
     async def insert_unless_conflict(
         self, instance: Instance, *, unless_processed: tuple[UUID, str]

@@ -1,0 +1,77 @@
+"""The provisioner's metrics on ``/metrics``: live instances by status and condition, from its own
+table. No user or instance ids in labels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from prometheus_client import Gauge
+
+from claudecloud_common.contracts.instances import LIVE_STATUSES
+from claudecloud_common.db import Database, Written
+from claudecloud_common.logging import get_logger
+
+from .repository import InstanceRepository
+
+__all__ = ["INSTANCES", "InstanceCounts"]
+
+log = get_logger(__name__)
+
+INSTANCES = Gauge(
+    "claudecloud_instances",
+    "Live instances (neither destroyed nor failed) by status and health condition (none when "
+    "well), as the provisioner's table has them.",
+    ["status", "condition"],
+)
+REFRESH_SECONDS = 15.0
+"""Counted at least this often (another replica's transitions commit elsewhere)."""
+SETTLE_SECONDS = 1.0
+"""Counted at most this often: a burst of transitions is one count."""
+QUERY_SECONDS = 5.0
+"""How long a count may take before it is given up until the next one."""
+
+
+class InstanceCounts:
+    """Keeps :data:`INSTANCES` current: counted again shortly after this process commits a
+    change, and every :data:`REFRESH_SECONDS` anyway; a scrape never waits on the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        db.on_commit(self._committed)
+
+    def _committed(self, _written: Written) -> None:
+        self._changed.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="instance-counts")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(SETTLE_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), REFRESH_SECONDS - SETTLE_SECONDS)
+            self._changed.clear()
+
+    async def refresh(self) -> None:
+        """Count the live instances once and publish the figures."""
+        try:
+            async with asyncio.timeout(QUERY_SECONDS), self.db.read() as session:
+                counts = await InstanceRepository(session).count_live()
+        except Exception as exc:  # the database is down: keep the last figures
+            log.warning("instance.count_failed", error=str(exc))
+            return
+        INSTANCES.clear()  # no await from here on: a scrape sees the old figures or the new
+        for status in LIVE_STATUSES:
+            INSTANCES.labels(str(status), "none").set(0)
+        for (status, condition), count in counts.items():
+            INSTANCES.labels(str(status), condition or "none").set(count)
