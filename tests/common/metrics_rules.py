@@ -43,7 +43,8 @@ class Exposed:
     """As the ``# TYPE`` line names it (a counter's with ``_total``)."""
     type: str
     labels: frozenset[str]
-    samples: tuple[tuple[str, dict[str, str]], ...]
+    samples: tuple[tuple[str, dict[str, str], float], ...]
+    """(sample name, labels, value) for every series."""
 
 
 def documented() -> dict[str, Documented]:
@@ -74,8 +75,8 @@ def exposed(text: str) -> dict[str, Exposed]:
         name = next((n for n in (family.name, family.name + "_total") if n in types), None)
         if name is None:
             continue  # a counter's or histogram's *_created series, read as a family of its own
-        samples = tuple((s.name, dict(s.labels)) for s in family.samples)
-        labels = {k for _, labelset in samples for k in labelset} - {"le", "quantile"}
+        samples = tuple((s.name, dict(s.labels), float(s.value)) for s in family.samples)
+        labels = {k for _, labelset, _ in samples for k in labelset} - {"le", "quantile"}
         found[name] = Exposed(name, types[name], frozenset(labels), samples)
     return found
 
@@ -101,7 +102,7 @@ def problems(families: dict[str, Exposed]) -> list[str]:
 
 def _value_problems(name: str, family: Exposed) -> list[str]:
     found = []
-    for _, labels in family.samples:
+    for _, labels, _ in family.samples:
         for label, value in labels.items():
             if _UUID.search(value) or "@" in value:
                 found.append(f"{name}: {label}={value!r} carries an id or an address")

@@ -19,7 +19,7 @@ class WebhookOutcome(StrEnum):
     DUPLICATE = "duplicate"
     """Handled already (Stripe delivers again when an answer was lost)."""
     BAD_SIGNATURE = "bad_signature"
-    """Not signed for us within the tolerance: refused with 400, nothing stored."""
+    """Not signed for us within the tolerance (or signed but not an event): 400, nothing stored."""
     REFUSED = "refused"
     """Not a webhook at all (method, media type, size, a broken body): 4xx, nothing stored."""
     ERROR = "error"
