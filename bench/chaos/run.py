@@ -1,0 +1,119 @@
+"""One chaos run: start the platform, sign users in, run the lifecycles from several clients
+while faults land, restart everything, wait for quiet, count, run the check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devstack.waiting import eventually
+
+from .client import ChaosClient, Command
+from .faults import FaultLog, FaultPlan, Faults
+from .figures import (
+    TRANSITIONAL,
+    Figures,
+    add_faults,
+    count_commands,
+    count_doubles,
+    count_instances,
+    count_rows,
+    run_check,
+)
+from .platform import Platform, make_platform
+
+QUIET_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class ChaosPlan:
+    lifecycles: int
+    clients: int
+    faults: FaultPlan
+    provider: str = "fake"
+    settle: float = 120.0
+    """Seconds a command may take to reach its final state before it counts as lost."""
+
+
+async def run_chaos(
+    plan: ChaosPlan, folder: Path, *, database_url: str | None
+) -> tuple[Figures, FaultLog, Platform]:
+    """Run ``plan`` on a platform under ``folder``; the platform is stopped on return."""
+    platform = make_platform(folder, provider=plan.provider, database_url=database_url)
+    figures = Figures(lifecycles=plan.lifecycles)
+    started = time.monotonic()
+    await platform.start()
+    try:
+        clients = await _sign_in(platform, plan.clients)
+        faults = Faults(platform, plan.faults)
+        commands = await _drive(plan, clients, faults, figures)
+        await platform.restart_everything()
+        rows = await _quiet(platform)
+        count_commands(figures, commands)
+        count_doubles(figures, commands, platform.data_dir)
+        count_instances(figures, rows, commands)
+        count_rows(figures, rows, platform.data_dir)
+        add_faults(figures, faults.log)
+        figures.check_exit, figures.check_output = await asyncio.to_thread(
+            run_check, platform.nats_url
+        )
+        figures.wall_seconds = time.monotonic() - started
+        return figures, faults.log, platform
+    finally:
+        await platform.stop()
+
+
+async def _sign_in(platform: Platform, n: int) -> list[ChaosClient]:
+    signed = [await platform.sign_in(f"chaos-{i}@example.com") for i in range(n)]
+    return [ChaosClient(platform.base_url, token, user, settle=120.0) for token, user in signed]
+
+
+async def _drive(
+    plan: ChaosPlan, clients: list[ChaosClient], faults: Faults, figures: Figures
+) -> list[Command]:
+    """Every client takes the next lifecycle until ``plan.lifecycles`` have been started."""
+    remaining, finished = [plan.lifecycles], [0]
+
+    async def client_loop(client: ChaosClient) -> None:
+        client.settle = plan.settle
+        while remaining[0] > 0:
+            remaining[0] -= 1
+            completed = await client.lifecycle()  # before the +=: others run meanwhile
+            figures.lifecycles_done += completed
+            finished[0] += 1
+            if finished[0] % 10 == 0:
+                print(f"chaos: {finished[0]} lifecycles finished", flush=True)
+
+    done = asyncio.Event()
+    chaos = asyncio.create_task(faults.run(done))
+    try:
+        await asyncio.gather(*(client_loop(c) for c in clients))
+    finally:
+        done.set()
+        await chaos
+        for client in clients:
+            await client.close()
+    figures.retries = sum(c.stats.retries for c in clients)
+    return [command for c in clients for command in c.stats.commands]
+
+
+async def _quiet(platform: Platform) -> list[dict[str, Any]]:
+    """Every instance row once none is in a transitional state (or the rows at the deadline,
+    the transitional ones then counted as stuck)."""
+    rows: list[dict[str, Any]] = []
+    async with platform.admin() as api:
+
+        async def settled() -> bool:
+            response = await api.get("/instances")
+            if response.status_code != 200:
+                return False
+            rows[:] = response.json()
+            return not any(row["status"] in TRANSITIONAL for row in rows)
+
+        with contextlib.suppress(AssertionError):
+            await eventually(settled, timeout=QUIET_TIMEOUT_SECONDS, interval=0.5, what="quiet")
+    return rows
