@@ -194,3 +194,21 @@ async def test_the_other_checks_get_instance_facts_by_id_owner_and_running_page(
         (paused, "paused"),
     }
     assert [f.instance_id for f in page.items] == [running]
+
+
+async def test_the_timer_runs_the_check_with_its_safe_fixes_unasked(
+    bus: NatsClient, provisioner: ProvisionerFactory, own_db: str, tmp_path: Path, events: Events
+) -> None:
+    user_id, _provider_id = machine_by_hand(tmp_path)
+    async with provisioner(
+        database_url=own_db, reconcile_on_start=False, check_interval_seconds=0.5
+    ):
+        lost = await insert_instance(own_db, "running")
+
+        def machine_gone() -> bool:
+            return str(user_id) not in read_state(tmp_path / "fake-provider.jsonl")["machines"]
+
+        await eventually(machine_gone, what="the orphan machine removed by the timer")
+        await eventually(lambda: events.of(lost, "instance.failed"), what="the lost row failed")
+        report = await check(bus)
+    assert [f.count for f in report.findings] == [0, 0, 0]
