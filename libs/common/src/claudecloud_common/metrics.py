@@ -126,8 +126,16 @@ class HttpMetrics:
         finally:
             method = scope["method"] if scope["method"] in _METHODS else OTHER
             route = self.route if isinstance(self.route, str) else self.route(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            count, timing = _http_series(method, route, status)
+            count.inc()
+            timing.observe(time.perf_counter() - started)
+
+
+@functools.cache
+def _http_series(method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+    # Looked up once per combination (a bounded set): .labels() costs more than the request's
+    # whole bookkeeping otherwise.
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_SECONDS.labels(method, route)
 
 
 @dataclass
