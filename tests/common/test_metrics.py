@@ -5,9 +5,10 @@ any service defines follows the naming rules and is listed in ``docs/metrics.md`
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -15,14 +16,18 @@ from faststream.asgi import AsgiResponse, get
 from prometheus_client import REGISTRY, generate_latest
 from sqlmodel import SQLModel
 
-from claudecloud_common.bus import ensure_streams, make_broker
-from claudecloud_common.contracts.instances import InstanceRunning, InstanceStatus
+from claudecloud_common.bus import ensure_streams, event_subscriber, make_broker, publish
+from claudecloud_common.contracts.instances import (
+    InstanceRunning,
+    InstanceStatus,
+    InstanceSubject,
+)
 from claudecloud_common.db import Database
 from claudecloud_common.metrics import OUTBOX_BACKLOG, subject_label
 from claudecloud_common.outbox import OutboxMessage, OutboxRelay, add_to_outbox
 from claudecloud_common.settings import ServiceSettings
 from claudecloud_common.worker import WorkerParts, make_worker_app
-from devstack import SERVICES
+from devstack import SERVICES, servers
 from tests.common.metrics_rules import Exposed, documented, exposed, problems
 from tests.support import eventually
 
@@ -151,3 +156,47 @@ def test_every_metric_any_service_defines_follows_the_naming_rules() -> None:
 def test_docs_list_exactly_the_metrics_the_services_define() -> None:
     ours = {name for name in every_service_loaded() if name.startswith("claudecloud_")}
     assert set(documented()) == ours
+
+
+@pytest.mark.integration  # a NATS server of its own: nothing else consumes what it publishes
+async def test_retries_and_dead_letters_are_counted_by_subject(tmp_path: Path) -> None:
+    subject = str(InstanceSubject.RUNNING)
+    recovering, doomed = _event(), _event()
+    calls: Counter[UUID] = Counter()
+
+    def counts() -> tuple[float, ...]:
+        return (
+            sample("claudecloud_bus_retries_total", subject=subject),
+            sample("claudecloud_bus_messages_total", subject=subject, outcome="retried"),
+            sample("claudecloud_bus_messages_total", subject=subject, outcome="ok"),
+            sample("claudecloud_bus_messages_total", subject=subject, outcome="dead_lettered"),
+            sample("claudecloud_bus_dead_letters_total", subject=subject),
+        )
+
+    with servers.NatsServer() as server:
+        settings = ServiceSettings(data_dir=tmp_path, nats_url=server.url)
+        broker = make_broker(settings)
+
+        @event_subscriber(broker, InstanceSubject.RUNNING, settings=settings)
+        async def flaky(event: InstanceRunning) -> None:
+            calls[event.instance_id] += 1
+            if event.instance_id == doomed.instance_id or calls[event.instance_id] < 3:
+                raise RuntimeError("not yet")
+
+        await broker.connect()
+        await ensure_streams(broker)
+        await broker.start()
+        try:
+            before = counts()
+            await publish(broker, recovering)
+            await publish(broker, doomed)
+            await eventually(
+                lambda: counts()[3] > before[3] and counts()[2] > before[2],
+                timeout=20,
+                what="one handled after two retries, one dead-lettered",
+            )
+        finally:
+            await broker.stop()
+    # Two failures before the third delivery worked; three before the fourth and last failed.
+    retries = settings.bus_max_deliver - 1 + 2
+    assert [a - b for a, b in zip(counts(), before, strict=True)] == [retries, retries, 1, 1, 1]
