@@ -1,10 +1,10 @@
-"""The reconciliation check on a real Docker engine: a container started by hand with our labels
-(no instance owns it) is found by ``claude-cloud-admin check`` and removed by ``--fix``, its data
-volume kept; one labelled for another deployment is never touched.
+"""The reconciliation check on a real Docker engine, as ``claude-cloud-admin check`` shows it: a
+container started by hand with our labels (no instance owns it) is found and removed by ``--fix``
+while one labelled for another deployment is never touched; an instance whose agent stops
+answering (SIGSTOP: the process lives, the supervisor sees nothing to restart) is found.
 
-The provisioner runs in this process with the docker provider, a deployment name of its own, the
-suite's NATS and a database of its own; no instance is created, so only the instance image (which
-the docker tier builds anyway) is needed for the hand-made container.
+The services run in this process with the docker provider, a deployment and network of their own,
+the suite's NATS and databases of their own.
 """
 
 from __future__ import annotations
@@ -16,15 +16,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import docker
+import nats
 import pytest
 from claudecloud_admin.main import app
 from docker.models.containers import Container
 from faststream import TestApp
+from nats.aio.client import Client as NatsClient
 from typer.testing import CliRunner, Result
 
+from activity.app import create_app as create_activity
+from activity.settings import ActivitySettings
+from claudecloud_common.contracts.base import RpcReply
+from claudecloud_common.contracts.instances import (
+    CreateInstance,
+    GetInstance,
+    InstanceSubject,
+    InstanceView,
+)
+from devstack import docker_isolation, remove_deployment
 from provisioner.app import create_app
 from provisioner.settings import ProvisionerSettings
-from tests.support import create_database, drop_database
+from tests.support import create_database, drop_database, eventually
 
 from .conftest import IMAGE
 
@@ -65,10 +77,10 @@ async def admin(nats_url: str, *args: str) -> Result:
     return await asyncio.to_thread(invoke)
 
 
-def table_row(result: Result, kind: str) -> list[str]:
-    """The table's row of ``kind`` for the provisioner (the lines after the table explain)."""
+def table_row(result: Result, kind: str, service: str = "provisioner") -> list[str]:
+    """The table's row of ``kind`` for ``service`` (the lines after the table explain)."""
     rows = [line.split() for line in result.output.splitlines()]
-    [row] = [cells for cells in rows if cells[:2] == [kind, "provisioner"]]
+    [row] = [cells for cells in rows if cells[:2] == [kind, service]]
     return row
 
 
@@ -109,3 +121,80 @@ async def test_a_container_started_by_hand_is_found_and_fix_removes_only_it(
         for container in (ours, theirs):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
+
+
+@pytest.fixture
+async def activity_db() -> AsyncIterator[str]:
+    url = await create_database("cc_check_docker_activity")
+    yield url
+    await drop_database(url)
+
+
+async def instance_status(bus: NatsClient, instance_id: uuid.UUID) -> str | None:
+    reply = await bus.request(
+        str(InstanceSubject.GET),
+        GetInstance(instance_id=instance_id).model_dump_json().encode(),
+        timeout=5,
+    )
+    view = RpcReply[InstanceView].model_validate_json(reply.data).result
+    if view is not None and view.status.value == "failed":
+        raise AssertionError(f"the instance failed: {view.reason}")
+    return view.status.value if view is not None else None
+
+
+async def test_an_agent_that_stops_answering_is_found(
+    engine: docker.DockerClient,
+    nats_url: str,
+    database_url: str,
+    activity_db: str,
+    tmp_path: Path,
+) -> None:
+    deployment, network, _env = docker_isolation("check", IMAGE)
+    provisioner = ProvisionerSettings(
+        data_dir=tmp_path,
+        provider="docker",
+        database_url=database_url,
+        nats_url=nats_url,
+        docker_image=IMAGE,
+        docker_deployment=deployment,
+        docker_network=network,
+        docker_memory="1g",
+        docker_stop_timeout_seconds=2,
+        bus_ack_wait_seconds=90,
+        check_interval_seconds=0,
+    )
+    activity = ActivitySettings(
+        data_dir=tmp_path, database_url=activity_db, nats_url=nats_url, agent_timeout_seconds=2
+    )
+    user_id, instance_id = uuid.uuid4(), uuid.uuid4()
+    bus = await nats.connect(nats_url)
+    try:
+        async with TestApp(create_app(provisioner)), TestApp(create_activity(activity)):
+            create = CreateInstance(instance_id=instance_id, user_id=user_id)
+            await bus.jetstream().publish(
+                str(create.subject),
+                create.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": str(create.id)},
+            )
+
+            async def running() -> bool:
+                return await instance_status(bus, instance_id) == "running"
+
+            await eventually(running, timeout=120, what="the instance running")
+            answering = await admin(nats_url, "check", "--timeout", "20")
+            assert table_row(answering, "agent_not_answering", "activity")[2] == "0", (
+                answering.output
+            )
+
+            box = engine.containers.get(f"claude-{user_id}")
+            # As its own user: the container has no capability to signal another's processes.
+            code, _ = box.exec_run(["pkill", "-STOP", "-f", "--", "-m agent"], user="claude")
+            assert code == 0, "no agent process to stop"
+
+            silent = await admin(nats_url, "check", "--timeout", "20")
+        row = table_row(silent, "agent_not_answering", "activity")
+        assert row[2:5] == ["1", "-", str(instance_id)], silent.output
+        assert silent.exit_code == 1
+    finally:
+        await bus.close()
+        remove_deployment(engine, deployment, network)
