@@ -42,7 +42,12 @@ async def scrape(stack: Stack) -> Scrapes:
     found: Scrapes = {}
     async with httpx.AsyncClient(timeout=10) as http:
         for spec in stack.config.services:
-            answer = await http.get(f"http://127.0.0.1:{spec.http_port}/metrics")
+            # The gateway's port is public: its metrics need the operator key.
+            key = {"Authorization": f"Bearer {stack.config.admin_api_key}"}
+            answer = await http.get(
+                f"http://127.0.0.1:{spec.http_port}/metrics",
+                headers=key if spec.service.public else {},
+            )
             assert answer.status_code == 200, (spec.name, answer.text)
             found[spec.service.name] = exposed(answer.text)
     return found

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from claudecloud_common.contracts.instances import InstanceStatus
 from tests.support import eventually
 
-from .conftest import Provisioner, build, in_memory_bus, serving, sign_in_link
+from .conftest import ADMIN_KEY, Provisioner, build, in_memory_bus, serving, sign_in_link
 
 
 def sign_in(app: FastAPI, client: TestClient, email: str) -> dict[str, str]:
@@ -118,3 +118,22 @@ async def test_both_kinds_of_caller_share_one_remembered_user(
     assert remembered_http == 200
     assert remembered_socket == 4503  # past identify: B's provisioner does not answer
     assert refused_socket == 4401
+
+
+async def test_metrics_need_the_operator_key_on_the_public_port(
+    tmp_path: Path, provisioner: Provisioner
+) -> None:
+    app = build(tmp_path, provisioner)
+    async with in_memory_bus(app):
+        with serving(app) as client:
+            user = sign_in(app, client, "ada@example.com")
+            anyone = client.get("/metrics")
+            signed_in_user = client.get("/metrics", headers=user)
+            wrong_key = client.get("/metrics", headers={"X-API-Key": "admin-" + "x" * 40})
+            by_header = client.get("/metrics", headers={"X-API-Key": ADMIN_KEY})
+            as_prometheus = client.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+
+    assert [r.status_code for r in (anyone, signed_in_user, wrong_key)] == [401, 401, 401]
+    assert ADMIN_KEY not in wrong_key.text
+    assert by_header.status_code == as_prometheus.status_code == 200
+    assert "claudecloud_http_requests_total" in as_prometheus.text

@@ -1,7 +1,9 @@
-"""Liveness for load balancers and monitors: no auth, says what answers."""
+"""Liveness for load balancers and monitors (no auth, says what answers), and the metrics for
+Prometheus (the operator key: the gateway's port is public, what it counts is not)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -11,6 +13,7 @@ from pydantic import BaseModel
 
 from claudecloud_common.worker import health_report
 
+from .auth.errors import InvalidCredentials, MissingCredentials
 from .state import gateway_state
 
 router = APIRouter(tags=["health"])
@@ -37,5 +40,20 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus' scrape. The operator key comes as ``X-API-Key`` or as a bearer token (what
+    Prometheus' ``authorization`` scrape setting sends); without the key set, metrics are closed."""
+    given = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
+    if not given:
+        raise MissingCredentials("metrics need the operator key (X-API-Key or a bearer token)")
+    expected = gateway_state(request).settings.admin_api_key
+    if expected is None or not hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        raise InvalidCredentials("invalid API key")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _bearer(header: str | None) -> str | None:
+    scheme, _, token = (header or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
