@@ -116,11 +116,16 @@ async def run_check(urls: list[str], *, fix: bool, timeout: float) -> Outcome:
     """Ask every service and the DLQ stream; the findings as rows."""
     nc = await nats.connect(servers=urls, connect_timeout=5, max_reconnect_attempts=1)
     try:
-        answers = await asyncio.gather(*(ask(nc, s, fix, timeout) for s in CHECKED_SERVICES))
+        # Fixing, the provisioner goes first: the others compare with its instances, so they
+        # should see them corrected (otherwise a fix on each side races the event between them).
+        first: tuple[str, ...] = ("provisioner",) if fix else ()
+        rest = [s for s in CHECKED_SERVICES if s not in first]
+        answers = [await ask(nc, s, fix, timeout) for s in first]
+        answers += await asyncio.gather(*(ask(nc, s, fix, timeout) for s in rest))
         letters = await dead_letters(nc)
     finally:
         await nc.close()
-    return _combine(dict(zip(CHECKED_SERVICES, answers, strict=True)), letters, fix)
+    return _combine(dict(zip([*first, *rest], answers, strict=True)), letters, fix)
 
 
 def _combine(answers: dict[str, CheckReport | Row], letters: list[Row], fix: bool) -> Outcome:

@@ -96,7 +96,7 @@ class ActivityCheck:
             backlog = await outbox_backlog(session, self.settings)
         notes = {}
         if unasked:
-            notes["agents"] = f"{len(unasked)} fake-provider instance(s) have no agent to ask"
+            notes["agents"] = f"not asked for {len(unasked)} fake-provider instance(s) (no agent)"
         return CheckReport(service="activity", findings=findings, outbox=backlog, notes=notes)
 
     async def _ask(
