@@ -44,6 +44,14 @@ class InternalErrorBody(ErrorBody):
     error: Literal["InternalError"]
 
 
+class HeadersTooLargeBody(ErrorBody):
+    """The request line and headers are longer than ``MAX_HEADER_BYTES`` allows.
+
+    The server answers it before the request reaches a route, so any route may."""
+
+    error: Literal["RequestHeaderFieldsTooLarge"]
+
+
 class PayloadTooLarge(PayloadTooLargeError):
     """The request body is larger than ``MAX_BODY_BYTES`` (answered by :class:`BodySizeLimit`)."""
 
@@ -70,8 +78,8 @@ def error_responses(
 ) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each status it can answer with and the bodies it may carry.
 
-    An unexpected failure (500) is declared on every route, payload validation (422) on every
-    route that takes parameters or a body (``validated``).
+    An unexpected failure (500) and a request head too long (431) are declared on every route,
+    payload validation (422) on every route that takes parameters or a body (``validated``).
     """
     by_status: defaultdict[int, list[type[BaseModel]]] = defaultdict(list)
     for kind in kinds:
@@ -80,6 +88,7 @@ def error_responses(
             by_status[kind.status_code].append(model)
     if validated:
         by_status[422].append(ValidationErrorBody)
+    by_status[431].append(HeadersTooLargeBody)
     by_status[500].append(InternalErrorBody)
     return {
         status: {
@@ -113,8 +122,27 @@ def _describe_validation(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+def _errors_are_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Error bodies are JSON on every route; FastAPI files a route's declared error models
+    under the route's own media type (``text/html`` for a page), so move them back."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if not str(status).startswith(("4", "5")) or "application/json" in content:
+                    continue
+                for media_type, body in list(content.items()):
+                    schema = body.get("schema", {})
+                    if "$ref" in schema or "anyOf" in schema:  # an error model, not a page
+                        content["application/json"] = content.pop(media_type)
+    return document
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map every error to ``{"error": ..., "detail": ...}`` with its status code."""
+    """Map every error to ``{"error": ..., "detail": ...}`` with its status code, and declare
+    those bodies as JSON in the OpenAPI document."""
+    document = app.openapi
+    app.openapi = lambda: app.openapi_schema or _errors_are_json(document())  # type: ignore[method-assign]
 
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -135,6 +163,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not read the body (not UTF-8, not a form)
+            unreadable = {"loc": ("body",), "msg": "cannot be read", "type": "body_unreadable"}
+            detail = "request body cannot be read (not UTF-8 text, or not the declared type)"
+            body = {"error": "ValidationError", "detail": detail, "errors": [unreadable]}
+            return JSONResponse(body, status_code=422)
         name = _HTTP_NAMES.get(exc.status_code, "HTTPError")
         return JSONResponse(
             {"error": name, "detail": str(exc.detail)},

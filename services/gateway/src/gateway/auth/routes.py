@@ -96,6 +96,16 @@ async def login(
     return LoginAccepted(detail="If the address can sign in, a link is on its way.")
 
 
+def _with_page(
+    responses: dict[int | str, dict[str, Any]], status: int, description: str
+) -> dict[int | str, dict[str, Any]]:
+    """``responses`` where ``status`` may also be an HTML page (a browser's answer)."""
+    found = dict(responses.get(status, {}))
+    found["content"] = {"text/html": {"schema": {"type": "string"}}}
+    found["description"] = "; ".join(filter(None, (found.get("description"), description)))
+    return {**responses, status: found}
+
+
 @router.get("/verify", response_class=HTMLResponse, responses=error_responses())
 async def verify_page(token: Annotated[str, Query(max_length=4096)] = "") -> HTMLResponse:
     """A page with a sign-in button. Opening the link spends nothing (mail scanners open
@@ -113,11 +123,17 @@ async def verify_page(token: Annotated[str, Query(max_length=4096)] = "") -> HTM
     "/verify",
     status_code=303,
     response_model=SessionIssued,
-    responses={
-        200: {"description": "With Accept: application/json, the session token in the body"},
-        303: {"description": "A browser: the session cookie is set, then to the signed-in page"},
-        **error_responses(TokenRejected, LinkAlreadyUsed, UnknownUser, PayloadTooLarge),
-    },
+    responses=_with_page(
+        {
+            200: {"description": "With Accept: application/json, the session token in the body"},
+            303: {
+                "description": "A browser: the session cookie is set, then to the signed-in page"
+            },
+            **error_responses(TokenRejected, LinkAlreadyUsed, UnknownUser, PayloadTooLarge),
+        },
+        401,
+        "A browser: a page saying why the link cannot sign in",
+    ),
 )
 async def verify(
     request: Request,
@@ -231,7 +247,11 @@ home = APIRouter(tags=["auth"])
 """``/``: where a browser lands after signing in, until the dashboard takes the place."""
 
 
-@home.get("/", response_class=HTMLResponse, responses=error_responses(validated=False))
+@home.get(
+    "/",
+    response_class=HTMLResponse,
+    responses=_with_page(error_responses(validated=False), 401, "Not signed in: how to sign in"),
+)
 async def signed_in_page(request: Request) -> HTMLResponse:
     """A minimal page saying who is signed in and how to go on (the CLI and the connect
     script); without a session, how to sign in."""
