@@ -40,7 +40,7 @@ from devstack.servers import NatsServer
 from provisioner.app import create_app as create_provisioner
 from provisioner.providers.fake import read_state
 from provisioner.settings import ProvisionerSettings
-from tests.support import create_database, drop_database, eventually
+from tests.support import create_database, drop_database, eventually, free_port
 
 
 @pytest.fixture(scope="module")
@@ -235,3 +235,16 @@ async def test_json_output_for_scripts(own_nats: str, tmp_path: Path) -> None:
     [orphans] = [r for r in body["rows"] if r["kind"] == "machine_without_row"]
     assert orphans["count"] == 1
     assert result.exit_code == 1
+
+
+async def test_no_bus_is_one_clear_line_without_the_credentials() -> None:
+    url = f"nats://operator:s3cret-pass@127.0.0.1:{free_port()}"  # nothing listens there
+
+    def invoke() -> Result:
+        return CliRunner().invoke(app, ["--nats", url, "check", "--timeout", "1"])
+
+    result = await asyncio.to_thread(invoke)
+    assert result.exit_code == 1
+    assert "error: the bus at nats://127.0.0.1:" in result.output
+    assert "s3cret-pass" not in result.output
+    assert "operator" not in result.output
