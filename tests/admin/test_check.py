@@ -42,6 +42,8 @@ from provisioner.providers.fake import read_state
 from provisioner.settings import ProvisionerSettings
 from tests.support import create_database, drop_database, eventually, free_port
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def own_nats() -> Iterator[str]:
