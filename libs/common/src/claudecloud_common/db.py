@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["AsyncSession", "Database", "NoUnitOfWork", "UTCDateTime", "Written", "defer_insert"]
+from .settings import ServiceSettings
+
+__all__ = [
+    "AsyncSession",
+    "Database",
+    "NoUnitOfWork",
+    "Timeouts",
+    "UTCDateTime",
+    "Written",
+    "defer_insert",
+]
 
 _DEFERRED = "claudecloud.deferred"
 _UNIT_OF_WORK = "claudecloud.unit_of_work"
@@ -97,14 +108,41 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the database may take before a caller gets an error instead of an answer
+    (PostgreSQL; SQLite is a local file and waits on its own busy timeout)."""
+
+    connect: float = 5.0
+    command: float = 10.0
+    pool: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> Timeouts:
+        return cls(
+            connect=settings.db_connect_timeout_seconds,
+            command=settings.db_command_timeout_seconds,
+            pool=settings.db_pool_timeout_seconds,
+        )
+
+
 class Database:
     """An engine, a session factory, and hooks that run after each successful commit."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> None:
         self.url = url
-        self.engine = _make_engine(url, pool_size=pool_size)
+        self.engine = _make_engine(url, pool_size=pool_size, timeouts=timeouts or Timeouts())
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._after_commit: list[Callable[[Written], None]] = []
+
+    @classmethod
+    def for_service(cls, settings: ServiceSettings) -> Database:
+        """The service's database, with the pool size and timeouts its settings give."""
+        return cls(
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            timeouts=Timeouts.from_settings(settings),
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,13 +189,20 @@ class Database:
         await self.engine.dispose()
 
 
-def _make_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def _make_engine(url: str, *, pool_size: int, timeouts: Timeouts) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # No pre-ping (a round trip on every checkout): a connection the server dropped fails
         # its statement once, SQLAlchemy discards the pool, and the caller's retry succeeds.
+        # asyncpg's own timeouts: without them a database that stops answering (a partition)
+        # holds every caller until the kernel gives up on the connection, many minutes later.
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=1800,
+            pool_timeout=timeouts.pool,
+            connect_args={"timeout": timeouts.connect, "command_timeout": timeouts.command},
         )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

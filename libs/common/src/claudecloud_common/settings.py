@@ -119,6 +119,13 @@ class ServiceSettings(BaseSettings):
     """Messages one subscriber handles at once (each may hold a database connection)."""
     db_pool_size: int = Field(default=20, ge=1)
     """Database connections kept open (as many again may be opened under load)."""
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long opening a database connection may take (PostgreSQL)."""
+    db_command_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long one statement may wait for its answer (PostgreSQL): a database that stops
+    answering fails the request or the handler instead of holding it forever."""
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    """How long a request or handler waits for a free connection when all are in use."""
     outbox_poll_seconds: float = Field(default=2.0, gt=0)
     outbox_grace_seconds: float = Field(default=10.0, ge=0)
     """How old an unpublished outbox row must be before the recovery path publishes it (younger

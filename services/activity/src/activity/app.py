@@ -48,7 +48,7 @@ def policy_of(settings: ActivitySettings) -> Policy:
 
 def build(settings: ActivitySettings, clock: Clock | None = None) -> Activity:
     clock = clock or SystemClock()
-    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    db = Database.for_service(settings)
     broker = make_broker(settings)
     policy = policy_of(settings)
     agents = AgentClient(

@@ -43,7 +43,7 @@ class BillingParts:
 
 
 def build(settings: BillingSettings) -> BillingParts:
-    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    db = Database.for_service(settings)
     broker = make_broker(settings)
     api = StripeApi(settings)
     billing = Billing(db, api, settings)

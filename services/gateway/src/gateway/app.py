@@ -112,7 +112,7 @@ def build_state(settings: GatewaySettings) -> GatewayState:
     hub = EventHub()
     return GatewayState(
         settings=settings,
-        db=Database(settings.resolved_database_url, pool_size=settings.db_pool_size),
+        db=Database.for_service(settings),
         broker=broker,
         hub=hub,
         instances=InstanceGateway(

@@ -39,7 +39,7 @@ class NetbirdParts:
 
 
 def build(settings: NetbirdSettings) -> NetbirdParts:
-    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    db = Database.for_service(settings)
     broker = make_broker(settings)
     client = NetbirdClient(
         settings.api_url,

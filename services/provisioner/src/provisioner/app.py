@@ -44,7 +44,7 @@ class Provisioner:
 
 
 def build(settings: ProvisionerSettings) -> Provisioner:
-    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    db = Database.for_service(settings)
     broker = make_broker(settings)
     provider = make_provider(settings)
     runner = CommandRunner(db, provider, settings)
