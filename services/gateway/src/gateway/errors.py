@@ -10,9 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, create_model
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from claudecloud_common.errors import AppError, PayloadTooLargeError
+from claudecloud_common.errors import AppError, PayloadTooLargeError, UnavailableError
 from claudecloud_common.logging import get_logger
 
 from .middleware import security_headers
@@ -78,11 +80,13 @@ def error_responses(
 ) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: each status it can answer with and the bodies it may carry.
 
-    An unexpected failure (500) and a request head too long (431) are declared on every route,
-    payload validation (422) on every route that takes parameters or a body (``validated``).
+    An unexpected failure (500), a dependency that did not answer in time (503) and a request
+    head too long (431) are declared on every route, payload validation (422) on every route
+    that takes parameters or a body (``validated``).
     """
     by_status: defaultdict[int, list[type[BaseModel]]] = defaultdict(list)
-    for kind in kinds:
+    every: tuple[type[AppError], ...] = (*kinds, UnavailableError)
+    for kind in every:
         model = error_model(kind)
         if model not in by_status[kind.status_code]:
             by_status[kind.status_code].append(model)
@@ -122,6 +126,24 @@ def _describe_validation(errors: list[Any]) -> str:
     return "; ".join(parts)
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the client to wait before trying again (``Retry-After``)."""
+DATABASE_UNAVAILABLE = "the database did not answer in time; try again shortly"
+
+
+def _is_outage(exc: Exception) -> bool:
+    """The database (or the way to it) failed, not the statement: a timeout, a refused or
+    broken connection (SQLSTATE class 08), a server shutting down (57P)."""
+    if isinstance(exc, DBAPIError):
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or state.startswith(("08", "57P"))
+        )
+    return isinstance(exc, SQLAlchemyTimeoutError | TimeoutError | ConnectionError)
+
+
 def _errors_are_json(document: dict[str, Any]) -> dict[str, Any]:
     """Error bodies are JSON on every route; FastAPI files a route's declared error models
     under the route's own media type (``text/html`` for a page), so move them back."""
@@ -149,7 +171,21 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(getattr(exc, "headers", {}))
         if exc.status_code == 401:
             headers["WWW-Authenticate"] = "Bearer"
+        if exc.status_code == 503:
+            headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         return JSONResponse(exc.to_body(), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    @app.exception_handler(TimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def outage(request: Request, exc: Exception) -> JSONResponse:
+        # The database did not answer in time, or its connection broke (the pool is renewed:
+        # the next request gets a fresh one). Anything else from the driver is a bug: 500.
+        if not _is_outage(exc):
+            return await unexpected(request, exc)
+        log.warning("http.database_unavailable", path=request.url.path, error=type(exc).__name__)
+        return await app_error(request, UnavailableError(DATABASE_UNAVAILABLE))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

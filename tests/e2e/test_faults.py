@@ -1,0 +1,327 @@
+"""Faults between the services and their stores: the platform's processes on PostgreSQL and NATS,
+each reached through a :class:`~devstack.faults.FaultProxy`, under latency, connection resets
+and a partition of a few seconds.
+
+What a user would notice is checked: every request finishes within :data:`BOUND` seconds (none
+hangs), answers either as usual or 503 with the declared error body and ``Retry-After``, and
+once the network heals every command the API accepted (202) reaches its final state: nothing
+accepted is lost. The figures of each phase are printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devstack import SERVICES, Stack, local_config
+from devstack.faults import FaultProxy
+from devstack.servers import NatsServer
+from devstack.signin import sign_in_from_log
+from tests.support import SERVERS, drop_database, eventually
+
+BOUND = 10.0
+"""No request may take longer than this, whatever the network does (seconds)."""
+PARTITION_SECONDS = 5.0
+LATENCY_MS = 150
+USERS_PER_PHASE = 3
+
+ENV = {
+    # Tight bounds on every wait, so a store that does not answer becomes a prompt 503.
+    "RPC_TIMEOUT_SECONDS": "2",
+    "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
+    "DB_CONNECT_TIMEOUT_SECONDS": "2",
+    "DB_COMMAND_TIMEOUT_SECONDS": "2",
+    "DB_POOL_TIMEOUT_SECONDS": "2",
+    # Every request reads the gateway's database (the session's sign-out cutoff) and asks the
+    # provisioner, nothing answered from a cache.
+    "GATEWAY_SESSION_CHECK_CACHE_SECONDS": "0",
+    "GATEWAY_INSTANCE_CACHE_SECONDS": "0",
+    "GATEWAY_RATE_LIMIT_API": "100000/minute",
+    "GATEWAY_RATE_LIMIT_LOGIN": "100000/minute",
+    # Production's redelivery (the suite's default gives up within two seconds, shorter than
+    # the partition); acknowledgement wait above the worst handler's bounded time.
+    "BUS_MAX_DELIVER": "6",
+    "BUS_BACKOFF_SECONDS": "[0.5, 2.0, 5.0, 15.0, 30.0]",
+    "BUS_ACK_WAIT_SECONDS": "15",
+    "OUTBOX_POLL_SECONDS": "0.5",
+}
+
+
+@dataclass
+class Faulty:
+    """The platform and the two proxies its services reach their stores through."""
+
+    stack: Stack
+    postgres: FaultProxy
+    nats: FaultProxy
+    base_url: str
+
+    @property
+    def proxies(self) -> tuple[FaultProxy, FaultProxy]:
+        return self.postgres, self.nats
+
+
+@pytest.fixture(scope="module")
+async def faulty(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Faulty]:
+    folder = tmp_path_factory.mktemp("faults")
+    postgres = await asyncio.to_thread(SERVERS.postgres)
+    nats = await asyncio.to_thread(NatsServer().start)
+    pg_proxy = FaultProxy("127.0.0.1", postgres.port).start()
+    nats_proxy = FaultProxy("127.0.0.1", nats.port).start()
+    name = f"cc_faults_{uuid.uuid4().hex[:8]}"
+    config = local_config(
+        folder,
+        provider="fake",
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{pg_proxy.port}/{name}",
+        env=ENV,
+    )
+    config.nats_url = f"nats://127.0.0.1:{nats_proxy.port}"
+    stack = Stack(config)
+    try:
+        await asyncio.to_thread(stack.start)
+        yield Faulty(stack, pg_proxy, nats_proxy, f"http://127.0.0.1:{config.port}")
+    finally:
+        stack.stop_all()
+        pg_proxy.stop()
+        nats_proxy.stop()
+        nats.stop()
+        for service in SERVICES:
+            await drop_database(f"{postgres.sqlalchemy_url}/{name}_{service.name}")
+        _print_logs_if_failed(config.log_dir)
+
+
+def _print_logs_if_failed(log_dir: Path | None) -> None:
+    for log in sorted(log_dir.glob("*.log")) if log_dir else ():
+        text = log.read_text(errors="replace")
+        if "Traceback" in text or "error" in text.lower():
+            print(f"----- {log.name} (last lines) -----\n{text[-3000:]}")
+
+
+@dataclass
+class Call:
+    phase: str
+    what: str
+    status: int
+    seconds: float
+
+
+@dataclass
+class Ledger:
+    """Every request made and how it went; the commands the API accepted and what they must
+    end as."""
+
+    calls: list[Call] = field(default_factory=list)
+    accepted: dict[str, str] = field(default_factory=dict)
+    """Instance id -> the status its last accepted command leads to."""
+    commands: int = 0
+    """Commands answered 202."""
+
+    def of(self, phase: str) -> list[Call]:
+        return [c for c in self.calls if c.phase == phase]
+
+
+@dataclass
+class User:
+    email: str
+    token: str
+    instance_id: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Client:
+    """Requests as a user makes them, each timed and checked: usual answer or a proper 503."""
+
+    def __init__(self, api: httpx.AsyncClient, ledger: Ledger) -> None:
+        self.api = api
+        self.ledger = ledger
+        self.phase = "pass"
+
+    async def call(
+        self, user: User, method: str, path: str, *, key: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        headers = user.headers | ({"Idempotency-Key": key} if key else {})
+        started = time.monotonic()
+        response = await self.api.request(method, path, headers=headers, **kwargs)
+        seconds = time.monotonic() - started
+        self.ledger.calls.append(
+            Call(self.phase, f"{method} {path}", response.status_code, seconds)
+        )
+        if response.status_code == 503:
+            body = response.json()
+            assert body["error"] == "UnavailableError", body
+            assert body["detail"], body
+            assert int(response.headers["Retry-After"]) > 0
+        else:
+            assert response.status_code in (200, 202), (method, path, response.text)
+        return response
+
+    async def create(self, user: User) -> bool:
+        """One attempt, with the user's idempotency key (a retry is the same request)."""
+        response = await self.call(user, "POST", "/instances", json={}, key=user.email)
+        if response.status_code != 202:
+            return False
+        user.instance_id = response.json()["id"]
+        self.ledger.accepted[user.instance_id] = "running"
+        self.ledger.commands += 1
+        return True
+
+    async def pause(self, user: User) -> bool:
+        assert user.instance_id is not None
+        response = await self.call(user, "POST", f"/instances/{user.instance_id}/pause")
+        if response.status_code != 202:
+            return False
+        self.ledger.accepted[user.instance_id] = "paused"
+        self.ledger.commands += 1
+        return True
+
+    async def read(self, user: User) -> None:
+        await self.call(user, "GET", f"/instances/{user.instance_id}")
+        await self.call(user, "GET", "/instances")
+
+
+async def _status(client: Client, user: User, instance_id: str) -> str | None:
+    response = await client.api.get(f"/instances/{instance_id}", headers=user.headers)
+    return response.json().get("status") if response.status_code == 200 else None
+
+
+async def test_latency_resets_and_a_partition_answer_bounded_503s_and_lose_nothing(
+    faulty: Faulty,
+) -> None:
+    ledger = Ledger()
+    log = faulty.stack.config.log_dir
+    assert log is not None
+    users = [
+        User(email, await sign_in_from_log(faulty.base_url, log / "gateway.log", email))
+        for email in (f"faults-{i}@example.com" for i in range(4 * USERS_PER_PHASE))
+    ]
+    batches = [users[i : i + USERS_PER_PHASE] for i in range(0, len(users), USERS_PER_PHASE)]
+    async with httpx.AsyncClient(base_url=faulty.base_url, timeout=3 * BOUND) as api:
+        client = Client(api, ledger)
+        early, *later = batches
+        assert all(await asyncio.gather(*(client.create(u) for u in early)))
+        await _settled(client, early)
+
+        client.phase = f"latency {LATENCY_MS} ms"
+        for proxy in faulty.proxies:
+            proxy.latency(LATENCY_MS)
+        await _traffic(client, later[0], pause=early[0], readers=early, seconds=3)
+        for proxy in faulty.proxies:
+            proxy.pass_through()
+
+        client.phase = "resets"
+        async with _resetting(faulty.proxies, every=0.5):
+            await _traffic(client, later[1], pause=early[1], readers=early, seconds=3)
+
+        client.phase = f"partition {PARTITION_SECONDS:g} s"
+        for proxy in faulty.proxies:
+            proxy.partition(PARTITION_SECONDS)
+        await _traffic(client, later[2], pause=early[2], readers=early, seconds=PARTITION_SECONDS)
+        for proxy in faulty.proxies:
+            proxy.heal()
+
+        client.phase = "after"
+        for user in (u for u in users if u.instance_id is None):  # a client retries a 503
+            await eventually(partial(client.create, user), timeout=30, what="a retried create")
+        lost = await _lost(client, users, timeout=60)
+
+    _report(ledger, faulty, lost)
+    assert max(c.seconds for c in ledger.calls) < BOUND
+    assert any(c.status == 503 for c in ledger.of(f"partition {PARTITION_SECONDS:g} s"))
+    assert lost == []
+
+
+async def _traffic(
+    client: Client, creating: list[User], *, pause: User, readers: list[User], seconds: float
+) -> None:
+    """For ``seconds``: each of ``creating`` asks for an instance (once), ``pause`` pauses its
+    instance (once), and ``readers`` read theirs and their list over and over."""
+    deadline = time.monotonic() + seconds
+
+    async def reading(user: User) -> None:
+        while time.monotonic() < deadline:
+            await client.read(user)
+
+    await asyncio.gather(
+        *(client.create(u) for u in creating),
+        client.pause(pause),
+        *(reading(u) for u in readers),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _resetting(proxies: tuple[FaultProxy, ...], *, every: float) -> AsyncIterator[None]:
+    async def keep_resetting() -> None:
+        while True:
+            await asyncio.sleep(every)
+            for proxy in proxies:
+                await asyncio.to_thread(proxy.reset)
+
+    task = asyncio.create_task(keep_resetting())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _settled(client: Client, users: list[User]) -> None:
+    assert not await _lost(client, users, timeout=30)
+
+
+async def _lost(client: Client, users: list[User], *, timeout: float) -> list[str]:
+    """The accepted commands whose instance has not reached its final status in ``timeout``."""
+    owners = {u.instance_id: u for u in users if u.instance_id}
+
+    async def missing() -> list[str]:
+        statuses = {
+            i: await _status(client, owners[i], i) for i in client.ledger.accepted if i in owners
+        }
+        return [
+            f"{i} {statuses[i]} (wanted {want})"
+            for i, want in client.ledger.accepted.items()
+            if i in owners and statuses[i] != want
+        ]
+
+    with contextlib.suppress(AssertionError):
+        await eventually(_none(missing), timeout=timeout, interval=0.5, what="final states")
+    return await missing()
+
+
+def _none(probe: Callable[[], Awaitable[list[str]]]) -> Callable[[], Awaitable[bool]]:
+    async def empty() -> bool:
+        return not await probe()
+
+    return empty
+
+
+def _report(ledger: Ledger, faulty: Faulty, lost: list[str]) -> None:
+    print()
+    for phase in dict.fromkeys(c.phase for c in ledger.calls):
+        calls = ledger.of(phase)
+        unavailable = sum(c.status == 503 for c in calls)
+        print(
+            f"faults {phase}: {len(calls)} requests, max {max(c.seconds for c in calls):.2f}s, "
+            f"{unavailable} answered 503, {sum(c.status in (200, 202) for c in calls)} as usual"
+        )
+    print(
+        f"faults in all: {ledger.commands} commands accepted on {len(ledger.accepted)} instances, "
+        f"{len(lost)} lost; postgres proxy {faulty.postgres.connections} connections "
+        f"({faulty.postgres.resets} reset), nats proxy {faulty.nats.connections} "
+        f"({faulty.nats.resets} reset)"
+    )
+    for line in lost:
+        print(f"  lost: {line}")
