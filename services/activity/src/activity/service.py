@@ -45,6 +45,7 @@ NAMESPACE = UUID("0b7e3c52-6a0d-4d8e-9f5e-3c1f7a9d2b64")
 EVENTS_CONSUMER = "activity.instance-events"
 S = InstanceStatus
 _STARTS = {"instance.running", "instance.woken"}
+_STOPS = frozenset({S.PAUSED, S.DESTROYED, S.FAILED})
 
 
 def derived_id(kind: str, instance_id: UUID, key: object) -> UUID:
@@ -80,9 +81,29 @@ class ActivityService:
             return  # an older event, delivered late
         if event.type in _STARTS:
             self._start(row, event.instance_id, event.user_id, event.occurred_at, now, event.type)
-        elif row is not None:  # else it never ran while we watched: nothing to stop
+        elif row is not None:
             self._stop(row, event, now)
+        elif event.status in _STOPS:
+            # A stop before any start of it: events are handled concurrently, so the start it
+            # ends may still come. Kept (as of the stop), that older start cannot open a run.
+            self._stopped_unseen(event, now)
         await self.flush()
+
+    def _stopped_unseen(self, event: InstanceEvent, now: datetime) -> None:
+        self.repo.add(
+            InstanceActivity(
+                instance_id=event.instance_id,
+                user_id=event.user_id,
+                status=event.status,
+                status_at=event.occurred_at,
+                run_started_at=now,
+                next_poll_at=now,
+                last_activity_at=now,
+                last_activity_reason=event.status.value,
+                last_human_input_at=now,
+                deadline_at=now,
+            )
+        )
 
     def _stop(self, row: InstanceActivity, event: InstanceEvent, now: datetime) -> None:
         row.status, row.status_at = event.status, event.occurred_at
