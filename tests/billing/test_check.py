@@ -166,3 +166,32 @@ async def test_with_billing_off_there_is_nothing_to_compare(nats_url: str, tmp_p
         await drop_database(database)
     assert report.findings == []
     assert "off" in report.notes["billing"]
+
+
+async def test_without_the_provisioner_the_check_says_who_did_not_answer(
+    nats_url: str, tmp_path: Path
+) -> None:
+    database = await create_database("cc_check_billing")
+    settings = BillingSettings(
+        data_dir=tmp_path,
+        database_url=database,
+        nats_url=nats_url,
+        billing_enabled=True,
+        stripe_secret_key="sk_test_never_used",
+        stripe_webhook_secret="whsec_never_used",
+    )
+    try:
+        async with TestApp(create_billing(settings)):
+            stack = Stack(database, "", await nats.connect(nats_url))
+            try:
+                await stack.subscription(uuid4(), "active")
+                reply = await stack.bus.request(
+                    str(OpsSubject.CHECK_BILLING), RunCheck().model_dump_json().encode(), timeout=60
+                )
+            finally:
+                await stack.bus.close()
+    finally:
+        await drop_database(database)
+    error = RpcReply[CheckReport].model_validate_json(reply.data).error
+    assert error is not None
+    assert error.detail.startswith("the provisioner did not answer rpc.ops.instances")

@@ -1,21 +1,34 @@
-"""What every service's reconciliation check shares: its outbox backlog, and findings named by
-a few sample ids. The rules of each check live in the service's own ``check.py``."""
+"""What every service's reconciliation check shares: its outbox backlog, findings named by a few
+sample ids, and asking the provisioner about instances. The rules of each check live in the
+service's own ``check.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
 
+from faststream.nats import NatsBroker
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from .bus import request
 from .contracts.base import utcnow
-from .contracts.ops import SAMPLES, DriftKind, Finding, OutboxBacklog
+from .contracts.ops import (
+    SAMPLES,
+    DriftKind,
+    Finding,
+    GetInstanceFacts,
+    InstanceFact,
+    InstanceFacts,
+    OpsSubject,
+    OutboxBacklog,
+)
 from .db import AsyncSession
+from .errors import UnavailableError
 from .outbox import OutboxMessage
 from .settings import ServiceSettings
 
-__all__ = ["finding", "outbox_backlog"]
+__all__ = ["finding", "instance_facts", "outbox_backlog"]
 
 
 async def outbox_backlog(session: AsyncSession, settings: ServiceSettings) -> OutboxBacklog:
@@ -53,3 +66,21 @@ def finding(
         fixed=fixed,
         detail=detail,
     )
+
+
+async def instance_facts(
+    broker: NatsBroker, query: GetInstanceFacts, *, timeout: float
+) -> list[InstanceFact]:
+    """The provisioner's answer to ``rpc.ops.instances``; :class:`UnavailableError` naming it
+    when it does not answer."""
+    try:
+        found = await request(
+            broker, OpsSubject.INSTANCE_FACTS, query, InstanceFacts, timeout=timeout
+        )
+    except UnavailableError:
+        raise UnavailableError(
+            f"the provisioner did not answer {OpsSubject.INSTANCE_FACTS} within {timeout:g}s"
+        ) from None
+    if found is None:
+        raise UnavailableError(f"the provisioner answered {OpsSubject.INSTANCE_FACTS} with nothing")
+    return found.items

@@ -18,14 +18,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TypeVar
 from uuid import UUID
 
 from faststream.nats import NatsBroker
-from pydantic import BaseModel
 
 from claudecloud_common.bus import request, rpc_reply, rpc_subscriber
-from claudecloud_common.checks import finding, outbox_backlog
+from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
     InstanceStatus,
@@ -41,7 +39,6 @@ from claudecloud_common.contracts.ops import (
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    InstanceFacts,
     OpsSubject,
     RunCheck,
 )
@@ -58,7 +55,6 @@ from .settings import ActivitySettings
 
 log = get_logger(__name__)
 
-T = TypeVar("T", bound=BaseModel)
 S = InstanceStatus
 NO_AGENTS = frozenset({"fake"})
 """Providers whose instances have no agent to ask (the labelled demo and the tests' fake)."""
@@ -99,23 +95,18 @@ class ActivityCheck:
             notes["agents"] = f"not asked for {len(unasked)} fake-provider instance(s) (no agent)"
         return CheckReport(service="activity", findings=findings, outbox=backlog, notes=notes)
 
-    async def _ask(
-        self, subject: InstanceSubject | OpsSubject, query: BaseModel, kind: type[T]
-    ) -> T:
-        found = await request(
-            self.broker, subject, query, kind, timeout=self.settings.provider_timeout_seconds
-        )
-        if found is None:
-            raise UnavailableError("the provisioner answered the check with nothing")
-        return found
+    async def _instance_facts(self, query: GetInstanceFacts) -> list[InstanceFact]:
+        timeout = self.settings.provider_timeout_seconds
+        return await instance_facts(self.broker, query, timeout=timeout)
 
     async def _running(self) -> dict[UUID, InstanceFact]:
         """Every running instance, as the provisioner says, a page at a time."""
         running: dict[UUID, InstanceFact] = {}
         after: UUID | None = None
         while True:
-            query = GetInstanceFacts(running_page=True, running_after=after)
-            page = (await self._ask(OpsSubject.INSTANCE_FACTS, query, InstanceFacts)).items
+            page = await self._instance_facts(
+                GetInstanceFacts(running_page=True, running_after=after)
+            )
             running |= {fact.instance_id: fact for fact in page}
             if len(page) < FACTS_BATCH:
                 return running
@@ -124,9 +115,27 @@ class ActivityCheck:
     async def _facts(self, ids: list[UUID]) -> dict[UUID, InstanceFact]:
         found: dict[UUID, InstanceFact] = {}
         for batch in _batches(ids, FACTS_BATCH):
-            query = GetInstanceFacts(instance_ids=batch)
-            answer = await self._ask(OpsSubject.INSTANCE_FACTS, query, InstanceFacts)
-            found |= {fact.instance_id: fact for fact in answer.items}
+            answer = await self._instance_facts(GetInstanceFacts(instance_ids=batch))
+            found |= {fact.instance_id: fact for fact in answer}
+        return found
+
+    async def _machines(self, ids: list[UUID]) -> list[MachineActivity]:
+        """Where the running ones' agents answer (the provisioner's ``rpc.instance.activity``)."""
+        found: list[MachineActivity] = []
+        for batch in _batches(ids, self.settings.provider_batch):
+            try:
+                answer = await request(
+                    self.broker,
+                    InstanceSubject.ACTIVITY,
+                    GetMachineActivity(instance_ids=batch),
+                    MachineActivityList,
+                    timeout=self.settings.provider_timeout_seconds,
+                )
+            except UnavailableError:
+                raise UnavailableError(
+                    f"the provisioner did not answer {InstanceSubject.ACTIVITY} in time"
+                ) from None
+            found += [m for m in (answer.items if answer else []) if m.status is S.RUNNING]
         return found
 
     async def _open_on_stopped(
@@ -186,11 +195,7 @@ class ActivityCheck:
 
     async def _agents(self, running: list[InstanceFact]) -> Finding:
         """Ask each running instance's agent now, where the provisioner says it answers."""
-        machines: list[MachineActivity] = []
-        for batch in _batches([f.instance_id for f in running], self.settings.provider_batch):
-            query = GetMachineActivity(instance_ids=batch)
-            answer = await self._ask(InstanceSubject.ACTIVITY, query, MachineActivityList)
-            machines += [m for m in answer.items if m.status is S.RUNNING]
+        machines = await self._machines([f.instance_id for f in running])
         agents = AgentClient(
             timeout=self.settings.agent_timeout_seconds,
             concurrency=self.settings.agent_concurrency,

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import request, rpc_reply, rpc_subscriber
-from claudecloud_common.checks import finding, outbox_backlog
+from claudecloud_common.bus import rpc_reply, rpc_subscriber
+from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.billing import SubscriptionStatus
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.contracts.ops import (
@@ -25,12 +25,10 @@ from claudecloud_common.contracts.ops import (
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    InstanceFacts,
     OpsSubject,
     RunCheck,
 )
 from claudecloud_common.db import Database
-from claudecloud_common.errors import UnavailableError
 
 from .models import Subscription
 from .service import BillingService
@@ -87,16 +85,8 @@ class BillingCheck:
         """Each user's live instances, as the provisioner says, a batch of users at a time."""
         found: dict[UUID, list[InstanceFact]] = {}
         for start in range(0, len(users), FACTS_BATCH):
-            answer = await request(
-                self.broker,
-                OpsSubject.INSTANCE_FACTS,
-                GetInstanceFacts(user_ids=users[start : start + FACTS_BATCH]),
-                InstanceFacts,
-                timeout=FACTS_TIMEOUT_SECONDS,
-            )
-            if answer is None:
-                raise UnavailableError("the provisioner answered the check with nothing")
-            for fact in answer.items:
+            query = GetInstanceFacts(user_ids=users[start : start + FACTS_BATCH])
+            for fact in await instance_facts(self.broker, query, timeout=FACTS_TIMEOUT_SECONDS):
                 found.setdefault(fact.user_id, []).append(fact)
         return found
 

@@ -12,8 +12,8 @@ from uuid import UUID, uuid5
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import request, rpc_reply, rpc_subscriber
-from claudecloud_common.checks import finding, outbox_backlog
+from claudecloud_common.bus import rpc_reply, rpc_subscriber
+from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceFailed, InstanceStatus
 from claudecloud_common.contracts.ops import (
     FACTS_BATCH,
@@ -22,12 +22,10 @@ from claudecloud_common.contracts.ops import (
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    InstanceFacts,
     OpsSubject,
     RunCheck,
 )
 from claudecloud_common.db import Database
-from claudecloud_common.errors import UnavailableError
 from claudecloud_common.logging import get_logger
 
 from .models import Mesh
@@ -94,16 +92,9 @@ class NetbirdCheck:
     async def _facts(self, ids: list[UUID]) -> dict[UUID, InstanceFact]:
         found: dict[UUID, InstanceFact] = {}
         for start in range(0, len(ids), FACTS_BATCH):
-            answer = await request(
-                self.broker,
-                OpsSubject.INSTANCE_FACTS,
-                GetInstanceFacts(instance_ids=ids[start : start + FACTS_BATCH]),
-                InstanceFacts,
-                timeout=FACTS_TIMEOUT_SECONDS,
-            )
-            if answer is None:
-                raise UnavailableError("the provisioner answered the check with nothing")
-            found |= {fact.instance_id: fact for fact in answer.items}
+            query = GetInstanceFacts(instance_ids=ids[start : start + FACTS_BATCH])
+            answer = await instance_facts(self.broker, query, timeout=FACTS_TIMEOUT_SECONDS)
+            found |= {fact.instance_id: fact for fact in answer}
         return found
 
 
