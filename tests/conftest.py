@@ -47,6 +47,7 @@ TIERS = ("unit", "integration", "e2e", "docker")
 FOLDER_TIERS = {
     # folder under tests/ (the longest match wins) -> tier; a module may set its own pytestmark.
     # The folders mirror the code: tests/<service or library>/, a sub-folder per heavier tier.
+    "admin": "integration",
     "common": "unit",
     "provisioner": "unit",
     "provisioner/bus": "integration",

@@ -1,9 +1,400 @@
-"""Dead letters (list, replay) and consumer lag. (Skeleton: filled in by the operations work.)"""
+"""Dead letters (list, replay) and consumer lag, for teams without the NATS CLI.
+
+Straight on the NATS client's JetStream API: the admin reads the ``DLQ`` stream by sequence
+(``STREAM.MSG.GET``, no consumer is created), republishes a dead letter to the subject it failed
+on and deletes it, and reads every durable consumer's state on ``CMD``, ``EVT`` and ``DLQ``.
+
+A dead letter keeps the original body and headers plus ``Dlq-Original-Subject``, ``Dlq-Error``
+and ``Dlq-Deliveries`` (see ``claudecloud_common.bus.DeadLetterMiddleware``). A replay sends the
+original body and headers again with a new ``Nats-Msg-Id`` derived from the dead letter itself:
+replaying the same dead letter twice (a crash between the publish and the delete) is dropped by
+JetStream's duplicate window instead of running the command twice. Nothing printed carries a
+header value or a body field that may hold a secret.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
+from uuid import UUID, uuid5
+
 import typer
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+from nats.js.api import ConsumerInfo, RawStreamMsg
+from nats.js.client import JetStreamContext
+from nats.js.errors import NotFoundError
+
+from .options import options
+
+DLQ = "DLQ"
+DLQ_PREFIX = "dlq."
+STREAM_NAMES = ("CMD", "EVT", DLQ)
+"""The streams ``claudecloud_common.bus.ensure_streams`` makes (commands, events, dead letters)."""
+REPLAY_NAMESPACE = UUID("5d3f0e8a-8f0b-4c43-9b7e-2f4f6f7c1a90")
+"""Replay message ids are ``uuid5`` of the dead letter's identity in this namespace."""
+PREVIEW_CHARS = 96
+ERROR_CHARS = 72
+TIMEOUT_SECONDS = 5.0
+
+__all__ = ["DeadLetter", "dlq_filter", "preview", "redact_url", "register"]
+
+_SECRET_FIELD = re.compile(r"secret|token|password|passwd|authorization|cookie|key", re.I)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+dead_letters = typer.Typer(
+    help="Messages a service gave up on (the DLQ stream): list them, replay them.",
+    no_args_is_help=True,
+)
+
+T = TypeVar("T")
+
+
+class BusUnreachable(Exception):
+    """The bus did not answer; the message is safe to print (no credentials)."""
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``dead-letters list|replay`` and ``lag`` to ``app``."""
+    app.add_typer(dead_letters, name="dead-letters")
+    app.command("lag")(lag)
+
+
+# Commands
+
+
+@dead_letters.command("list")
+def list_dead_letters(
+    ctx: typer.Context,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Only those that failed on this subject (wildcards allowed: cmd.>)"),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many, oldest first")] = 50,
+) -> None:
+    """Sequence, original subject, deliveries, error, age and a body preview of each."""
+    letters, more = _run(ctx, lambda js: _read_dead_letters(js, subject, limit))
+    if not letters:
+        typer.echo("no dead letters" + (f" on {subject}" if subject else ""))
+        return
+    now = datetime.now(UTC)
+    rows = [
+        (
+            str(letter.seq),
+            letter.original_subject,
+            letter.deliveries,
+            _age(now, letter.time),
+            _clip(letter.error, ERROR_CHARS),
+            preview(letter.body),
+        )
+        for letter in letters
+    ]
+    _table(("SEQ", "SUBJECT", "DELIVERIES", "AGE", "ERROR", "BODY"), rows)
+    if more:
+        typer.echo(f"... and more: raise --limit (showing {len(letters)})")
+
+
+@dead_letters.command("replay")
+def replay_dead_letters(
+    ctx: typer.Context,
+    sequences: Annotated[
+        list[int] | None, typer.Argument(help="DLQ sequence numbers (from `list`)")
+    ] = None,
+    replay_all: Annotated[
+        bool, typer.Option("--all", help="Every dead letter (narrowed by --subject)")
+    ] = False,
+    subject: Annotated[
+        str | None, typer.Option(help="With --all: only those that failed on this subject")
+    ] = None,
+) -> None:
+    """Send dead letters again to the subject they failed on, then delete them from the DLQ.
+
+    Fix what made them fail first: a message that fails again is dead-lettered again.
+    """
+    if bool(sequences) == replay_all:
+        _fail("name the dead letters to replay (SEQ ...) or pass --all, not both")
+    if subject and not replay_all:
+        _fail("--subject narrows --all; with sequence numbers, name only those")
+    outcomes = _run(ctx, lambda js: _replay(js, sequences or [], subject))
+    if not outcomes:
+        typer.echo("no dead letters" + (f" on {subject}" if subject else ""))
+        return
+    for outcome in outcomes:
+        typer.echo(outcome.line())
+    replayed = sum(1 for o in outcomes if o.ok)
+    typer.echo(f"replayed {replayed} of {len(outcomes)}")
+    if replayed < len(outcomes):
+        raise typer.Exit(1)
+
+
+def lag(ctx: typer.Context) -> None:
+    """Every durable consumer on CMD, EVT and DLQ: pending, awaiting ack, redelivered, last active.
+
+    A consumer with a growing PENDING is falling behind; a steady ACK PENDING with REDELIVERED
+    rising is failing and retrying (see `dead-letters list`).
+    """
+    streams = _run(ctx, _read_consumers)
+    now = datetime.now(UTC)
+    rows = []
+    for stream, found in streams:
+        if found is None:
+            rows.append((stream, "(no such stream)", "", "", "", ""))
+            continue
+        rows.extend(
+            (
+                stream,
+                info.name,
+                str(info.num_pending or 0),
+                str(info.num_ack_pending or 0),
+                str(info.num_redelivered or 0),
+                _age(now, info.delivered.last_active if info.delivered else None),
+            )
+            for info in found
+        )
+    _table(("STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "LAST ACTIVE"), rows)
+
+
+# Reading and replaying
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    seq: int
+    original_subject: str
+    deliveries: str
+    error: str
+    time: datetime | None
+    body: bytes
+    headers: dict[str, str]
+    message_id: str | None
+
+    @classmethod
+    def of(cls, raw: RawStreamMsg) -> DeadLetter:
+        headers = {str(k): str(v) for k, v in (raw.headers or {}).items()}
+        subject = raw.subject or ""
+        return cls(
+            seq=raw.seq or 0,
+            original_subject=headers.get("Dlq-Original-Subject")
+            or subject.removeprefix(DLQ_PREFIX),
+            deliveries=headers.get("Dlq-Deliveries", "?"),
+            error=headers.get("Dlq-Error", ""),
+            time=raw.time,
+            body=raw.data or b"",
+            headers=headers,
+            message_id=headers.get("Nats-Msg-Id"),
+        )
+
+    def replay_id(self) -> str:
+        """The same for every replay of this dead letter (JetStream drops the second)."""
+        identity = f"{DLQ}:{self.seq}:{self.message_id or ''}:{self.original_subject}"
+        return f"replay-{uuid5(REPLAY_NAMESPACE, identity)}"
+
+    def replay_headers(self) -> dict[str, str]:
+        """The original headers (correlation id, trace context, ...) and the replay's id."""
+        kept = {
+            name: value
+            for name, value in self.headers.items()
+            if not name.startswith(("Dlq-", "Nats-"))
+        }
+        return {**kept, "Nats-Msg-Id": self.replay_id()}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    seq: int
+    subject: str = ""
+    message_id: str = ""
+    problem: str | None = None
+    duplicate: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def line(self) -> str:
+        if self.problem:
+            return f"#{self.seq}: not replayed: {self.problem}"
+        again = " (already sent by an earlier replay: not sent twice)" if self.duplicate else ""
+        return f"#{self.seq}: replayed to {self.subject} as {self.message_id}{again}"
+
+
+def dlq_filter(subject: str | None) -> str:
+    """The DLQ subject for an original subject filter (``cmd.>`` → ``dlq.cmd.>``)."""
+    if not subject:
+        return f"{DLQ_PREFIX}>"
+    return subject if subject.startswith(DLQ_PREFIX) else f"{DLQ_PREFIX}{subject}"
+
+
+async def _dead_letters_from(
+    js: JetStreamContext, subject: str | None, limit: int | None
+) -> tuple[list[DeadLetter], bool]:
+    """Dead letters in sequence order, at most ``limit``; and whether more were left."""
+    info = await js.stream_info(DLQ)
+    found: list[DeadLetter] = []
+    seq, last = info.state.first_seq, info.state.last_seq
+    while seq and seq <= last:
+        try:
+            raw = await js.get_msg(DLQ, seq=seq, subject=dlq_filter(subject), next=True)
+        except NotFoundError:
+            break
+        if raw.seq is None or raw.seq > last:
+            break
+        if limit is not None and len(found) == limit:
+            return found, True
+        found.append(DeadLetter.of(raw))
+        seq = raw.seq + 1
+    return found, False
+
+
+async def _read_dead_letters(
+    js: JetStreamContext, subject: str | None, limit: int
+) -> tuple[list[DeadLetter], bool]:
+    return await _dead_letters_from(js, subject, limit)
+
+
+async def _replay(
+    js: JetStreamContext, sequences: Sequence[int], subject: str | None
+) -> list[Outcome]:
+    if sequences:
+        letters: list[DeadLetter | int] = []
+        for seq in sequences:
+            try:
+                letters.append(DeadLetter.of(await js.get_msg(DLQ, seq=seq)))
+            except NotFoundError:
+                letters.append(seq)
+    else:
+        # Every one there now: what fails again while we replay is not replayed in a loop.
+        letters = list((await _dead_letters_from(js, subject, None))[0])
+    return [
+        Outcome(letter, problem="no such dead letter (replayed already?)")
+        if isinstance(letter, int)
+        else await _replay_one(js, letter)
+        for letter in letters
+    ]
+
+
+async def _replay_one(js: JetStreamContext, letter: DeadLetter) -> Outcome:
+    target = letter.original_subject
+    if not target or target.startswith(DLQ_PREFIX):
+        return Outcome(letter.seq, problem=f"no original subject to replay to ({target!r})")
+    message_id = letter.replay_id()
+    try:
+        ack = await js.publish(target, letter.body, headers=letter.replay_headers())
+    except NatsError as exc:
+        return Outcome(letter.seq, target, problem=f"{target} did not accept it ({exc})")
+    await js.delete_msg(DLQ, letter.seq)
+    return Outcome(letter.seq, target, message_id, duplicate=bool(ack.duplicate))
+
+
+async def _read_consumers(
+    js: JetStreamContext,
+) -> list[tuple[str, list[ConsumerInfo] | None]]:
+    found: list[tuple[str, list[ConsumerInfo] | None]] = []
+    for stream in STREAM_NAMES:
+        try:
+            consumers = await js.consumers_info(stream)
+        except NotFoundError:
+            found.append((stream, None))
+            continue
+        found.append((stream, sorted(consumers, key=lambda c: c.name)))
+    return found
+
+
+# Connection and output
+
+
+def _run(ctx: typer.Context, work: Callable[[JetStreamContext], Awaitable[T]]) -> T:
+    """Connect to the bus, do ``work`` on JetStream, disconnect; one line and exit 1 on failure."""
+    urls = options(ctx).nats_urls
+    try:
+        return asyncio.run(_with_jetstream(urls, work))
+    except BusUnreachable as exc:
+        _fail(str(exc))
+    except NotFoundError:
+        _fail(f"no {DLQ} stream on this bus yet (it is made when a service starts)")
+    except (NatsError, TimeoutError, OSError) as exc:
+        _fail(f"the bus answered with an error: {type(exc).__name__}: {exc}")
+
+
+async def _with_jetstream(urls: list[str], work: Callable[[JetStreamContext], Awaitable[T]]) -> T:
+    client = NatsClient()
+    try:
+        await client.connect(
+            servers=urls,
+            name="claude-cloud-admin",
+            connect_timeout=int(TIMEOUT_SECONDS),
+            allow_reconnect=False,
+            max_reconnect_attempts=1,  # each server once (0 would try them forever)
+            reconnect_time_wait=1,
+            error_cb=_quiet,  # the client's default prints a traceback per server tried
+        )
+    except Exception as exc:  # NoServersError, timeouts, refused: all mean the same here
+        where = ", ".join(redact_url(url) for url in urls)
+        raise BusUnreachable(f"cannot reach the bus at {where}") from exc
+    try:
+        return await work(client.jetstream(timeout=TIMEOUT_SECONDS))
+    finally:
+        await client.close()
+
+
+async def _quiet(_error: Exception) -> None:
+    """Errors surface as the exception ``connect`` raises, said once in :func:`_run`."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` without any user or password in it."""
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+
+
+def preview(body: bytes) -> str:
+    """A one-line look at a message body, with every field that may hold a secret masked."""
+    try:
+        text = json.dumps(_masked(json.loads(body)), separators=(",", ":"))
+    except ValueError:
+        text = body.decode("utf-8", errors="replace")
+    return _clip(text, PREVIEW_CHARS)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: "***" if _SECRET_FIELD.search(str(k)) and v is not None else _masked(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _clip(text: str, width: int) -> str:
+    flat = _UNPRINTABLE.sub("?", " ".join(text.split()))
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _age(now: datetime, then: datetime | None) -> str:
+    if then is None:
+        return "never"
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
