@@ -134,7 +134,7 @@ def _session_env(root: Path, tmux_dir: Path) -> dict[str, str]:
 
 
 def _healthy(agent: LocalAgent, process: Child) -> bool:
-    assert process.running, f"the agent exited: {process.last_lines()}"
+    assert process.running(), f"the agent exited: {process.last_lines()}"
     try:
         with agent.client() as client:
             return client.get("/healthz").status_code == 200
