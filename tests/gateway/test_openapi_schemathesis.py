@@ -25,6 +25,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis import checks as st_checks
@@ -110,6 +111,7 @@ class Platform:
 @pytest.fixture(scope="module")
 async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
     """The platform on PostgreSQL (fake provider), one signed-in user with a running instance."""
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))  # its caches, not in the repo
     server_url = (await asyncio.to_thread(SERVERS.postgres)).sqlalchemy_url
     name = f"cc_schema_{uuid.uuid4().hex[:8]}"
     folder = tmp_path_factory.mktemp("schemathesis")
