@@ -1,4 +1,5 @@
-"""The API's documentation pages, ``/docs`` (Swagger UI) and ``/redoc``, in development only.
+"""The API's documentation pages, ``/docs`` (Swagger UI) and ``/redoc``, in development only
+(and the bus's, ``/docs/asyncapi``: see :mod:`gateway.asyncapi`).
 
 Both pages run a CDN's script. On a production origin, the one that holds the session cookie,
 that script could read and act as every signed-in user, so production serves neither (the
@@ -17,6 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from starlette.requests import Request
 
+from .asyncapi import install_asyncapi
 from .settings import GatewaySettings
 
 CDN = "https://cdn.jsdelivr.net/npm"
@@ -100,3 +102,4 @@ def install_docs(app: FastAPI, settings: GatewaySettings) -> None:
         return
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route("/redoc", redoc, include_in_schema=False)
+    install_asyncapi(app)  # the bus: every subject, its schema and an example
