@@ -112,7 +112,30 @@ class CommandRunner:
             return await self.commits.run(lambda s: self.service(s).begin(command))
 
     async def _act(self, work: Work) -> Machine | None:
+        if work.resumed:
+            done, machine = await self._done_before(work)
+            if done:
+                log.info("instance.command_found_done", instance_id=str(work.ref.instance_id))
+                return machine
         return await RULES[type(work.command)].act(self.provider, work.command, work.ref)
+
+    async def _done_before(self, work: Work) -> tuple[bool, Machine | None]:
+        """Whether a resumed command's provider call took effect before the crash that
+        interrupted it (the machine already paused, up and healthy, or gone), so it is
+        recorded without calling again. A create is always asked again: the user's machine
+        may be an earlier instance's."""
+        command = work.command
+        if isinstance(command, CreateInstance):
+            return False, None
+        if isinstance(command, DestroyInstance):
+            # A purge also removes the data volume, which inspect does not show: asked again.
+            return not command.purge and await self.provider.inspect(work.ref) is None, None
+        found = await self.provider.inspect(work.ref)
+        if isinstance(command, PauseInstance):
+            return found is not None and not found.running, None
+        if found is None or not found.running:
+            return False, None
+        return (await self.provider.activity(work.ref)).healthy, found
 
 
 def register(broker: NatsBroker, runner: CommandRunner) -> None:

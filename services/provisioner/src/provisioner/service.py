@@ -60,6 +60,8 @@ class Work:
 
     command: InstanceCommand
     ref: MachineRef
+    resumed: bool = False
+    """A redelivery of a command admitted before: its provider call may have been made."""
 
 
 class InstanceService:
@@ -132,7 +134,11 @@ class InstanceService:
             return None
         instance = await self.repo.get(command.instance_id, for_update=True)
         if instance is not None and instance.pending_command_id == command.id:
-            return Work(command, _ref(instance, size))  # a redelivery: resume the interrupted work
+            # A redelivery: resume the interrupted work.
+            log.info(
+                "instance.command_resumed", instance_id=str(instance.id), status=instance.status
+            )
+            return Work(command, _ref(instance, size), resumed=True)
         try:
             if unpaid is not None:
                 raise unpaid

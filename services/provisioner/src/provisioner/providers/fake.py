@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import SecretStr
 
+from claudecloud_common.logging import get_logger
+
 from .base import (
     Activity,
     Machine,
@@ -26,6 +28,8 @@ from .base import (
     ProviderFailure,
     ProviderUnavailable,
 )
+
+log = get_logger(__name__)
 
 
 class FakeProvider:
@@ -87,6 +91,7 @@ class FakeProvider:
         state = self._load()
         _count(state, op, str(ref.user_id), 1)
         self._append({"call": op, "user": str(ref.user_id)})
+        log.info("fake_provider.call", operation=op, instance_id=str(ref.instance_id))
         return state
 
     @staticmethod
