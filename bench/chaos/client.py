@@ -153,7 +153,10 @@ class ChaosClient:
         last: list[str | None] = [None]
 
         async def settled() -> bool:
-            last[0] = await self.status(instance_id)
+            try:
+                last[0] = await self.status(instance_id)
+            except GaveUp:
+                return False  # the gateway is still down: keep asking until the deadline
             return last[0] in (to, "failed")
 
         with contextlib.suppress(AssertionError):
@@ -164,9 +167,4 @@ class ChaosClient:
 
     async def clean_up(self, instance_id: str) -> None:
         """After a lifecycle broke: destroy its instance so the next create is not refused."""
-        try:
-            response, _ = await self.request("DELETE", f"/instances/{instance_id}")
-            if response.status_code == 202:
-                await self._settle(Command("destroy", self.user_id, instance_id))
-        except (GaveUp, httpx.HTTPStatusError):
-            pass
+        await self.run("destroy", instance_id)  # counted like any other command

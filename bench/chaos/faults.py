@@ -4,6 +4,7 @@ times. ``make run``'s supervisor brings each back (NATS on the same port and sto
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import time
@@ -11,10 +12,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from devstack.waiting import eventually
+
 from .platform import Platform
 
 VICTIMS = ("provisioner", "gateway", "billing", "activity")
 NATS = "nats"
+BACK_WITHIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class FaultPlan:
 
 @dataclass
 class FaultLog:
+    planned_kills: int = 0
+    planned_nats_restarts: int = 0
     kills: int = 0
     nats_restarts: int = 0
     by_victim: dict[str, int] = field(default_factory=dict)
@@ -41,7 +47,10 @@ class Faults:
         self.platform = platform
         self.plan = plan
         self.random = random.Random(plan.seed)
-        self.log = FaultLog()
+        self.log = FaultLog(plan.kills, plan.nats_restarts)
+        self.pending = self.schedule()
+        self.planned = len(self.pending)
+        self.over = False
         self._started = time.monotonic()
 
     def schedule(self) -> list[str]:
@@ -53,38 +62,51 @@ class Faults:
         return order
 
     async def run(self, done: asyncio.Event) -> None:
-        """Fault after fault until the schedule is spent or ``done`` is set. A fault whose
-        victim is not up yet (nor any other service) waits for the next turn."""
-        pending = self.schedule()
-        while pending:
-            gap = self.plan.every * self.random.uniform(0.5, 1.5)
-            try:
-                await asyncio.wait_for(done.wait(), timeout=gap)
+        """Fault after fault until the schedule is spent or ``done`` is set. Each waits for the
+        last victim to answer again (up to :data:`BACK_WITHIN_SECONDS`): one crash at a time,
+        never one while a process is still importing its modules."""
+        try:
+            while self.pending and not done.is_set():
+                victim = self.pending.pop(0)
+                gap = self.plan.every * self.random.uniform(0.5, 1.5)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), timeout=gap)
+                await self._back(victim, done)  # up (it may have died on its own meanwhile)
+                if not done.is_set():
+                    await self._back(self.kill(victim), done)
+        finally:
+            self.over = True
+
+    @property
+    def struck(self) -> int:
+        return self.log.kills + self.log.nats_restarts
+
+    async def reached(self, share: float) -> None:
+        """Until ``share`` (0 to 1) of the planned faults have landed, or there are no more:
+        the lifecycles are spread over the faults, so each fault lands among them however
+        fast the machine restarts a process."""
+        wanted = int(share * self.planned)
+        await eventually(
+            lambda: self.over or self.struck >= wanted,
+            timeout=BACK_WITHIN_SECONDS * (self.planned + 1) * 2,
+            interval=0.2,
+            what=f"{wanted} faults",
+        )
+
+    async def _back(self, name: str, done: asyncio.Event) -> None:
+        deadline = time.monotonic() + BACK_WITHIN_SECONDS
+        while time.monotonic() < deadline and not done.is_set():
+            if await self._answers(name):
                 return
-            except TimeoutError:
-                pass
-            if await self._strike(pending[0]):
-                pending.pop(0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), timeout=0.5)
+        if not done.is_set():
+            print(f"chaos: {name} did not answer within {BACK_WITHIN_SECONDS:g}s", flush=True)
 
-    async def _strike(self, victim: str) -> bool:
-        if await self.kill(victim):
-            return True
-        if victim == NATS:
-            return False  # still coming back from the last restart: the next turn
-        # Still coming back from an earlier kill: another service takes its turn.
-        others = [v for v in VICTIMS if v != victim]
-        self.random.shuffle(others)
-        for other in others:
-            if await self.kill(other):
-                return True
-        return False
-
-    async def kill(self, name: str) -> bool:
-        """SIGKILL ``name``'s process group, as a crash would; False when it is not up (its
-        restart is still under way). The supervisor notices and starts it again."""
-        child = self.platform.stack.children.get(name)
-        if child is None or not child.running() or not await self._answers(name):
-            return False
+    def kill(self, name: str) -> str:
+        """SIGKILL ``name``'s process group, as a crash would (the supervisor notices and
+        starts it again); returns its name."""
+        child = self.platform.stack.children[name]
         child.signal_group(signal.SIGKILL)
         if name == NATS:
             self.log.nats_restarts += 1
@@ -93,14 +115,17 @@ class Faults:
         self.log.by_victim[name] = self.log.by_victim.get(name, 0) + 1
         self.log.at.append(f"{time.monotonic() - self._started:.1f}s {name}")
         print(f"chaos: {self.log.at[-1]} SIGKILLed", flush=True)
-        return True
+        return name
 
     async def _answers(self, name: str) -> bool:
-        if name == NATS:
-            return True
+        """A service answers its health check; NATS, every service's (they need the bus)."""
+        names = VICTIMS if name == NATS else (name,)
         try:
-            async with httpx.AsyncClient(timeout=2) as http:
-                answer = await http.get(self.platform.stack.spec(name).health_url)
+            async with httpx.AsyncClient(timeout=5) as http:
+                for each in names:
+                    answer = await http.get(self.platform.stack.spec(each).health_url)
+                    if answer.status_code != 200:
+                        return False
         except httpx.HTTPError:
             return False
-        return answer.status_code == 200
+        return True

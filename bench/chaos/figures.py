@@ -136,7 +136,8 @@ def report(figures: Figures, faults: FaultLog) -> str:
         "beyond one per create)",
         f"stuck             {f.stuck}",
         f"orphans           {f.orphans}",
-        f"kills             {f.kills}   NATS restarts {f.nats_restarts}   ({victims})",
+        f"kills             {f.kills} of {faults.planned_kills}   NATS restarts "
+        f"{f.nats_restarts} of {faults.planned_nats_restarts}   ({victims})",
         f"check             {_check(f)}",
         f"wall time         {f.wall_seconds:.1f} s",
         f"verdict           {'CLEAN' if f.clean else 'DRIFT FOUND'}",

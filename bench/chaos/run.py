@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nats
+
 from devstack.waiting import eventually
 
 from .client import ChaosClient, Command
@@ -27,6 +29,7 @@ from .figures import (
 from .platform import Platform, make_platform
 
 QUIET_TIMEOUT_SECONDS = 120.0
+STREAMS = ("CMD", "EVT")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ChaosPlan:
     clients: int
     faults: FaultPlan
     provider: str = "fake"
-    settle: float = 120.0
+    settle: float = 300.0
     """Seconds a command may take to reach its final state before it counts as lost."""
 
 
@@ -48,7 +51,7 @@ async def run_chaos(
     started = time.monotonic()
     await platform.start()
     try:
-        clients = await _sign_in(platform, plan.clients)
+        clients = await _sign_in(platform, plan.clients, plan.settle)
         faults = Faults(platform, plan.faults)
         commands = await _drive(plan, clients, faults, figures)
         await platform.restart_everything()
@@ -67,9 +70,9 @@ async def run_chaos(
         await platform.stop()
 
 
-async def _sign_in(platform: Platform, n: int) -> list[ChaosClient]:
+async def _sign_in(platform: Platform, n: int, settle: float) -> list[ChaosClient]:
     signed = [await platform.sign_in(f"chaos-{i}@example.com") for i in range(n)]
-    return [ChaosClient(platform.base_url, token, user, settle=120.0) for token, user in signed]
+    return [ChaosClient(platform.base_url, token, user, settle=settle) for token, user in signed]
 
 
 async def _drive(
@@ -79,9 +82,10 @@ async def _drive(
     remaining, finished = [plan.lifecycles], [0]
 
     async def client_loop(client: ChaosClient) -> None:
-        client.settle = plan.settle
         while remaining[0] > 0:
             remaining[0] -= 1
+            # The k-th lifecycle starts once k/N of the faults have landed: all land among them.
+            await faults.reached((plan.lifecycles - remaining[0]) / plan.lifecycles)
             completed = await client.lifecycle()  # before the +=: others run meanwhile
             figures.lifecycles_done += completed
             finished[0] += 1
@@ -116,4 +120,26 @@ async def _quiet(platform: Platform) -> list[dict[str, Any]]:
 
         with contextlib.suppress(AssertionError):
             await eventually(settled, timeout=QUIET_TIMEOUT_SECONDS, interval=0.5, what="quiet")
+    with contextlib.suppress(AssertionError):
+        await eventually(
+            lambda: _drained(platform.nats_url),
+            timeout=QUIET_TIMEOUT_SECONDS,
+            interval=0.5,
+            what="every consumer caught up",
+        )
     return rows
+
+
+async def _drained(nats_url: str) -> bool:
+    """Every durable consumer has handled and acknowledged all it was given: the services
+    have seen every command and event (the check compares what they then hold)."""
+    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        for stream in STREAMS:
+            for consumer in await js.consumers_info(stream):
+                if consumer.num_pending or consumer.num_ack_pending:
+                    return False
+        return True
+    finally:
+        await nc.close()

@@ -12,7 +12,7 @@ import pytest
 from bench.chaos import ChaosPlan, FaultPlan, report, run_chaos
 
 PLAN = ChaosPlan(
-    lifecycles=20, clients=4, faults=FaultPlan(kills=5, nats_restarts=1, every=2.0), settle=150
+    lifecycles=20, clients=4, faults=FaultPlan(kills=5, nats_restarts=1, every=2.0), settle=300
 )
 
 
@@ -27,8 +27,8 @@ async def test_lifecycles_under_kills_lose_nothing_and_do_nothing_twice(
         for log in sorted((tmp_path / "logs").glob("*.log")):
             print(f"----- {log.name} -----\n{log.read_text(errors='replace')[-4000:]}")
 
-    assert figures.kills >= 3, figures_text  # the faults landed while the lifecycles ran
-    assert figures.nats_restarts == 1, figures_text
+    # Every fault landed among the lifecycles (they are spread over the faults).
+    assert (figures.kills, figures.nats_restarts) == (5, 1), figures_text
     assert figures.lifecycles_done == 20, figures_text
     assert figures.accepted == figures.completed == 80, figures_text
     lost_doubled_stuck_orphans = (figures.lost, figures.doubled, figures.stuck, figures.orphans)
