@@ -53,11 +53,34 @@ async def document(tmp_path: Path) -> dict[str, Any]:
     return found
 
 
+CONFIGURATIONS = {
+    "demo": {"PROVISIONER_PROVIDER": "fake", "BILLING_ENABLED": "false"},
+    # Everything on: the mesh saga (netbird) and billing's entitlements subscribe to more.
+    "hetzner with billing": {
+        "PROVISIONER_PROVIDER": "hetzner",
+        "HCLOUD_TOKEN": "test-token",
+        "NETBIRD_API_TOKEN": "test-token",
+        "TERRAFORM_DIR": str(Path(__file__).parents[2] / "terraform"),
+        "BILLING_ENABLED": "true",
+        "BILLING_STRIPE_STANDIN": "false",
+        "STRIPE_SECRET_KEY": "sk_test_not_used",  # nothing is called: the app is only wired
+        "STRIPE_WEBHOOK_SECRET": "whsec_not_used",
+    },
+}
+
+
 def brokers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, NatsBroker]]:
-    """Every service of the platform, wired as it starts (nothing connects), and its broker."""
+    """Every service of the platform in each configuration, wired as it starts (nothing
+    connects), and its broker."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("PROVISIONER_PROVIDER", "fake")
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    for environ in CONFIGURATIONS.values():
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        yield from _brokers()
+
+
+def _brokers() -> Iterator[tuple[str, NatsBroker]]:
     for service in SERVICES:
         app = importlib.import_module(f"{service.module}.app").create_app()
         broker = app.state.gateway.broker if isinstance(app, FastAPI) else app.broker
@@ -98,6 +121,7 @@ async def test_every_subject_the_services_use_is_documented(
     assert {"provisioner", "gateway", "billing", "activity", "netbird"} <= {
         name for names in used.values() for name in names
     }
+    assert {"evt.netbird.prepared", "evt.billing.subscription.>"} <= set(used)  # all configured
     missing = sorted(concrete - documented)
     assert not missing, f"add these subjects to contracts/catalogue.py: {missing}"
     for subject, services in used.items():
