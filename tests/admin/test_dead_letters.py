@@ -3,8 +3,10 @@ and replaying one once the cause is fixed."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
+from claudecloud_admin.bus import DeadLetter
 from nats.aio.client import Client as NatsClient
 
 from tests.support import eventually
@@ -128,3 +130,38 @@ async def test_the_command_names_what_to_replay(admin: Admin) -> None:
     result = await admin("dead-letters", "replay")
     assert result.exit_code == 1
     assert "name the dead letters to replay (SEQ ...) or pass --all" in result.output
+
+
+async def test_a_replay_interrupted_after_its_publish_does_not_send_it_twice(
+    bus: NatsClient, provisioner: ProvisionerFactory, admin: Admin
+) -> None:
+    instance_id = uuid4()
+    async with provisioner():
+        await bus.jetstream().publish(
+            "cmd.instance.pause",
+            bare(instance_id=instance_id, reason="lunch"),  # never valid
+        )
+
+        async def rows() -> list[list[str]]:
+            result = await admin("dead-letters", "list", "--subject", "cmd.instance.pause")
+            return [line.split() for line in result.output.splitlines() if str(instance_id) in line]
+
+        seq = int((await eventually(rows, what="the pause dead-lettered"))[0][0])
+        # A first replay published, then died before deleting the dead letter: its copy is
+        # refused again and dead-lettered again.
+        letter = DeadLetter.of(await bus.jetstream().get_msg("DLQ", seq))
+        await bus.jetstream().publish(
+            letter.original_subject, letter.body, headers=letter.replay_headers()
+        )
+        await eventually(lambda: _count(rows, 2), what="the first replay dead-lettered again")
+
+        replayed = await admin("dead-letters", "replay", str(seq))
+        assert replayed.exit_code == 0, replayed.output
+        assert "(already sent by an earlier replay: not sent twice)" in replayed.output
+        remaining = await rows()
+    assert [int(row[0]) for row in remaining] != [seq]
+    assert len(remaining) == 1  # the first replay's, not the original's
+
+
+async def _count(rows: Any, expected: int) -> bool:
+    return len(await rows()) == expected
