@@ -106,6 +106,14 @@ base-image: ## Build the local base image (debootstrap + docker import; no regis
 instance-image: env ## Build the instance image unless up to date (INSTANCE_IMAGE, BASE_IMAGE, CLAUDE_CODE)
 	UV="$(UV)" bash docker/instance/build.sh
 
+.PHONY: service-image
+service-image: env ## Build the one service image unless up to date (docker/service.Dockerfile)
+	UV="$(UV)" bash docker/service/build.sh
+
+.PHONY: stack-images
+stack-images: env ## Build every image deploy/compose.yaml runs (service, nats, postgres, instance)
+	UV="$(UV)" bash deploy/build.sh
+
 .PHONY: bench-terminal
 bench-terminal: env ## Terminal through the gateway vs. straight to the agent: echo latency, cat throughput, 50 terminals
 	$(UV) run --frozen python -m bench.terminal

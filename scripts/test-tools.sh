@@ -6,7 +6,8 @@
 # The tools: shellcheck (the connect scripts are checked), tmux and git (the agent's terminal
 # and projects), Node.js with npm and chromium (the dashboard's build and browser tests: web/,
 # tests/web), PostgreSQL's and Redis's server binaries (the suite starts its own throwaway
-# servers on free ports: libs/devstack/src/devstack/servers.py). The packages are installed
+# servers on free ports: libs/devstack/src/devstack/servers.py), and docker-compose (the
+# production-shaped stack's test, tests/deploy). The packages are installed
 # without starting or creating anything: no cluster on 5432, no Redis on 6379. The Docker engine
 # is started by the docker tests themselves when none answers (scripts/docker-engine.sh).
 set -euo pipefail
@@ -21,6 +22,7 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)  # tests/deploy (Compose 1.29)
 
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
