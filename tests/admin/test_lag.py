@@ -34,6 +34,7 @@ async def test_lag_shows_commands_waiting_for_a_stopped_service_until_it_catches
     assert stopped.output.splitlines()[0].split()[:3] == ["STREAM", "CONSUMER", "PENDING"]
     assert (pending_of(stopped.output, CONSUMER) or 0) >= 3
     assert pending_of(stopped.output, "provisioner-evt-activity-unhealthy") is not None
+    assert "messages held: CMD " in stopped.output
 
     async with provisioner():
 

@@ -142,22 +142,25 @@ def lag(ctx: typer.Context) -> None:
     streams = _run(ctx, _read_consumers)
     now = datetime.now(UTC)
     rows = []
-    for stream, found in streams:
-        if found is None:
-            rows.append((stream, "(no such stream)", "", "", "", ""))
+    held = []
+    for stream in streams:
+        if stream.consumers is None:
+            rows.append((stream.name, "(no such stream)", "", "", "", ""))
             continue
+        held.append(f"{stream.name} {stream.messages}")
         rows.extend(
             (
-                stream,
+                stream.name,
                 info.name,
                 str(info.num_pending or 0),
                 str(info.num_ack_pending or 0),
                 str(info.num_redelivered or 0),
                 _age(now, info.delivered.last_active if info.delivered else None),
             )
-            for info in found
+            for info in stream.consumers
         )
     _table(("STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "LAST ACTIVE"), rows)
+    typer.echo(f"messages held: {', '.join(held)} (dead letters: `dead-letters list`)")
 
 
 # Reading and replaying
@@ -292,17 +295,25 @@ async def _replay_one(js: JetStreamContext, letter: DeadLetter) -> Outcome:
     return Outcome(letter.seq, target, message_id, duplicate=bool(ack.duplicate))
 
 
-async def _read_consumers(
-    js: JetStreamContext,
-) -> list[tuple[str, list[ConsumerInfo] | None]]:
-    found: list[tuple[str, list[ConsumerInfo] | None]] = []
+@dataclass(frozen=True)
+class StreamConsumers:
+    name: str
+    messages: int = 0
+    consumers: list[ConsumerInfo] | None = None
+    """None when the stream does not exist."""
+
+
+async def _read_consumers(js: JetStreamContext) -> list[StreamConsumers]:
+    found: list[StreamConsumers] = []
     for stream in STREAM_NAMES:
         try:
+            info = await js.stream_info(stream)
             consumers = await js.consumers_info(stream)
         except NotFoundError:
-            found.append((stream, None))
+            found.append(StreamConsumers(stream))
             continue
-        found.append((stream, sorted(consumers, key=lambda c: c.name)))
+        ordered = sorted(consumers, key=lambda c: c.name)
+        found.append(StreamConsumers(stream, info.state.messages, ordered))
     return found
 
 
