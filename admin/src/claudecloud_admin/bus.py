@@ -15,12 +15,10 @@ header value or a body field that may hold a secret.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
@@ -31,6 +29,7 @@ from nats.js.api import ConsumerInfo, RawStreamMsg
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from .display import age, clip, preview, table
 from .options import options
 
 DLQ = "DLQ"
@@ -39,14 +38,10 @@ STREAM_NAMES = ("CMD", "EVT", DLQ)
 """The streams ``claudecloud_common.bus.ensure_streams`` makes (commands, events, dead letters)."""
 REPLAY_NAMESPACE = UUID("5d3f0e8a-8f0b-4c43-9b7e-2f4f6f7c1a90")
 """Replay message ids are ``uuid5`` of the dead letter's identity in this namespace."""
-PREVIEW_CHARS = 96
 ERROR_CHARS = 72
 TIMEOUT_SECONDS = 5.0
 
-__all__ = ["DeadLetter", "dlq_filter", "preview", "redact_url", "register"]
-
-_SECRET_FIELD = re.compile(r"secret|token|password|passwd|authorization|cookie|key", re.I)
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+__all__ = ["DeadLetter", "dlq_filter", "redact_url", "register"]
 
 dead_letters = typer.Typer(
     help="Messages a service gave up on (the DLQ stream): list them, replay them.",
@@ -79,7 +74,7 @@ def list_dead_letters(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many, oldest first")] = 50,
 ) -> None:
     """Sequence, original subject, deliveries, error, age and a body preview of each."""
-    letters, more = _run(ctx, lambda js: _read_dead_letters(js, subject, limit))
+    letters, more = _run(ctx, lambda js: _dead_letters_from(js, subject, limit))
     if not letters:
         typer.echo("no dead letters" + (f" on {subject}" if subject else ""))
         return
@@ -89,13 +84,13 @@ def list_dead_letters(
             str(letter.seq),
             letter.original_subject,
             letter.deliveries,
-            _age(now, letter.time),
-            _clip(letter.error, ERROR_CHARS),
+            age(now, letter.time),
+            clip(letter.error, ERROR_CHARS),
             preview(letter.body),
         )
         for letter in letters
     ]
-    _table(("SEQ", "SUBJECT", "DELIVERIES", "AGE", "ERROR", "BODY"), rows)
+    table(("SEQ", "SUBJECT", "DELIVERIES", "AGE", "ERROR", "BODY"), rows)
     if more:
         typer.echo(f"... and more: raise --limit (showing {len(letters)})")
 
@@ -155,11 +150,11 @@ def lag(ctx: typer.Context) -> None:
                 str(info.num_pending or 0),
                 str(info.num_ack_pending or 0),
                 str(info.num_redelivered or 0),
-                _age(now, info.delivered.last_active if info.delivered else None),
+                age(now, info.delivered.last_active if info.delivered else None),
             )
             for info in stream.consumers
         )
-    _table(("STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "LAST ACTIVE"), rows)
+    table(("STREAM", "CONSUMER", "PENDING", "ACK PENDING", "REDELIVERED", "LAST ACTIVE"), rows)
     typer.echo(f"messages held: {', '.join(held)} (dead letters: `dead-letters list`)")
 
 
@@ -253,12 +248,6 @@ async def _dead_letters_from(
         found.append(DeadLetter.of(raw))
         seq = raw.seq + 1
     return found, False
-
-
-async def _read_dead_letters(
-    js: JetStreamContext, subject: str | None, limit: int
-) -> tuple[list[DeadLetter], bool]:
-    return await _dead_letters_from(js, subject, limit)
 
 
 async def _replay(
@@ -363,47 +352,6 @@ def redact_url(url: str) -> str:
     parts = urlsplit(url if "://" in url else f"nats://{url}")
     host = parts.hostname or "?"
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
-
-
-def preview(body: bytes) -> str:
-    """A one-line look at a message body, with every field that may hold a secret masked."""
-    try:
-        text = json.dumps(_masked(json.loads(body)), separators=(",", ":"))
-    except ValueError:
-        text = body.decode("utf-8", errors="replace")
-    return _clip(text, PREVIEW_CHARS)
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: "***" if _SECRET_FIELD.search(str(k)) and v is not None else _masked(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
-def _clip(text: str, width: int) -> str:
-    flat = _UNPRINTABLE.sub("?", " ".join(text.split()))
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _age(now: datetime, then: datetime | None) -> str:
-    if then is None:
-        return "never"
-    seconds = max(0, int((now - then).total_seconds()))
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _fail(message: str) -> NoReturn:
