@@ -9,6 +9,7 @@ with :func:`drop_inbox_and_outbox`), so every service has the same two tables.
 from __future__ import annotations
 
 import asyncio
+import zlib
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -64,6 +65,11 @@ def run_env(metadata: MetaData, tables: set[str]) -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas starting together upgrade one database: one at a time, each seeing
+                # what the one before committed (the lock ends with this transaction).
+                key = zlib.crc32(version_table.encode())
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             context.run_migrations()
 
     async def run() -> None:
