@@ -49,6 +49,7 @@ async def _get(app: FastAPI, path: str) -> httpx.Response:
 async def document(tmp_path: Path) -> dict[str, Any]:
     response = await _get(_gateway(tmp_path), "/docs/asyncapi.json")
     assert response.status_code == 200
+    assert "default-src 'none'" in response.headers["content-security-policy"]
     found: dict[str, Any] = response.json()
     return found
 
