@@ -175,6 +175,8 @@ async def test_each_message_has_a_schema_and_an_example_that_matches_it(
             resolved = components["schemas"][message["payload"]["$ref"].rsplit("/", 1)[1]]
             assert resolved.get("properties") or resolved.get("type") == "object", key
             assert message["examples"], key
+            assert resolved["examples"], key
+            jsonschema.validate(resolved["examples"][0], schema)
             for example in message["examples"]:
                 jsonschema.validate(example["payload"], schema)
 

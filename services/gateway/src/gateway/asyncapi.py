@@ -133,8 +133,18 @@ def asyncapi_document() -> dict[str, Any]:
         "defaultContentType": "application/json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages, "schemas": definitions.get("$defs", {})},
+        "components": {"messages": messages, "schemas": _with_examples(definitions, messages)},
     }
+
+
+def _with_examples(definitions: dict[str, Any], messages: dict[str, Any]) -> dict[str, Any]:
+    """The schemas, each message's own with its example too (JSON Schema ``examples``), for
+    tools that show a schema without its message."""
+    schemas: dict[str, Any] = definitions.get("$defs", {})
+    for message in messages.values():
+        name = message["payload"]["$ref"].rsplit("/", 1)[1]
+        schemas[name].setdefault("examples", [message["examples"][0]["payload"]])
+    return schemas
 
 
 def _operation(channel: Channel, key: str, model: type[BaseModel]) -> dict[str, Any]:
