@@ -4,6 +4,7 @@ undocumented; the page runs no script and says what it may load."""
 
 from __future__ import annotations
 
+import html
 import importlib
 import inspect
 import secrets
@@ -22,6 +23,7 @@ from faststream.nats import NatsBroker
 from claudecloud_common.contracts.catalogue import CATALOGUE, SUBJECT_ENUMS, channel_for
 from devstack.services import SERVICES
 from gateway.app import create_app
+from gateway.asyncapi import cli_line
 from gateway.settings import GatewaySettings
 
 
@@ -196,6 +198,9 @@ async def test_the_page_lists_every_subject_and_loads_nothing(tmp_path: Path) ->
     assert response.status_code == 200
     for channel in CATALOGUE:
         assert f"<code>{channel.subject}</code>" in response.text
+        assert html.escape(cli_line(channel)) in response.text
+    pause = cli_line(next(c for c in CATALOGUE if c.subject == "cmd.instance.pause"))
+    assert pause.startswith('nats pub cmd.instance.pause \'{"instance_id":')  # bare JSON
     policy = response.headers["content-security-policy"]
     assert "default-src 'none'" in policy
     assert "script-src" not in policy  # falls back to 'none': no script runs

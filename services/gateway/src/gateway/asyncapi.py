@@ -37,7 +37,7 @@ from starlette.requests import Request
 from claudecloud_common.contracts.base import RpcReply
 from claudecloud_common.contracts.catalogue import CATALOGUE, Channel
 
-__all__ = ["asyncapi_document", "install_asyncapi"]
+__all__ = ["asyncapi_document", "cli_line", "install_asyncapi"]
 
 TITLE = "ClaudeCloud bus"
 _KIND_TEXT = {
@@ -188,13 +188,26 @@ def _pre(value: Any) -> str:
     return f"<pre>{html.escape(json.dumps(value, indent=2))}</pre>"
 
 
+_ENVELOPE = frozenset({"id", "occurred_at", "correlation_id", "type"})
+
+
+def cli_line(channel: Channel) -> str:
+    """How to send it (or watch it) with the NATS CLI: bare JSON, the envelope left out."""
+    if channel.kind == "event":
+        return f"nats sub {channel.subject}"
+    body = channel.example.model_dump(mode="json", exclude=set(_ENVELOPE))
+    verb = "pub" if channel.kind == "command" else "req"
+    return f"nats {verb} {channel.subject} '{json.dumps(body, separators=(',', ':'))}'"
+
+
 def _row(channel: Channel) -> str:
     model = type(channel.example)
     reply = f"<p>Answer:</p>{_pre(_reply_example(channel))}" if channel.reply else ""
     return (
         f"<tr><td><code>{html.escape(str(channel.subject))}</code></td>"
         f"<td>{html.escape(model.__name__)}<br>{html.escape(_summary(model))}</td>"
-        f"<td>{_pre(channel.example.model_dump(mode='json'))}{reply}</td></tr>"
+        f"<td><pre>{html.escape(cli_line(channel))}</pre><p>Example:</p>"
+        f"{_pre(channel.example.model_dump(mode='json'))}{reply}</td></tr>"
     )
 
 
