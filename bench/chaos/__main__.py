@@ -1,6 +1,9 @@
 """``make chaos``: N lifecycles (create, pause, wake, destroy) from several signed-in clients
 over the HTTP API while services (provisioner, gateway, billing, activity) are SIGKILLed and
 NATS is killed and started again at random moments; ``make run``'s supervisor restarts each.
+Billing is on as under ``make run``: each client's first create is paid on the local Stripe
+stand-in (its own process: Stripe is not ours to kill; failed webhooks are sent again, as Stripe
+does) and its last lifecycle cancels the subscription, which pauses the instance.
 Then everything is restarted, the platform left to settle, and counted: commands accepted,
 completed, lost, doubled (provider calls per command), stuck, orphans; then
 ``claude-cloud-admin check``. Exit 0 only when all are zero. PostgreSQL with durable defaults.
@@ -31,7 +34,8 @@ async def main(plan: ChaosPlan, keep: bool) -> int:
         database_url = await create_database(postgres.url, "cc_chaos")
         faults = plan.faults
         print(
-            f"chaos: {plan.lifecycles} lifecycles from {plan.clients} clients, {faults.kills} "
+            f"chaos: {plan.lifecycles} lifecycles from {plan.clients} clients"
+            f"{' (billing on)' if plan.billing else ''}, {faults.kills} "
             f"kills and {faults.nats_restarts} NATS restarts about every {faults.every:g}s "
             f"(seed {faults.seed}); logs in {folder / 'logs'}",
             flush=True,
@@ -61,10 +65,19 @@ def parse(argv: list[str]) -> tuple[ChaosPlan, bool]:
     parser.add_argument("--every", type=float, default=3.0, help="mean seconds between faults")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--provider", choices=["fake"], default="fake")
+    parser.add_argument(
+        "--billing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="as make run: creates need a subscription, each client's first paid on the local "
+        "Stripe and its last lifecycle canceling it (--no-billing: free instances)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the logs of a clean run too")
     args = parser.parse_args(argv)
     faults = FaultPlan(args.kills, args.nats_restarts, args.every, args.seed)
-    plan = ChaosPlan(args.lifecycles, args.clients, faults, provider=args.provider)
+    plan = ChaosPlan(
+        args.lifecycles, args.clients, faults, provider=args.provider, billing=args.billing
+    )
     return plan, args.keep
 
 

@@ -46,6 +46,9 @@ class Command:
     accepted: bool = False
     completed: bool = False
     attempts: int = 0
+    how: str = ""
+    """``paid``: a create by paying (billing asks for the instance once Stripe says the
+    payment is in); ``cancel``: a pause by canceling the subscription (billing asks for it)."""
     outcome: str = ""
     """Why it did not complete: the refusal, the status it ended in, or the timeout."""
     seconds: float = 0.0
@@ -99,12 +102,17 @@ class ChaosClient:
         status: str = response.json()["status"]
         return status
 
-    async def lifecycle(self) -> bool:
-        """Create, pause, wake, destroy; False when one command did not complete (the rest of
-        this lifecycle is then abandoned, its instance destroyed if it can be)."""
+    async def lifecycle(self, *, paid: bool = False, cancel: bool = False) -> bool:
+        """Create (``paid``: by paying on Stripe's Checkout page, billing then asks for it),
+        pause, wake (``cancel``: then cancel the subscription, billing pauses it), destroy;
+        False when one command did not complete (the rest of this lifecycle is then
+        abandoned, its instance destroyed if it can be)."""
         instance_id: str | None = None
-        for kind in LIFECYCLE:
-            command = await self.run(kind, instance_id)
+        steps = [*LIFECYCLE[:3], *(["cancel"] if cancel else []), LIFECYCLE[3]]
+        for step in steps:
+            kind = "pause" if step == "cancel" else step
+            how = "paid" if paid and kind == "create" else "cancel" if step == "cancel" else ""
+            command = await self.run(kind, instance_id, how=how)
             instance_id = command.instance_id
             if not command.completed:
                 if instance_id is not None and kind != "destroy":
@@ -112,13 +120,14 @@ class ChaosClient:
                 return False
         return True
 
-    async def run(self, kind: str, instance_id: str | None) -> Command:
-        command = Command(kind, self.user_id, instance_id)
+    async def run(self, kind: str, instance_id: str | None, *, how: str = "") -> Command:
+        command = Command(kind, self.user_id, instance_id, how=how)
         self.stats.commands.append(command)
         started = time.monotonic()
+        send = {"paid": self._pay, "cancel": self._cancel}.get(how, self._send)
         try:
-            await self._send(command)
-            if command.accepted:
+            await send(command)
+            if command.accepted and command.instance_id is not None:
                 await self._settle(command)
         except (GaveUp, httpx.HTTPStatusError) as exc:
             command.outcome = f"{type(exc).__name__}: {exc}"
@@ -146,6 +155,54 @@ class ChaosClient:
             command.outcome = "" if command.accepted else f"409 on retry, status {now}"
         else:
             command.outcome = f"{response.status_code} {response.text[:200]}"
+
+    async def _pay(self, command: Command) -> None:
+        """Choose a plan, pay on the Checkout page; accepted once Stripe took the payment, its
+        instance the live one billing asked for."""
+        headers = {"Idempotency-Key": f"chaos-{uuid4()}"}
+        body = {"plan": "starter"}
+        response, command.attempts = await self.request(
+            "POST", "/billing/checkout", json=body, headers=headers
+        )
+        if response.status_code != 200:
+            command.outcome = f"checkout: {response.status_code} {response.text[:200]}"
+            return
+        async with httpx.AsyncClient(timeout=15) as browser:  # Stripe's page: never killed
+            paid = await browser.post(f"{response.json()['url']}/pay")
+        if paid.status_code != 303:
+            command.outcome = f"pay: {paid.status_code} {paid.text[:200]}"
+            return
+        command.accepted = True
+        found: list[str] = []
+
+        async def asked_for() -> bool:
+            try:
+                listed, _ = await self.request("GET", "/instances")
+            except GaveUp:
+                return False
+            live = [i["id"] for i in listed.json() if i["status"] not in ("destroyed", "failed")]
+            found[:] = live
+            return bool(live)
+
+        with contextlib.suppress(AssertionError):
+            await eventually(asked_for, timeout=self.settle, interval=0.25, what="paid instance")
+        command.instance_id = found[0] if found else None
+        if command.instance_id is None:
+            command.outcome = "paid, but no instance was asked for"
+            command.accepted, command.completed = True, False
+
+    async def _cancel(self, command: Command) -> None:
+        """Cancel the subscription in Stripe's billing portal; accepted once Stripe took it."""
+        headers = {"Idempotency-Key": f"chaos-{uuid4()}"}
+        response, command.attempts = await self.request("POST", "/billing/portal", headers=headers)
+        if response.status_code != 200:
+            command.outcome = f"portal: {response.status_code} {response.text[:200]}"
+            return
+        async with httpx.AsyncClient(timeout=15) as browser:  # Stripe's page: never killed
+            canceled = await browser.post(f"{response.json()['url']}/cancel")
+        command.accepted = canceled.status_code == 303
+        if not command.accepted:
+            command.outcome = f"cancel: {canceled.status_code} {canceled.text[:200]}"
 
     async def _settle(self, command: Command) -> None:
         assert command.instance_id is not None

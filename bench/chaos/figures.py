@@ -28,6 +28,10 @@ class Figures:
     completed: int = 0
     lost: int = 0
     refused: int = 0
+    paid: int = 0
+    """Creates by paying on Stripe's Checkout page (with billing on)."""
+    canceled: int = 0
+    """Pauses by canceling the subscription (with billing on)."""
     doubled: int = 0
     stuck: int = 0
     orphans: int = 0
@@ -50,6 +54,8 @@ class Figures:
 def count_commands(figures: Figures, commands: list[Command]) -> None:
     for command in commands:
         figures.accepted += command.accepted
+        figures.paid += command.how == "paid" and command.accepted
+        figures.canceled += command.how == "cancel" and command.accepted
         figures.completed += command.completed
         if command.accepted and not command.completed:
             figures.lost += 1
@@ -130,7 +136,8 @@ def report(figures: Figures, faults: FaultLog) -> str:
     lines = [
         f"lifecycles        {f.lifecycles_done} of {f.lifecycles} completed",
         f"commands          accepted {f.accepted}, completed {f.completed}, "
-        f"not accepted {f.refused}, client retries {f.retries}",
+        f"not accepted {f.refused}, client retries {f.retries}"
+        + (f", paid creates {f.paid}, cancels {f.canceled}" if f.paid else ""),
         f"lost              {f.lost}",
         f"doubled           {f.doubled}   (provider calls beyond one per command; instances "
         "beyond one per create)",

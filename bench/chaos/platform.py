@@ -16,6 +16,8 @@ from devstack import Stack, local_config
 from devstack.signin import sign_in_from_log
 from devstack.supervisor import Supervisor
 
+from .stripe import Stripe
+
 FAST_BUS = {
     # A command whose handler died is handed out again after 3 s, not the production 30 s.
     "PROVISIONER_BUS_ACK_WAIT_SECONDS": "3",
@@ -33,6 +35,8 @@ class Platform:
     """A running stack, its supervisor (in a thread) and what the supervisor said."""
 
     stack: Stack
+    stripe: Stripe | None = None
+    """With billing on: the local Stripe stand-in, in a process of its own."""
     said: list[str] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -54,6 +58,9 @@ class Platform:
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=15)
 
     async def start(self) -> None:
+        if self.stripe is not None and self.stripe.child is None:
+            webhook = f"http://127.0.0.1:{self.stack.spec('billing').http_port}/stripe/webhook"
+            await asyncio.to_thread(self.stripe.start, webhook)
         await asyncio.to_thread(self.stack.start)
         self._supervise()
 
@@ -78,6 +85,8 @@ class Platform:
     async def stop(self) -> None:
         self._stop_supervisor()
         await asyncio.to_thread(self.stack.stop_all)
+        if self.stripe is not None:
+            await asyncio.to_thread(self.stripe.stop)
 
     def _stop_supervisor(self) -> None:
         self._stopping.set()
@@ -98,10 +107,11 @@ class Platform:
 
 
 def make_platform(
-    folder: Path, *, provider: str, database_url: str | None, env: dict[str, str] | None = None
+    folder: Path, *, provider: str, database_url: str | None, billing: bool = False
 ) -> Platform:
-    """A platform under ``folder`` (data, logs), every process on a free port."""
-    config = local_config(
-        folder, provider=provider, database_url=database_url, env=FAST_BUS | (env or {})
-    )
-    return Platform(Stack(config))
+    """A platform under ``folder`` (data, logs), every process on a free port; with
+    ``billing``, creates need a subscription, paid on the local Stripe stand-in."""
+    stripe = Stripe(folder / "logs") if billing else None
+    env = FAST_BUS | (stripe.env() if stripe else {})
+    config = local_config(folder, provider=provider, database_url=database_url, env=env)
+    return Platform(Stack(config), stripe)

@@ -38,6 +38,9 @@ class ChaosPlan:
     clients: int
     faults: FaultPlan
     provider: str = "fake"
+    billing: bool = False
+    """Creates need a subscription: each client's first lifecycle pays for it on the local
+    Stripe (billing asks for the instance), the others create through the API."""
     settle: float = 300.0
     """Seconds a command may take to reach its final state before it counts as lost."""
 
@@ -46,14 +49,16 @@ async def run_chaos(
     plan: ChaosPlan, folder: Path, *, database_url: str | None
 ) -> tuple[Figures, FaultLog, Platform]:
     """Run ``plan`` on a platform under ``folder``; the platform is stopped on return."""
-    platform = make_platform(folder, provider=plan.provider, database_url=database_url)
+    platform = make_platform(
+        folder, provider=plan.provider, database_url=database_url, billing=plan.billing
+    )
     figures = Figures(lifecycles=plan.lifecycles)
     started = time.monotonic()
     await platform.start()
     try:
         clients = await _sign_in(platform, plan.clients, plan.settle)
         faults = Faults(platform, plan.faults)
-        commands = await _drive(plan, clients, faults, figures)
+        commands = await _drive(plan, clients, faults, figures, platform)
         await platform.restart_everything()
         rows = await _quiet(platform)
         count_commands(figures, commands)
@@ -76,17 +81,26 @@ async def _sign_in(platform: Platform, n: int, settle: float) -> list[ChaosClien
 
 
 async def _drive(
-    plan: ChaosPlan, clients: list[ChaosClient], faults: Faults, figures: Figures
+    plan: ChaosPlan,
+    clients: list[ChaosClient],
+    faults: Faults,
+    figures: Figures,
+    platform: Platform,
 ) -> list[Command]:
-    """Every client takes the next lifecycle until ``plan.lifecycles`` have been started."""
-    remaining, finished = [plan.lifecycles], [0]
+    """The lifecycles shared out among the clients, each running its share in turn; with
+    billing, a client's first create is paid and its last lifecycle cancels the subscription."""
+    started, finished = [0], [0]
+    shares = [len(range(i, plan.lifecycles, len(clients))) for i in range(len(clients))]
 
-    async def client_loop(client: ChaosClient) -> None:
-        while remaining[0] > 0:
-            remaining[0] -= 1
+    async def client_loop(client: ChaosClient, share: int) -> None:
+        for turn in range(share):
+            started[0] += 1
             # The k-th lifecycle starts once k/N of the faults have landed: all land among them.
-            await faults.reached((plan.lifecycles - remaining[0]) / plan.lifecycles)
-            completed = await client.lifecycle()  # before the +=: others run meanwhile
+            await faults.reached(started[0] / plan.lifecycles)
+            first, last = turn == 0, turn == share - 1
+            completed = await client.lifecycle(  # before the +=: others run meanwhile
+                paid=plan.billing and first, cancel=plan.billing and last
+            )
             figures.lifecycles_done += completed
             finished[0] += 1
             if finished[0] % 10 == 0:
@@ -94,11 +108,12 @@ async def _drive(
 
     done = asyncio.Event()
     chaos = asyncio.create_task(faults.run(done))
+    retries = [asyncio.create_task(platform.stripe.retry_webhooks(done))] if platform.stripe else []
     try:
-        await asyncio.gather(*(client_loop(c) for c in clients))
+        await asyncio.gather(*(client_loop(c, n) for c, n in zip(clients, shares, strict=True)))
     finally:
         done.set()
-        await chaos
+        await asyncio.gather(chaos, *retries)
         for client in clients:
             await client.close()
     figures.retries = sum(c.stats.retries for c in clients)
