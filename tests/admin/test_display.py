@@ -7,7 +7,7 @@ import json
 
 import pytest
 from claudecloud_admin.bus import redact_url
-from claudecloud_admin.display import PREVIEW_CHARS, preview
+from claudecloud_admin.display import PREVIEW_CHARS, error_text, preview
 
 pytestmark = pytest.mark.unit
 
@@ -45,3 +45,13 @@ def test_a_preview_cannot_drive_the_terminal_and_stays_one_short_line() -> None:
 )
 def test_a_bus_url_is_shown_without_its_credentials(given: str, shown: str) -> None:
     assert redact_url(given) == shown
+
+
+def test_an_error_does_not_quote_the_value_it_refused() -> None:
+    error = (
+        "ValidationError: 1 validation error for on_pause command.agent_secret Extra inputs are"
+        " not permitted [type=extra_forbidden, input_value='s3cret-in-body', input_type=str]"
+    )
+    shown = error_text(error, 500)
+    assert "s3cret" not in shown
+    assert "input_value=***, input_type=str]" in shown

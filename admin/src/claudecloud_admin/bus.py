@@ -29,7 +29,7 @@ from nats.js.api import ConsumerInfo, RawStreamMsg
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from .display import age, clip, preview, table
+from .display import age, error_text, preview, table
 from .options import options
 
 DLQ = "DLQ"
@@ -85,7 +85,7 @@ def list_dead_letters(
             letter.original_subject,
             letter.deliveries,
             age(now, letter.time),
-            clip(letter.error, ERROR_CHARS),
+            error_text(letter.error, ERROR_CHARS),
             preview(letter.body),
         )
         for letter in letters

@@ -10,10 +10,12 @@ from typing import Any
 
 import typer
 
-__all__ = ["age", "clip", "preview", "table"]
+__all__ = ["age", "clip", "error_text", "preview", "table"]
 
 PREVIEW_CHARS = 96
 _SECRET_FIELD = re.compile(r"secret|token|password|passwd|authorization|cookie|key", re.I)
+_INPUT_VALUE = re.compile(r"input_value=.*?(?=, input_type=|\]|$)")
+"""Pydantic's validation errors quote the value they refused, a secret as readily as any."""
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 """Control characters: a message body must not move the operator's cursor or recolour the
 terminal."""
@@ -26,6 +28,11 @@ def preview(body: bytes) -> str:
     except ValueError:
         text = body.decode("utf-8", errors="replace")
     return clip(text, PREVIEW_CHARS)
+
+
+def error_text(error: str, width: int) -> str:
+    """A dead letter's error on one line, without the input values a validation error quotes."""
+    return clip(_INPUT_VALUE.sub("input_value=***", error), width)
 
 
 def _masked(value: Any) -> Any:
