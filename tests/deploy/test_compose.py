@@ -180,6 +180,8 @@ def _environment(engine: Any, project: str) -> dict[str, str]:
         **{k: os.environ[k] for k in ("DOCKER_HOST",) if k in os.environ},
         **secret,
         **passwords,
+        "REDIS_PASSWORD": secrets.token_urlsafe(24),
+        "RATE_LIMIT_API": "1200/minute",  # this one client polls hard; sign-in keeps 5/minute
         "BASE_URL": "http://localhost:8000",
         "SMTP_HOST": "mail",
         "SMTP_PORT": "1025",
@@ -240,6 +242,24 @@ class Platform:
             session: str = verified.json()["token"]
             return session
 
+    async def login_limit_is_shared(self) -> None:
+        """Sign-in requests from one address, alternating between the replicas, are refused
+        (429) once the address used its 5 a minute in total, not 5 per replica (the counters
+        live in Redis)."""
+        answered = []
+        async with httpx.AsyncClient(timeout=30) as client:
+            for _ in range(6):
+                gateway = self.gateway()
+                asked = await client.post(
+                    f"{gateway}/auth/login", json={"email": "carol@example.com"}
+                )
+                answered.append((gateway, asked.status_code))
+                if asked.status_code == 429:
+                    assert int(asked.headers["Retry-After"]) > 0
+                    break
+        assert answered[-1][1] == 429, answered
+        assert {gateway for gateway, _ in answered} == set(self.gateways), answered
+
     async def command(
         self,
         session: str,
@@ -293,6 +313,25 @@ class Platform:
             return await self.status(session, instance_id) == status
 
         await eventually(there, timeout=timeout, interval=0.5, what=f"{instance_id} {status}")
+
+
+def _one_image_without_secrets(stack: ComposeStack, engine: Any) -> None:
+    """Every service runs the one service image, and nothing secret is baked into it."""
+    image = engine.images.get("claudecloud/service:latest")
+    services = ("gateway", "provisioner", "billing", "activity", "netbird")
+    assert {c.image.id for s in services for c in stack.containers(s)} == {image.id}
+    baked = [e for e in image.attrs["Config"]["Env"] if re.search(r"SECRET|KEY|PASSWORD|TOKEN", e)]
+    assert baked == []
+    assert image.attrs["Config"]["User"] == "claudecloud"
+
+
+def _restarted(stack: ComposeStack) -> dict[str, int]:
+    """Containers the engine restarted on its own (a crash), by name."""
+    counts = {}
+    for container in stack.containers():
+        container.reload()
+        counts[container.name] = int(container.attrs["RestartCount"])
+    return {name: count for name, count in counts.items() if count}
 
 
 def _traced(stack: ComposeStack, *services: str) -> bool:
@@ -424,10 +463,8 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
         for service, replicas in expected.items():
             assert len(stack.containers(service)) == replicas, service
     assert expected["gateway"] >= 2
-    services = ("gateway", "provisioner", "billing", "activity", "netbird")
-    images = {c.image.id for s in services for c in stack.containers(s)}
-    assert images == {engine.images.get("claudecloud/service:latest").id}, "one image for all"
     assert expected["provisioner"] >= 2
+    _one_image_without_secrets(stack, engine)
     assert all(_meta(stack, node)["cluster_size"] == 3 for node in NATS_NODES)
     assert all(_stream_current(stack, name) for name in STREAMS), "streams not kept three times"
 
@@ -435,6 +472,8 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     with timings.phase("sign in (link from the SMTP catcher)"):
         ann = await platform.sign_in("ann@example.com")
         bob = await platform.sign_in("bob@example.com")
+    with timings.phase("the sign-in limit is one for all gateway replicas"):
+        await platform.login_limit_is_shared()
     with timings.phase("create -> running (a workstation container)"):
         first = await platform.command(ann, "create")
         await platform.reaches(ann, first, "running")
@@ -493,6 +532,7 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     timings.notes.append(
         f"  503s while the bus failed over (refused, retried): {platform.unavailable}"
     )
+    assert _restarted(stack) == {}, "a container crashed and was restarted"
     with timings.phase("destroy (purge) -> destroyed"):
         for instance_id, session in sessions.items():
             await platform.command(session, "destroy", instance_id)
