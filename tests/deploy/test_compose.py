@@ -443,8 +443,9 @@ async def test_the_stack_serves_through_a_nats_node_loss_and_leaves_nothing_behi
 
 async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     with timings.phase("images (deploy/build.sh; cached when up to date)"):
+        uv = shutil.which("uv") or "python3 -m uv"  # as the Makefile finds it
         built = await asyncio.to_thread(
-            subprocess.run, ["bash", str(BUILD_SCRIPT)], env={**os.environ}, check=False
+            subprocess.run, ["bash", str(BUILD_SCRIPT)], env={**os.environ, "UV": uv}, check=False
         )
         assert built.returncode == 0, "deploy/build.sh failed"
 
