@@ -9,7 +9,7 @@ from uuid import uuid4
 from claudecloud_admin.bus import DeadLetter
 from nats.aio.client import Client as NatsClient
 
-from tests.support import eventually
+from tests.support import eventually, stream_messages
 
 from .conftest import Admin, ProvisionerFactory, bare
 
@@ -165,3 +165,21 @@ async def test_a_replay_interrupted_after_its_publish_does_not_send_it_twice(
 
 async def _count(rows: Any, expected: int) -> bool:
     return len(await rows()) == expected
+
+
+async def test_a_refused_secret_is_never_quoted_in_the_dead_letter(
+    bus: NatsClient, provisioner: ProvisionerFactory, nats_url: str
+) -> None:
+    instance_id = uuid4()
+    body = bare(instance_id=instance_id, agent_secret="s3cret-refused")  # not a pause field
+    async with provisioner():
+        await bus.jetstream().publish("cmd.instance.pause", body)
+
+        async def dead_letter() -> dict[str, str] | None:
+            letters = await stream_messages(nats_url, "DLQ", "dlq.cmd.instance.pause")
+            mine = [m for m in letters if str(instance_id) in m.data.decode()]
+            return dict(mine[0].headers or {}) if mine else None
+
+        headers = await eventually(dead_letter, what="the pause dead-lettered")
+    assert "agent_secret: Extra inputs are not permitted" in headers["Dlq-Error"]
+    assert "s3cret" not in headers["Dlq-Error"]

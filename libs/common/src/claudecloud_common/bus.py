@@ -440,4 +440,9 @@ def _is_stream_message(msg: StreamMessage[Any]) -> bool:
 
 def _describe(exc: Exception) -> str:
     text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ValidationError):  # never the refused input: it may be a secret
+        problems = exc.errors(include_input=False, include_url=False)
+        text = "ValidationError: " + "; ".join(
+            f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems
+        )
     return " ".join(text.split())
