@@ -219,7 +219,7 @@ class Platform:
         self._turn += 1
         return self.gateways[self._turn % len(self.gateways)]
 
-    async def sign_in(self, email: str) -> str:
+    async def sign_in(self, email: str) -> dict[str, str]:
         async with httpx.AsyncClient(timeout=30) as client:
             asked = await client.post(f"{self.gateway()}/auth/login", json={"email": email})
             assert asked.status_code == 202, asked.text
@@ -239,8 +239,7 @@ class Platform:
                 headers={"Accept": "application/json"},
             )
             assert verified.status_code == 200, verified.text
-            session: str = verified.json()["token"]
-            return session
+            return {"Authorization": f"Bearer {verified.json()['token']}"}
 
     async def login_limit_is_shared(self) -> None:
         """Sign-in requests from one address, alternating between the replicas, are refused
@@ -262,21 +261,23 @@ class Platform:
 
     async def command(
         self,
-        session: str,
+        auth: dict[str, str],
         verb: str,
         instance_id: str | None = None,
         *,
         during_outage: bool = False,
+        for_user: str | None = None,
     ) -> str:
         """Send ``verb`` until the gateway accepts it (202): a 503 (bus failing over) is a
-        refusal the client retries with the same Idempotency-Key; returns the instance id."""
-        key = str(uuid.uuid4())
-        headers = {"Authorization": f"Bearer {session}", "Idempotency-Key": key}
+        refusal the client retries with the same Idempotency-Key; returns the instance id.
+        ``for_user``: an operator's create for that user (with the admin key)."""
+        headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
+        body = {"user_id": for_user} if for_user else None
 
         async def accepted() -> str | None:
             async with httpx.AsyncClient(base_url=self.gateway(), timeout=30) as client:
                 if verb == "create":
-                    answer = await client.post("/instances", headers=headers)
+                    answer = await client.post("/instances", json=body, headers=headers)
                 elif verb == "destroy":
                     answer = await client.delete(
                         f"/instances/{instance_id}", params={"purge": "true"}, headers=headers
@@ -294,11 +295,9 @@ class Platform:
         self.accepted.append(Command(verb, found, during_outage))
         return found
 
-    async def status(self, session: str, instance_id: str) -> str | None:
+    async def status(self, auth: dict[str, str], instance_id: str) -> str | None:
         async with httpx.AsyncClient(base_url=self.gateway(), timeout=30) as client:
-            answer = await client.get(
-                f"/instances/{instance_id}", headers={"Authorization": f"Bearer {session}"}
-            )
+            answer = await client.get(f"/instances/{instance_id}", headers=auth)
         if answer.status_code != 200:
             return None  # the bus failing over: the read is retried
         view = answer.json()
@@ -307,10 +306,10 @@ class Platform:
         return status
 
     async def reaches(
-        self, session: str, instance_id: str, status: str, timeout: float = 240
+        self, auth: dict[str, str], instance_id: str, status: str, timeout: float = 240
     ) -> None:
         async def there() -> bool:
-            return await self.status(session, instance_id) == status
+            return await self.status(auth, instance_id) == status
 
         await eventually(there, timeout=timeout, interval=0.5, what=f"{instance_id} {status}")
 
@@ -377,6 +376,15 @@ def _stream_current(stack: ComposeStack, name: str) -> bool:
     replicas = details["cluster"].get("replicas") or []
     names = {details["cluster"]["leader"], *(r["name"] for r in replicas if r.get("current"))}
     return details["config"]["num_replicas"] == len(NATS_NODES) and names == set(NATS_NODES)
+
+
+def _stream_leader(stack: ComposeStack, name: str) -> str:
+    for account in stack.nats_monitor("nats-1", "/jsz?streams=true").get("account_details", []):
+        for stream in account.get("stream_detail") or []:
+            if stream["name"] == name:
+                leader: str = stream["cluster"]["leader"]
+                return leader
+    raise AssertionError(f"no {name} stream")
 
 
 def _stream_messages(stack: ComposeStack, node: str, name: str) -> int:
@@ -487,18 +495,24 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     assert [c.status for c in workstations] == ["running"]
     assert workstations[0].attrs["Config"]["Image"] == "claudecloud/instance:latest"
 
-    victim = _meta(stack, "nats-1")["leader"]  # the JetStream meta leader: the hardest loss
-    with timings.phase(f"docker kill {victim} (the meta leader)"):
-        stack.container(victim).kill()
-        stack.container(victim).reload()
-        assert stack.container(victim).status == "exited"
-    with timings.phase("node down: pause + another user's create at once, wake"):
-        _, second = await asyncio.gather(
+    victim = _stream_leader(stack, "CMD")  # where every command is written: the hardest loss
+    admin = {"X-API-Key": stack.env["ADMIN_API_KEY"]}
+    with timings.phase(f"kill {victim} (CMD's leader) amid 5 commands; all final"):
+        # The node dies while the commands are in flight: a pause, another user's create, and
+        # an operator's creates for three more users.
+        _, _, second, *more = await asyncio.gather(
+            asyncio.to_thread(stack.container(victim).kill),
             platform.command(ann, "pause", first, during_outage=True),
             platform.command(bob, "create", during_outage=True),
+            *(
+                platform.command(admin, "create", during_outage=True, for_user=str(uuid.uuid4()))
+                for _ in range(3)
+            ),
         )
         await platform.reaches(ann, first, "paused")
-        await platform.reaches(bob, second, "running")
+        for instance_id, auth in [(second, bob), *((i, admin) for i in more)]:
+            await platform.reaches(auth, instance_id, "running")
+    with timings.phase("node still down: wake"):
         await platform.command(ann, "wake", first, during_outage=True)
         await platform.reaches(ann, first, "running")
     stack.container(victim).reload()
@@ -518,13 +532,15 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     # Nothing accepted is lost: each instance is in the state its last accepted command asked
     # for (each was seen reaching it above), the CMD work queue is empty (every command was
     # consumed) and nothing was dead-lettered.
-    sessions = {first: ann, second: bob}
+    owners = {first: ann, second: bob, **dict.fromkeys(more, admin)}
     last = {c.instance_id: c for c in platform.accepted}
+    assert set(last) == set(owners)
     for instance_id, command in last.items():
-        status = await platform.status(sessions[instance_id], instance_id)
+        status = await platform.status(owners[instance_id], instance_id)
         assert status == FINAL[command.verb], f"{command}: ended {status}"
-    assert [c.verb for c in platform.accepted].count("create") == 2
-    assert sum(c.during_outage for c in platform.accepted) == 3
+    assert sum(c.during_outage for c in platform.accepted) == 6
+    running = engine.containers.list(filters={"label": [f"{DEPLOYMENT_LABEL}={stack.project}"]})
+    assert len(running) == len(owners)
     await eventually(
         lambda: _stream_messages(stack, victim, "CMD") == 0, timeout=60, what="CMD drained"
     )
@@ -535,10 +551,10 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
     )
     assert _restarted(stack) == {}, "a container crashed and was restarted"
     with timings.phase("destroy (purge) -> destroyed"):
-        for instance_id, session in sessions.items():
-            await platform.command(session, "destroy", instance_id)
-        for instance_id, session in sessions.items():
-            await platform.reaches(session, instance_id, "destroyed")
+        for instance_id, auth in owners.items():
+            await platform.command(auth, "destroy", instance_id)
+        for instance_id, auth in owners.items():
+            await platform.reaches(auth, instance_id, "destroyed")
     with timings.phase("docker-compose down -v"):
         stack.compose("down", "-v", "--timeout", "10")
     left = _leftovers(engine, stack)
