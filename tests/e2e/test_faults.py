@@ -23,18 +23,20 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack import SERVICES, Stack, local_config
+from devstack import SERVICES, Child, Stack, free_port, local_config
 from devstack.faults import FaultProxy
+from devstack.local import hermetic_environ
 from devstack.servers import NatsServer
 from devstack.signin import sign_in_from_log
-from tests.support import SERVERS, drop_database, eventually
+from devstack.stack import nats_server_binary, wait_for_port
+from tests.support import SERVERS, drop_database, eventually, stream_messages
 
 BOUND = 10.0
 """No request may take longer than this, whatever the network does (seconds)."""
 PARTITION_SECONDS = 6.0
 """Longer than any store timeout above: a request made during the partition must be answered
 (503) while it lasts, not when it heals."""
-LATENCY_MS = 150
+LATENCY_MS = 50
 USERS_PER_PHASE = 3
 
 ENV = {
@@ -59,6 +61,22 @@ ENV = {
 }
 
 
+class MonitoredNats(NatsServer):
+    """The suite's kind of NATS server, with its monitoring port (``/connz``) for diagnosis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.monitor_port = free_port()
+
+    def start(self) -> MonitoredNats:
+        argv = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
+                "-m", str(self.monitor_port), "-sd", str(self.folder / "jetstream")]  # fmt: skip
+        self.child = Child("nats", argv, hermetic_environ(), log=self.folder / "nats.log")
+        self.child.start()
+        wait_for_port("127.0.0.1", self.port, timeout=60, child=self.child)
+        return self
+
+
 @dataclass
 class Faulty:
     """The platform and the two proxies its services reach their stores through."""
@@ -67,6 +85,8 @@ class Faulty:
     postgres: FaultProxy
     nats: FaultProxy
     base_url: str
+    nats_server: MonitoredNats
+    """The NATS server itself (not through the proxy), for reading what the streams hold."""
 
     @property
     def proxies(self) -> tuple[FaultProxy, FaultProxy]:
@@ -79,7 +99,7 @@ async def faulty(
 ) -> AsyncIterator[Faulty]:
     folder = tmp_path_factory.mktemp("faults")
     postgres = await asyncio.to_thread(SERVERS.postgres)
-    nats = await asyncio.to_thread(NatsServer().start)
+    nats = await asyncio.to_thread(MonitoredNats().start)
     pg_proxy = FaultProxy("127.0.0.1", postgres.port).start()
     nats_proxy = FaultProxy("127.0.0.1", nats.port).start()
     name = f"cc_faults_{uuid.uuid4().hex[:8]}"
@@ -93,7 +113,7 @@ async def faulty(
     stack = Stack(config)
     try:
         await asyncio.to_thread(stack.start)
-        yield Faulty(stack, pg_proxy, nats_proxy, f"http://127.0.0.1:{config.port}")
+        yield Faulty(stack, pg_proxy, nats_proxy, f"http://127.0.0.1:{config.port}", nats)
     finally:
         stack.stop_all()
         pg_proxy.stop()
@@ -236,16 +256,22 @@ async def test_latency_resets_and_a_partition_answer_bounded_503s_and_lose_nothi
             proxy.heal()
 
         client.phase = "after"
-        for user in (u for u in users if u.instance_id is None):  # a client retries a 503
-            await eventually(partial(client.create, user), timeout=30, what="a retried create")
-        lost = await _lost(client, users, timeout=60)
+        try:
+            for user in (u for u in users if u.instance_id is None):  # a client retries a 503
+                await eventually(partial(client.create, user), timeout=30, what="a retry")
+        finally:
+            lost = await _lost(client, users, timeout=60)
+            dead = await stream_messages(faulty.nats_server.url, "DLQ", "dlq.>")
+            _report(ledger, faulty, lost, len(dead))
+            if lost:
+                await _diagnose(faulty)
 
-    _report(ledger, faulty, lost)
     assert max(c.seconds for c in ledger.calls) < BOUND
     cut_off = ledger.of(f"partition {PARTITION_SECONDS:g} s")
     assert any(c.status == 503 for c in cut_off)
     assert max(c.seconds for c in cut_off) < PARTITION_SECONDS  # answered, not waited out
     assert lost == []
+    assert dead == []  # no command or event gave up during the faults
 
 
 async def _traffic(
@@ -313,7 +339,24 @@ def _none(probe: Callable[[], Awaitable[list[str]]]) -> Callable[[], Awaitable[b
     return empty
 
 
-def _report(ledger: Ledger, faulty: Faulty, lost: list[str]) -> None:
+async def _diagnose(faulty: Faulty) -> None:
+    """What each service says of its bus and database, and what NATS sees of each client."""
+    async with httpx.AsyncClient(timeout=5) as probe:
+        for name, spec in ((s.name, s) for s in faulty.stack.config.services):
+            with contextlib.suppress(httpx.HTTPError):
+                answer = await probe.get(spec.health_url)
+                print(f"  health {name}: {answer.status_code} {answer.text[:200]}")
+        connz = await probe.get(f"http://127.0.0.1:{faulty.nats_server.monitor_port}/connz?subs=1")
+        for conn in connz.json().get("connections", []):
+            subs = len(conn.get("subscriptions_list") or [])
+            print(
+                f"  nats client {conn.get('name')}: subs {subs}"
+                f", pending {conn.get('pending_bytes')} B, in {conn.get('in_msgs')} out "
+                f"{conn.get('out_msgs')}, last activity {conn.get('last_activity')}"
+            )
+
+
+def _report(ledger: Ledger, faulty: Faulty, lost: list[str], dead: int) -> None:
     print()
     for phase in dict.fromkeys(c.phase for c in ledger.calls):
         calls = ledger.of(phase)
@@ -324,9 +367,12 @@ def _report(ledger: Ledger, faulty: Faulty, lost: list[str]) -> None:
         )
     print(
         f"faults in all: {ledger.commands} commands accepted on {len(ledger.accepted)} instances, "
-        f"{len(lost)} lost; postgres proxy {faulty.postgres.connections} connections "
-        f"({faulty.postgres.resets} reset), nats proxy {faulty.nats.connections} "
+        f"{len(lost)} lost, {dead} dead letters; postgres proxy "
+        f"{faulty.postgres.connections} connections ({faulty.postgres.resets} reset), "
+        f"nats proxy {faulty.nats.connections} "
         f"({faulty.nats.resets} reset)"
     )
     for line in lost:
         print(f"  lost: {line}")
+    for call in ledger.of("after")[-3:]:
+        print(f"  after: {call}")
