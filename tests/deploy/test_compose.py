@@ -559,3 +559,31 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
         stack.compose("down", "-v", "--timeout", "10")
     left = _leftovers(engine, stack)
     assert not any(left.values()), f"left behind: {left}"
+
+
+REQUIRED = (
+    "JWT_SECRET",
+    "CREDENTIALS_KEY",
+    "ADMIN_API_KEY",
+    "BASE_URL",
+    "SMTP_HOST",
+    "POSTGRES_PASSWORD",
+    "GATEWAY_DB_PASSWORD",
+    "PROVISIONER_DB_PASSWORD",
+    "BILLING_DB_PASSWORD",
+    "ACTIVITY_DB_PASSWORD",
+    "NETBIRD_DB_PASSWORD",
+    "REDIS_PASSWORD",
+    "DOCKER_GID",
+)
+
+
+def test_the_file_refuses_to_start_without_each_required_setting(engine: Any) -> None:
+    """Each secret left out stops docker-compose before anything starts, naming it; with all
+    of them the file reads."""
+    stack = ComposeStack(engine, "cccheck", _environment(engine, "cccheck"))
+    stack.compose("config", "-q")
+    for name in REQUIRED:
+        without = ComposeStack(engine, "cccheck", {k: v for k, v in stack.env.items() if k != name})
+        with pytest.raises(AssertionError, match=f"set {name}"):
+            without.compose("config", "-q")
