@@ -1,7 +1,7 @@
 """A command whose provisioner died mid-way, handled again on redelivery: the provider is asked
 once per command. Killed after the provider's answer but before the record, the command finds
-its effect already there and only records it (make chaos counted pauses and wakes called twice
-for one command); killed before the call, it makes the call."""
+its effect already there and only records it (make chaos counted pauses, wakes and a create
+called twice for one command); killed before the call, it makes the call."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from provisioner.service import InstanceService
 from .conftest import Harness
 
 CASES = {
+    "create": (CreateInstance, InstanceSubject.CREATE, "running", "instance.running"),
     "pause": (PauseInstance, InstanceSubject.PAUSE, "paused", "instance.paused"),
     "wake": (WakeInstance, InstanceSubject.WAKE, "running", "instance.woken"),
     "destroy": (DestroyInstance, InstanceSubject.DESTROY, "destroyed", "instance.destroyed"),
@@ -53,8 +54,12 @@ async def test_a_command_redelivered_after_a_crash_calls_the_provider_once(
     harness: Harness, kind: str, called_before_crash: bool
 ) -> None:
     command_type, subject, target, outcome = CASES[kind]
-    instance = await running_instance(harness, paused=kind == "wake")
-    command = command_type(instance_id=instance)
+    if kind == "create":
+        instance = uuid4()
+        command: InstanceCommand = CreateInstance(instance_id=instance, user_id=uuid4())
+    else:
+        instance = await running_instance(harness, paused=kind == "wake")
+        command = command_type(instance_id=instance)
     await crash_after_admission(harness, command, called=called_before_crash)
 
     await harness.send(subject, command)  # the redelivery, to the restarted provisioner

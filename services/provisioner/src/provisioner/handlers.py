@@ -121,21 +121,24 @@ class CommandRunner:
 
     async def _done_before(self, work: Work) -> tuple[bool, Machine | None]:
         """Whether a resumed command's provider call took effect before the crash that
-        interrupted it (the machine already paused, up and healthy, or gone), so it is
-        recorded without calling again. A create is always asked again: the user's machine
-        may be an earlier instance's."""
-        command = work.command
-        if isinstance(command, CreateInstance):
-            return False, None
+        interrupted it (the machine already made or woken and healthy, paused, or gone), so it
+        is recorded without calling again."""
+        command, ref = work.command, work.ref
         if isinstance(command, DestroyInstance):
             # A purge also removes the data volume, which inspect does not show: asked again.
-            return not command.purge and await self.provider.inspect(work.ref) is None, None
-        found = await self.provider.inspect(work.ref)
+            return not command.purge and await self.provider.inspect(ref) is None, None
+        if isinstance(command, CreateInstance) and not any(
+            # The user's machine may be an earlier instance's: only this one's counts.
+            owned.instance_id == ref.instance_id and owned.running
+            for owned in await self.provider.inventory()
+        ):
+            return False, None
+        found = await self.provider.inspect(ref)
         if isinstance(command, PauseInstance):
             return found is not None and not found.running, None
         if found is None or not found.running:
             return False, None
-        return (await self.provider.activity(work.ref)).healthy, found
+        return (await self.provider.activity(ref)).healthy, found
 
 
 def register(broker: NatsBroker, runner: CommandRunner) -> None:
