@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from devstack.engine import docker_answers, ensure_instance_image
 from devstack.servers import PostgresServer, create_database
 
 from .faults import FaultPlan
@@ -28,6 +29,10 @@ from .run import ChaosPlan, run_chaos
 
 
 async def main(plan: ChaosPlan, keep: bool) -> int:
+    if plan.provider == "docker":
+        if not docker_answers():
+            sys.exit("no Docker engine answers: run scripts/docker-engine.sh (make docker-engine)")
+        await asyncio.to_thread(ensure_instance_image)
     postgres = await asyncio.to_thread(PostgresServer(durable=True).start)
     folder = Path(tempfile.mkdtemp(prefix="cc-chaos-"))
     try:
@@ -64,7 +69,12 @@ def parse(argv: list[str]) -> tuple[ChaosPlan, bool]:
     parser.add_argument("--clients", type=int, default=8, help="signed-in users at once")
     parser.add_argument("--every", type=float, default=3.0, help="mean seconds between faults")
     parser.add_argument("--seed", type=int, default=None)
-    parser.add_argument("--provider", choices=["fake"], default="fake")
+    parser.add_argument(
+        "--provider",
+        choices=["fake", "docker"],
+        default="fake",
+        help="docker: real containers (a Docker engine and the instance image; slower)",
+    )
     parser.add_argument(
         "--billing",
         action=argparse.BooleanOptionalAction,

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provisioner.providers.fake import read_state
-
 from .client import Command
 from .faults import FaultLog
+from .machines import Machines
 
 TRANSITIONAL = frozenset({"provisioning", "pausing", "waking", "destroying"})
 LIVE = frozenset({"provisioning", "running", "pausing", "paused", "waking", "destroying"})
@@ -65,34 +64,32 @@ def count_commands(figures: Figures, commands: list[Command]) -> None:
             figures.problems.append(f"not accepted: {_describe(command)}")
 
 
-def count_doubles(figures: Figures, commands: list[Command], data_dir: Path) -> None:
-    """Provider calls beyond one per accepted command, per user and operation (the fake
-    provider journals every call it takes)."""
-    state = read_state(data_dir / "fake-provider.jsonl")
+def count_doubles(figures: Figures, commands: list[Command], machines: Machines) -> None:
+    """Provider calls beyond one per accepted command, per user and operation."""
     sent = Counter((c.user_id, c.kind) for c in commands if c.accepted)
-    for user, calls in state["calls_by_user"].items():
-        for op, times in calls.items():
-            extra = times - sent[(user, op)]
-            if extra > 0:
-                figures.doubled += extra
-                figures.problems.append(f"doubled: {op} called {times}x for {sent[(user, op)]}")
+    for (user, op), times in machines.calls().items():
+        extra = times - sent[(user, op)]
+        if extra > 0:
+            figures.doubled += extra
+            figures.problems.append(f"doubled: {op} called {times}x for {sent[(user, op)]}")
 
 
-def count_rows(figures: Figures, rows: list[dict[str, Any]], data_dir: Path) -> None:
-    """Stuck rows (transitional), orphans both ways (a machine without a live row, a running or
-    paused row without a machine), and instances made beyond one per accepted create."""
-    machines = read_state(data_dir / "fake-provider.jsonl")["machines"]
+def count_rows(figures: Figures, rows: list[dict[str, Any]], machines: Machines) -> None:
+    """Stuck rows (transitional), and orphans both ways: a machine without a live row, a
+    running or paused row without a machine."""
+    held = machines.held()
     live = {row["id"]: row for row in rows if row["status"] in LIVE}
     for row in rows:
         if row["status"] in TRANSITIONAL:
             figures.stuck += 1
             figures.problems.append(f"stuck: instance {row['id']} {row['status']}")
-    for user, machine in machines.items():
-        if machine.get("instance_id") not in live:
+    for machine in held:
+        if machine.instance_id not in live:
             figures.orphans += 1
-            figures.problems.append(f"orphan machine: {machine['provider_id']} (user {user})")
+            figures.problems.append(f"orphan machine: {machine.provider_id} ({machine.user_id})")
+    users = {machine.user_id for machine in held}
     for row in live.values():
-        if row["status"] in ("running", "paused") and row["user_id"] not in machines:
+        if row["status"] in ("running", "paused") and row["user_id"] not in users:
             figures.orphans += 1
             figures.problems.append(f"row without machine: instance {row['id']}")
 

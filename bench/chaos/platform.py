@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from devstack import Stack, local_config
+from devstack import Stack, docker_isolation, local_config, remove_deployment
+from devstack.engine import instance_image
 from devstack.signin import sign_in_from_log
 from devstack.supervisor import Supervisor
 
+from .machines import DockerMachines, FakeMachines, Machines
 from .stripe import Stripe
 
 FAST_BUS = {
@@ -35,8 +38,12 @@ class Platform:
     """A running stack, its supervisor (in a thread) and what the supervisor said."""
 
     stack: Stack
+    machines: Machines
+    """The provider's side: what it holds and the calls it took."""
     stripe: Stripe | None = None
     """With billing on: the local Stripe stand-in, in a process of its own."""
+    cleanup: Callable[[], None] | None = None
+    """With Docker: remove this run's containers, volumes and network."""
     said: list[str] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -48,10 +55,6 @@ class Platform:
     @property
     def nats_url(self) -> str:
         return self.stack.config.resolved_nats_url
-
-    @property
-    def data_dir(self) -> Path:
-        return self.stack.config.data_dir
 
     def admin(self) -> httpx.AsyncClient:
         headers = {"X-API-Key": self.stack.config.admin_api_key}
@@ -87,6 +90,8 @@ class Platform:
         await asyncio.to_thread(self.stack.stop_all)
         if self.stripe is not None:
             await asyncio.to_thread(self.stripe.stop)
+        if self.cleanup is not None:
+            await asyncio.to_thread(self.cleanup)
 
     def _stop_supervisor(self) -> None:
         self._stopping.set()
@@ -113,5 +118,24 @@ def make_platform(
     ``billing``, creates need a subscription, paid on the local Stripe stand-in."""
     stripe = Stripe(folder / "logs") if billing else None
     env = FAST_BUS | (stripe.env() if stripe else {})
+    if provider == "docker":
+        return _on_docker(folder, database_url, env, stripe)
     config = local_config(folder, provider=provider, database_url=database_url, env=env)
-    return Platform(Stack(config), stripe)
+    return Platform(Stack(config), FakeMachines(config.data_dir), stripe)
+
+
+def _on_docker(
+    folder: Path, database_url: str | None, env: dict[str, str], stripe: Stripe | None
+) -> Platform:
+    """Real containers, under a deployment label and network of this run's own."""
+    import docker
+
+    deployment, network, isolation = docker_isolation("chaos", instance_image())
+    engine = docker.from_env(version="1.41", timeout=120)
+    config = local_config(folder, provider="docker", database_url=database_url, env=env | isolation)
+    return Platform(
+        Stack(config),
+        DockerMachines(engine, deployment),
+        stripe,
+        cleanup=lambda: remove_deployment(engine, deployment, network),
+    )

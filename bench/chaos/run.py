@@ -62,9 +62,9 @@ async def run_chaos(
         await platform.restart_everything()
         rows = await _quiet(platform)
         count_commands(figures, commands)
-        count_doubles(figures, commands, platform.data_dir)
+        count_doubles(figures, commands, platform.machines)
         count_instances(figures, rows, commands)
-        count_rows(figures, rows, platform.data_dir)
+        count_rows(figures, rows, platform.machines)
         add_faults(figures, faults.log)
         figures.check_exit, figures.check_output = await asyncio.to_thread(
             run_check, platform.nats_url
