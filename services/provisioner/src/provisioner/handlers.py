@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
+from nats.errors import Error as NatsError
 from sqlalchemy.exc import IntegrityError
 
 from claudecloud_common.bus import (
@@ -141,29 +144,56 @@ class CommandRunner:
         return (await self.provider.activity(ref)).healthy, found
 
 
+@contextlib.asynccontextmanager
+async def still_working(message: NatsMessage, every: float) -> AsyncIterator[None]:
+    """Tell JetStream the command is in hand every ``every`` seconds while it runs: a provider
+    call longer than the ack wait (a container's boot) is otherwise handed out again, and the
+    redelivery resumes it beside the running one, calling the provider a second time at once
+    (make chaos on Docker found it). Should the process die, the beats stop and the command is
+    handed out again after the ack wait, as before."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(NatsError):  # the bus away: a redelivery resumes it later
+                await message.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def register(broker: NatsBroker, runner: CommandRunner) -> None:
     """Attach the provisioner's subscribers to ``broker``."""
     settings = runner.settings
 
+    async def run(command: InstanceCommand, message: NatsMessage) -> None:
+        async with still_working(message, settings.bus_ack_wait_seconds / 3):
+            await runner.run(command, delivery_attempt(message))
+
     @command_subscriber(broker, InstanceSubject.CREATE, settings=settings)
     async def on_create(command: CreateInstance, message: NatsMessage) -> None:
         """Create the user's instance, unless they already have a live one."""
-        await runner.run(command, delivery_attempt(message))
+        await run(command, message)
 
     @command_subscriber(broker, InstanceSubject.PAUSE, settings=settings)
     async def on_pause(command: PauseInstance, message: NatsMessage) -> None:
         """Stop a running instance's compute, keeping its data."""
-        await runner.run(command, delivery_attempt(message))
+        await run(command, message)
 
     @command_subscriber(broker, InstanceSubject.WAKE, settings=settings)
     async def on_wake(command: WakeInstance, message: NatsMessage) -> None:
         """Start a paused instance again."""
-        await runner.run(command, delivery_attempt(message))
+        await run(command, message)
 
     @command_subscriber(broker, InstanceSubject.DESTROY, settings=settings)
     async def on_destroy(command: DestroyInstance, message: NatsMessage) -> None:
         """Remove an instance's compute (and its data when purged)."""
-        await runner.run(command, delivery_attempt(message))
+        await run(command, message)
 
     @event_subscriber(broker, ActivitySubject.UNHEALTHY, settings=settings)
     async def on_unhealthy(event: InstanceUnhealthy) -> None:
