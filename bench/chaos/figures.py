@@ -37,6 +37,8 @@ class Figures:
     kills: int = 0
     nats_restarts: int = 0
     retries: int = 0
+    resumed: int = 0
+    """Commands the provisioner took up again after a crash (its log says so)."""
     wall_seconds: float = 0.0
     check_exit: int | None = None
     check_output: str = ""
@@ -123,6 +125,11 @@ def run_check(nats_url: str) -> tuple[int | None, str]:
     return done.returncode, output
 
 
+def count_resumed(figures: Figures, log_dir: Path) -> None:
+    for log in log_dir.glob("provisioner*.log"):
+        figures.resumed += log.read_text(errors="replace").count("event=instance.command_resumed")
+
+
 def add_faults(figures: Figures, faults: FaultLog) -> None:
     figures.kills, figures.nats_restarts = faults.kills, faults.nats_restarts
 
@@ -140,6 +147,7 @@ def report(figures: Figures, faults: FaultLog) -> str:
         "beyond one per create)",
         f"stuck             {f.stuck}",
         f"orphans           {f.orphans}",
+        f"resumed           {f.resumed}   (commands the provisioner took up again after a crash)",
         f"kills             {f.kills} of {faults.planned_kills}   NATS restarts "
         f"{f.nats_restarts} of {faults.planned_nats_restarts}   ({victims})",
         f"check             {_check(f)}",

@@ -23,6 +23,7 @@ from .figures import (
     count_commands,
     count_doubles,
     count_instances,
+    count_resumed,
     count_rows,
     run_check,
 )
@@ -65,6 +66,8 @@ async def run_chaos(
         count_doubles(figures, commands, platform.machines)
         count_instances(figures, rows, commands)
         count_rows(figures, rows, platform.machines)
+        if platform.stack.config.log_dir is not None:
+            count_resumed(figures, platform.stack.config.log_dir)
         add_faults(figures, faults.log)
         figures.check_exit, figures.check_output = await asyncio.to_thread(
             run_check, platform.nats_url
