@@ -7,11 +7,12 @@ hangs), answers either as usual or 503 with the declared error body and ``Retry-
 once the network heals every command the API accepted (202) reaches its final state: nothing
 accepted is lost. The figures of each phase are printed.
 
-Known defect this test can catch (about one run in eight here): when a reset lands between the
-server's INFO and the client's CONNECT during a reconnect, uvloop raises ``RuntimeError`` on the
-write to the closed transport, nats-py's reconnect task (which catches only OSError, its own
-errors and timeouts) dies, and that service stays off the bus for good: its ``/healthz`` says
-``"bus": "unreachable"`` and NATS lists no client of that name (both printed on failure).
+It found one defect: when a reset lands between the server's INFO and the client's CONNECT during
+a reconnect, uvloop raises ``RuntimeError`` on the write to the closed transport and nats-py's
+reconnect task (which catches only OSError, its own errors and timeouts) dies, leaving that service
+off the bus for good. :class:`claudecloud_common.reconnect.ReconnectGuard` now starts a new
+attempt; should a service still stay off the bus, its ``/healthz`` and what NATS lists of its
+clients are printed on failure.
 """
 
 from __future__ import annotations

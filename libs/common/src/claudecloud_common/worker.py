@@ -25,6 +25,7 @@ from .logging import get_logger
 from .metrics import HttpMetrics
 from .migrations import upgrade_to_head
 from .outbox import OutboxRelay
+from .reconnect import ReconnectGuard
 from .server import serve
 from .settings import ServiceSettings
 
@@ -75,6 +76,8 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         grace_seconds=settings.outbox_grace_seconds,
     )
 
+    guard = ReconnectGuard(broker)
+
     @get(include_in_schema=False)
     async def healthz(scope: object) -> AsgiResponse:
         ok, checks = await health_report(broker, db)
@@ -92,6 +95,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
 
     async def after_startup() -> None:
         relay.start()
+        guard.start()
         for hook in parts.on_started:
             await hook()
         log.info("service.started", service=settings.service_name)
@@ -100,6 +104,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         for hook in parts.on_stopping:
             await hook()
         await relay.stop()
+        await guard.stop()
 
     async def after_shutdown() -> None:
         await db.dispose()

@@ -15,6 +15,7 @@ from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.metrics import HttpMetrics
 from claudecloud_common.migrations import upgrade_to_head
+from claudecloud_common.reconnect import ReconnectGuard
 from claudecloud_common.telemetry import tracing_enabled
 
 from . import health
@@ -67,10 +68,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await state.broker.connect()
         await ensure_streams(state.broker, replicas=settings.bus_stream_replicas)
         await state.broker.start()
+        guard = ReconnectGuard(state.broker)
+        guard.start()
         log.info("service.started", service="gateway", url=settings.base_url)
         try:
             yield
         finally:
+            await guard.stop()
             await state.broker.stop()
             await state.agent_http.close()
             await state.db.dispose()
