@@ -356,7 +356,8 @@ class DeadLetterMiddleware(BaseMiddleware):
     """Turns handler failures on JetStream messages into explicit acknowledgements.
 
     A message that cannot be parsed (or whose handler raised an :class:`AppError`, a refusal that
-    retrying will not change) is dead-lettered at once. Any other failure is handed back with a
+    retrying will not change) is dead-lettered at once. Any other failure, an
+    :class:`UnavailableError` (a dependency that did not answer) included, is handed back with a
     delay from the backoff schedule, and dead-lettered when the deliveries run out. The dead letter
     carries the original body and headers plus the error, so it can be inspected and replayed.
     """
@@ -388,7 +389,10 @@ class DeadLetterMiddleware(BaseMiddleware):
     async def _on_failure(self, msg: StreamMessage[Any], subject: str, exc: Exception) -> None:
         attempt = delivery_attempt(msg)
         label = subject_label(subject)
-        permanent = isinstance(exc, ValidationError | AppError)
+        # A refusal will not change on retry; a dependency that did not answer may well.
+        permanent = isinstance(exc, ValidationError | AppError) and not isinstance(
+            exc, UnavailableError
+        )
         if not permanent and attempt < self.policy.max_deliver:
             delay = self.policy.delay(attempt)
             BUS_HANDLED.labels(label, "retried").inc()
