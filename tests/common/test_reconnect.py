@@ -41,7 +41,7 @@ async def test_a_client_whose_reconnect_attempt_died_is_put_back_on_the_bus(
             assert not await broker.ping(timeout=0.5)  # off the bus, and nothing would change it
             monkeypatch.undo()  # attempts from here on are nats-py's own
 
-            guard.start()
+            await guard.start()
             await eventually(lambda: broker.ping(timeout=0.5), what="back on the bus")
             assert client.is_connected
         finally:

@@ -20,6 +20,7 @@ from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
+from .background import Periodic
 from .logging import get_logger
 
 __all__ = ["ReconnectGuard", "revive"]
@@ -34,33 +35,20 @@ def revive(client: Client) -> bool:
         return False
     error = None if attempt.cancelled() else attempt.exception()
     log.warning("bus.reconnect_revived", error=f"{type(error).__name__}: {error}")
-    client._reconnection_task = asyncio.get_running_loop().create_task(
-        client._attempt_reconnect()
-    )
+    client._reconnection_task = asyncio.get_running_loop().create_task(client._attempt_reconnect())
     return True
 
 
-class ReconnectGuard:
+class ReconnectGuard(Periodic):
     """Runs :func:`revive` on the broker's client every ``interval`` seconds while started."""
 
+    name = "bus-reconnect-guard"
+    failure_event = "bus.reconnect_guard_failed"
+
     def __init__(self, broker: NatsBroker, *, interval: float = 1.0) -> None:
+        super().__init__(interval)
         self.broker = broker
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            with contextlib.suppress(IncorrectState):  # not connected yet
-                revive(self.broker.connection)
+    async def tick(self) -> None:
+        with contextlib.suppress(IncorrectState):  # not connected yet
+            revive(self.broker.connection)

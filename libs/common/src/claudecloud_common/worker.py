@@ -95,7 +95,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
 
     async def after_startup() -> None:
         relay.start()
-        guard.start()
+        await guard.start()
         for hook in parts.on_started:
             await hook()
         log.info("service.started", service=settings.service_name)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 
+from claudecloud_common.background import Periodic
 from claudecloud_common.bus import make_broker
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import Database
@@ -86,23 +85,19 @@ def create_app(settings: BillingSettings | None = None) -> AsgiFastStream:
     )
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """Finishes what a crash or an outage left: stored webhooks not yet handled, usage not yet
     reported to the meter, and past-due grace periods that ran out. Runs at start, then on a
     timer."""
 
+    name = "billing-sweeper"
+    failure_event = "billing.sweep_failed"
+
     def __init__(self, parts: BillingParts) -> None:
+        super().__init__(parts.settings.sweep_seconds, at_start=True)
         self.parts = parts
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="billing-sweeper")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        # At start, everything left over; then only what is not in flight.
+        self._older_than = timedelta(0)
 
     async def sweep(self, *, older_than: timedelta) -> None:
         parts = self.parts
@@ -114,12 +109,6 @@ class Sweeper:
         async with parts.db.transaction() as session:
             await parts.billing.service(session).end_grace_periods(utcnow())
 
-    async def _run(self) -> None:
-        older_than = timedelta(0)  # at start, everything left over; then what is not in flight
-        while True:
-            try:
-                await self.sweep(older_than=older_than)
-            except Exception as exc:
-                log.warning("billing.sweep_failed", error=str(exc))
-            older_than = timedelta(seconds=self.parts.settings.sweep_seconds)
-            await asyncio.sleep(self.parts.settings.sweep_seconds)
+    async def tick(self) -> None:
+        older_than, self._older_than = self._older_than, timedelta(seconds=self.interval)
+        await self.sweep(older_than=older_than)

@@ -69,7 +69,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         await ensure_streams(state.broker, replicas=settings.bus_stream_replicas)
         await state.broker.start()
         guard = ReconnectGuard(state.broker)
-        guard.start()
+        await guard.start()
         log.info("service.started", service="gateway", url=settings.base_url)
         try:
             yield

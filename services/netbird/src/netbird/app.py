@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
+from claudecloud_common.background import Periodic
 from claudecloud_common.bus import make_broker
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
@@ -69,27 +68,15 @@ def create_app(settings: NetbirdSettings | None = None) -> AsgiFastStream:
     )
 
 
-class KeyCleanup:
+class KeyCleanup(Periodic):
     """Deletes the expired setup keys this service created, every ``interval`` seconds."""
 
+    name = "setup-key-cleanup"
+    failure_event = "mesh.key_cleanup_failed"  # Netbird or the database is down: next round
+
     def __init__(self, saga: MeshSaga, interval: float) -> None:
+        super().__init__(interval, at_start=True)
         self.saga = saga
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="setup-key-cleanup")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.saga.delete_expired_keys()
-            except Exception as exc:  # Netbird or the database is down: next round
-                log.warning("mesh.key_cleanup_failed", error=str(exc))
-            await asyncio.sleep(self.interval)
+    async def tick(self) -> None:
+        await self.saga.delete_expired_keys()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 
+from claudecloud_common.background import Periodic
 from claudecloud_common.bus import make_broker
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
@@ -79,34 +78,20 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
     )
 
 
-class StuckSweeper:
+class StuckSweeper(Periodic):
     """Fails instances left in a transitional state too long, so none hangs forever."""
 
+    name = "stuck-sweeper"
+    failure_event = "instance.sweep_failed"
+
     def __init__(self, db: Database, provider_name: str, after: timedelta) -> None:
+        super().__init__(min(60.0, after.total_seconds() / 4))
         self.db = db
         self.provider_name = provider_name
         self.after = after
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="stuck-sweeper")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        interval = min(60.0, self.after.total_seconds() / 4)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                async with self.db.transaction() as session:
-                    failed = await InstanceService(session, self.provider_name).fail_stuck(
-                        self.after
-                    )
-                for instance_id in failed:
-                    log.warning("instance.stuck_failed", instance_id=str(instance_id))
-            except Exception as exc:
-                log.warning("instance.sweep_failed", error=str(exc))
+    async def tick(self) -> None:
+        async with self.db.transaction() as session:
+            failed = await InstanceService(session, self.provider_name).fail_stuck(self.after)
+        for instance_id in failed:
+            log.warning("instance.stuck_failed", instance_id=str(instance_id))

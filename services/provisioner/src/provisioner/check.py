@@ -11,11 +11,11 @@ with facts about instances (``rpc.ops.instances``), and runs itself on a timer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 from faststream.nats import NatsBroker
 
+from claudecloud_common.background import Periodic
 from claudecloud_common.bus import rpc_reply, rpc_subscriber
 from claudecloud_common.checks import finding, outbox_backlog
 from claudecloud_common.contracts.base import utcnow
@@ -197,31 +197,18 @@ def log_report(report: CheckReport) -> None:
         log.info("ops.check_clean", service=report.service)
 
 
-class CheckTimer:
+class CheckTimer(Periodic):
     """Runs the check with its safe fixes every ``interval`` seconds (0: never)."""
 
+    name = "reconciliation-check"
+    failure_event = "ops.check_failed"  # the database or the provider is down: next time
+
     def __init__(self, check: ProvisionerCheck, interval: float) -> None:
+        super().__init__(interval)
         self.check = check
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        if self.interval > 0:
-            self._task = asyncio.create_task(self._run(), name="reconciliation-check")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                log_report(await self.check.run(fix=True))
-            except Exception as exc:  # the database or the provider is down: next time
-                log.warning("ops.check_failed", error=f"{type(exc).__name__}: {exc}")
+    async def tick(self) -> None:
+        log_report(await self.check.run(fix=True))
 
 
 def register_check(broker: NatsBroker, check: ProvisionerCheck) -> None:

@@ -8,6 +8,7 @@ import contextlib
 
 from prometheus_client import Gauge
 
+from claudecloud_common.background import BackgroundTask
 from claudecloud_common.contracts.instances import LIVE_STATUSES
 from claudecloud_common.db import Database, Written
 from claudecloud_common.logging import get_logger
@@ -32,29 +33,22 @@ QUERY_SECONDS = 5.0
 """How long a count may take before it is given up until the next one."""
 
 
-class InstanceCounts:
+class InstanceCounts(BackgroundTask):
     """Keeps :data:`INSTANCES` current: counted again shortly after this process commits a
     change, and every :data:`REFRESH_SECONDS` anyway; a scrape never waits on the database."""
 
+    name = "instance-counts"
+
     def __init__(self, db: Database) -> None:
+        super().__init__()
         self.db = db
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         db.on_commit(self._committed)
 
     def _committed(self, _written: Written) -> None:
         self._changed.set()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="instance-counts")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             await self.refresh()
             await asyncio.sleep(SETTLE_SECONDS)

@@ -1,0 +1,42 @@
+"""Background work: a periodic task survives a failing tick, never starts at interval 0, and
+stops when asked."""
+
+from __future__ import annotations
+
+import pytest
+
+from claudecloud_common.background import Periodic
+from tests.support import eventually
+
+pytestmark = pytest.mark.unit
+
+
+class Flaky(Periodic):
+    name = "flaky"
+
+    def __init__(self, interval: float, *, at_start: bool = True) -> None:
+        super().__init__(interval, at_start=at_start)
+        self.ticks = 0
+
+    async def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == 1:
+            raise ConnectionError("the database is down")
+
+
+async def test_a_failing_tick_is_tried_again_next_time_and_stop_ends_it() -> None:
+    task = Flaky(0.01)
+    await task.start()
+    await eventually(lambda: task.ticks >= 3, what="ticks after a failure")
+    await task.stop()
+    stopped_at = task.ticks
+    await task.start()  # started again: ticks go on from where they were
+    await eventually(lambda: task.ticks > stopped_at, what="ticks after a restart")
+    await task.stop()
+
+
+async def test_interval_zero_means_never() -> None:
+    task = Flaky(0)
+    await task.start()
+    await task.stop()
+    assert task.ticks == 0
