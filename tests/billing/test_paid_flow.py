@@ -72,11 +72,7 @@ async def test_cancel_in_the_portal_pauses_the_instance_for_billing(
     user = uuid.uuid4()
     async with billing(), provisioner():
         await subscribe(bus, local_stripe, user)
-        query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
-        portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
-        async with httpx.AsyncClient() as http:
-            assert "Cancel subscription" in (await http.get(portal.url)).text
-            assert (await http.post(f"{portal.url}/cancel")).status_code == 303
+        await _cancel_in_the_portal(bus, user)
 
         await eventually(
             lambda: _paused_for_billing(nats_url, user), timeout=20, what="paused for billing"
@@ -219,6 +215,7 @@ async def _cancel_in_the_portal(bus: NatsClient, user: uuid.UUID) -> None:
     query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
     portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
     async with httpx.AsyncClient() as http:
+        assert "Cancel subscription" in (await http.get(portal.url)).text
         assert (await http.post(f"{portal.url}/cancel")).status_code == 303
 
 
