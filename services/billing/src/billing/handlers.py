@@ -26,6 +26,7 @@ from claudecloud_common.contracts.billing import (
 )
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, get_logger
+from claudecloud_common.telemetry import get_tracer
 
 from .errors import (
     AlreadySubscribed,
@@ -40,6 +41,7 @@ from .settings import BillingSettings
 from .stripe_api import StripeApi
 
 log = get_logger(__name__)
+TRACER = get_tracer(__name__)
 
 
 class Billing:
@@ -54,6 +56,11 @@ class Billing:
         return BillingService(session, self.settings)
 
     async def checkout(self, query: StartCheckout) -> CheckoutSession:
+        attributes = {"user.id": str(query.user_id), "billing.plan": query.plan}
+        with TRACER.start_as_current_span("billing.checkout", attributes=attributes):
+            return await self._checkout(query)
+
+    async def _checkout(self, query: StartCheckout) -> CheckoutSession:
         async with self.db.read() as session:
             service = self.service(session)
             plan = service.require_plan(query.plan)

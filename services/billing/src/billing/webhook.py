@@ -12,14 +12,18 @@ import json
 from typing import Any
 
 from faststream.asgi.types import Receive, Scope, Send
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
 from claudecloud_common.logging import get_logger
+from claudecloud_common.telemetry import get_tracer
 
 from .events import StripeEvents, acts_on
 from .metrics import WEBHOOKS, WebhookOutcome
 from .stripe_api import InvalidWebhook, StripeApi
 
 log = get_logger(__name__)
+TRACER = get_tracer(__name__)
 
 
 class _Refused(Exception):
@@ -45,17 +49,24 @@ class StripeWebhook:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        try:
-            status, body, outcome = await self._answer(scope, receive)
-        except _Refused as refused:
-            status, body = refused.status, {"error": refused.error, "detail": refused.detail}
-            outcome = refused.outcome
-        except Exception:
-            log.exception("billing.webhook_unavailable")
-            status, outcome = 503, WebhookOutcome.ERROR
-            body = {"error": "Unavailable", "detail": "could not store the event; retry later"}
-        WEBHOOKS.labels(outcome).inc()
-        await _send_json(send, status, body)
+        # The root of a paid create's trace: the events this delivery causes carry its context.
+        with TRACER.start_as_current_span("billing.webhook", kind=SpanKind.SERVER) as span:
+            try:
+                status, body, outcome = await self._answer(scope, receive)
+            except _Refused as refused:
+                status, body = refused.status, {"error": refused.error, "detail": refused.detail}
+                outcome = refused.outcome
+            except Exception as exc:
+                log.exception("billing.webhook_unavailable")
+                span.record_exception(exc)
+                span.set_status(StatusCode.ERROR, "could not store the event")
+                status, outcome = 503, WebhookOutcome.ERROR
+                body = {"error": "Unavailable", "detail": "could not store the event; retry later"}
+            span.set_attributes(
+                {"http.response.status_code": status, "billing.webhook.outcome": str(outcome)}
+            )
+            WEBHOOKS.labels(outcome).inc()
+            await _send_json(send, status, body)
 
     async def _answer(
         self, scope: Scope, receive: Receive
@@ -77,6 +88,9 @@ class StripeWebhook:
         except InvalidWebhook as exc:
             log.warning("billing.webhook_refused", reason=str(exc))
             raise _Refused(400, "InvalidWebhook", str(exc), WebhookOutcome.BAD_SIGNATURE) from exc
+        trace.get_current_span().set_attributes(
+            {"stripe.event_id": event.id, "stripe.event_type": event.type}
+        )
         fresh = await self.events.receive(event, payload)
         if not fresh:
             outcome = WebhookOutcome.DUPLICATE

@@ -17,10 +17,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, WebSocket
 from fastapi.responses import StreamingResponse
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
 from websockets.asyncio.client import ClientConnection
 
 from claudecloud_common.errors import AppError, UnavailableError
+from claudecloud_common.telemetry import get_tracer
 
 from ..auth.errors import NotYours, OriginRefused
 from ..auth.identify import identify
@@ -43,6 +45,7 @@ from .errors import AgentUnavailable, InstanceNotRunning
 from .service import TicketService
 
 router = APIRouter(prefix="/instances", tags=["workspace"])
+TRACER = get_tracer(__name__)
 
 _TICKET_ERRORS = error_responses(
     *CALLER_ERRORS, InstanceNotFound, InstanceNotRunning, UnavailableError
@@ -111,6 +114,13 @@ async def issue_ticket(
     )
 
 
+def _span_attributes(user_id: UUID | None, instance_id: UUID) -> dict[str, str]:
+    found = {"instance.id": str(instance_id)}
+    if user_id is not None:
+        found["user.id"] = str(user_id)
+    return found
+
+
 # HTTP, streamed through
 
 
@@ -123,16 +133,21 @@ async def _forward(
     path: str,
     **kwargs: Any,
 ) -> StreamingResponse:
-    agent = await owned_agent(endpoints, caller_id, instance_id)
-    upstream = await http.send(agent, method, path, **kwargs)
-    if upstream.status_code == 401:  # a stale secret (the machine was made anew): ask again once
-        await upstream.aclose()
-        endpoints.forget(instance_id)
+    with TRACER.start_as_current_span(
+        f"proxy.{path.strip('/').split('/')[0]}",
+        attributes=_span_attributes(caller_id, instance_id),
+    ) as span:
         agent = await owned_agent(endpoints, caller_id, instance_id)
         upstream = await http.send(agent, method, path, **kwargs)
-        if upstream.status_code == 401:
+        if upstream.status_code == 401:  # a stale secret (the machine was made anew): ask again
             await upstream.aclose()
-            raise AgentUnavailable("the instance's agent did not accept the gateway")
+            endpoints.forget(instance_id)
+            agent = await owned_agent(endpoints, caller_id, instance_id)
+            upstream = await http.send(agent, method, path, **kwargs)
+            if upstream.status_code == 401:
+                await upstream.aclose()
+                raise AgentUnavailable("the instance's agent did not accept the gateway")
+        span.set_attribute("http.response.status_code", upstream.status_code)
     return StreamingResponse(
         body_of(upstream), status_code=upstream.status_code, headers=response_headers(upstream)
     )
@@ -216,16 +231,21 @@ async def _proxy_socket(websocket: WebSocket, instance_id: UUID, path: str) -> N
     settings, endpoints = state.settings, state.agent_endpoints
     offered: list[str] = list(websocket.scope.get("subprotocols") or [])
     limits = BridgeLimits(settings.ws_max_message_bytes, settings.ws_ping_interval_seconds)
-    try:
-        user_id = await _socket_user(websocket, state, instance_id)
-        agent = await owned_agent(endpoints, user_id, instance_id)  # whose, before what state
-        upstream = await _open(endpoints, agent, path, offered, limits)
-    except AppError as refused:
-        await websocket.accept(subprotocol=offered[0] if offered else None)
-        await close_client(websocket, 4000 + refused.status_code, refused.detail)
-        return
-    await websocket.accept(subprotocol=upstream.subprotocol)
-    await bridge(websocket, upstream, limits)
+    name = f"proxy.{path.strip('/').split('?')[0]}"  # proxy.terminal, proxy.chat: the session
+    with TRACER.start_as_current_span(name, attributes={"instance.id": str(instance_id)}) as span:
+        try:
+            user_id = await _socket_user(websocket, state, instance_id)
+            span.set_attribute("user.id", str(user_id))
+            agent = await owned_agent(endpoints, user_id, instance_id)  # whose, before what state
+            upstream = await _open(endpoints, agent, path, offered, limits)
+        except AppError as refused:
+            span.record_exception(refused)
+            span.set_status(StatusCode.ERROR, refused.detail)
+            await websocket.accept(subprotocol=offered[0] if offered else None)
+            await close_client(websocket, 4000 + refused.status_code, refused.detail)
+            return
+        await websocket.accept(subprotocol=upstream.subprotocol)
+        await bridge(websocket, upstream, limits)
 
 
 async def _open(
