@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from .logging import get_logger
+from .logging import describe_error, get_logger
 
 __all__ = ["BackgroundTask", "Periodic"]
 
@@ -62,7 +62,7 @@ class Periodic(BackgroundTask):
             try:
                 await self.tick()
             except Exception as exc:
-                log.warning(self.failure_event, error=f"{type(exc).__name__}: {exc}")
+                log.warning(self.failure_event, error=describe_error(exc))
             await asyncio.sleep(self.interval)
 
     async def tick(self) -> None:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from .contracts.base import ErrorBody, Message, RpcReply
 from .errors import AppError, UnavailableError
-from .logging import get_logger
+from .logging import describe_error, get_logger
 from .metrics import (
     BUS_DEAD_LETTERS,
     BUS_HANDLED,
@@ -398,7 +398,11 @@ class DeadLetterMiddleware(BaseMiddleware):
             BUS_HANDLED.labels(label, "retried").inc()
             BUS_RETRIES.labels(label).inc()
             log.warning(
-                "bus.retry", subject=subject, attempt=attempt, delay=delay, error=_describe(exc)
+                "bus.retry",
+                subject=subject,
+                attempt=attempt,
+                delay=delay,
+                error=describe_error(exc),
             )
             raise NackMessage(delay=delay)
         try:
@@ -410,7 +414,7 @@ class DeadLetterMiddleware(BaseMiddleware):
             raise NackMessage(delay=self.policy.delay(attempt)) from exc
         BUS_HANDLED.labels(label, "dead_lettered").inc()
         BUS_DEAD_LETTERS.labels(label).inc()
-        log.error("bus.dead_lettered", subject=subject, attempt=attempt, error=_describe(exc))
+        log.error("bus.dead_lettered", subject=subject, attempt=attempt, error=describe_error(exc))
         raise AckMessage()
 
     async def _dead_letter(
@@ -423,7 +427,7 @@ class DeadLetterMiddleware(BaseMiddleware):
         headers.update(
             {
                 "Dlq-Original-Subject": subject,
-                "Dlq-Error": _describe(exc)[:2000],
+                "Dlq-Error": describe_error(exc)[:2000],
                 "Dlq-Deliveries": str(attempt),
             }
         )
@@ -440,13 +444,3 @@ class DeadLetterMiddleware(BaseMiddleware):
 def _is_stream_message(msg: StreamMessage[Any]) -> bool:
     reply = getattr(msg.raw_message, "reply", "") or ""
     return reply.startswith("$JS.ACK.")
-
-
-def _describe(exc: Exception) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ValidationError):  # never the refused input: it may be a secret
-        problems = exc.errors(include_input=False, include_url=False)
-        text = "ValidationError: " + "; ".join(
-            f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems
-        )
-    return " ".join(text.split())

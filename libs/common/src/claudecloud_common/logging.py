@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from .settings import Environment, ServiceSettings
 from .telemetry import add_trace_ids, configure_tracing
@@ -21,6 +22,7 @@ __all__ = [
     "FastStreamNoise",
     "bind_correlation",
     "configure_logging",
+    "describe_error",
     "escape_controls",
     "get_logger",
 ]
@@ -157,3 +159,16 @@ def bind_correlation(correlation_id: str | None, **fields: Any) -> Iterator[None
     values = {"correlation_id": correlation_id, **fields} if correlation_id else fields
     with structlog.contextvars.bound_contextvars(**values):
         yield
+
+
+def describe_error(exc: BaseException) -> str:
+    """An error for a log line or a dead letter, on one line: its type and message (never empty:
+    a timeout's message is), and for a validation error each field and reason, never the refused
+    input (it may be a secret)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ValidationError):
+        problems = exc.errors(include_input=False, include_url=False)
+        text = "ValidationError: " + "; ".join(
+            f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems
+        )
+    return " ".join(text.split())

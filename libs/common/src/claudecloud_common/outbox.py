@@ -28,7 +28,7 @@ from sqlmodel import Field, SQLModel, col, select
 from .bus import publish_raw
 from .contracts.base import Message, utcnow
 from .db import AsyncSession, Database, UTCDateTime, Written, defer_insert
-from .logging import get_logger
+from .logging import describe_error, get_logger
 from .metrics import OUTBOX_BACKLOG, Backlog
 from .telemetry import TRACEPARENT, current_traceparent
 
@@ -184,7 +184,7 @@ class OutboxRelay:
                     pass
                 self._degraded = False
             except Exception as exc:  # the bus or the database is down: try again shortly
-                log.warning("outbox.recovery_failed", error=str(exc))
+                log.warning("outbox.recovery_failed", error=describe_error(exc))
             await self._measure()
 
     async def _measure(self) -> None:

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import Database
-from claudecloud_common.logging import get_logger
+from claudecloud_common.logging import describe_error, get_logger
 
 from .service import BillingService
 from .settings import BillingSettings
@@ -81,7 +81,9 @@ class StripeEvents:
             await self.handle(event)
         except Exception as exc:
             # Stored: the sweeper (or Stripe's next delivery) finishes it.
-            log.warning("billing.webhook_deferred", stripe_event=event.id, error=str(exc))
+            log.warning(
+                "billing.webhook_deferred", stripe_event=event.id, error=describe_error(exc)
+            )
             async with self.db.transaction() as session:
                 await self.service(session).event_failed(event.id, str(exc))
         return True
@@ -123,7 +125,9 @@ class StripeEvents:
                 await self.handle(event)
                 handled += 1
             except Exception as exc:
-                log.warning("billing.webhook_retry_failed", stripe_event=event_id, error=str(exc))
+                log.warning(
+                    "billing.webhook_retry_failed", stripe_event=event_id, error=describe_error(exc)
+                )
                 async with self.db.transaction() as session:
                     await self.service(session).event_failed(event_id, str(exc))
         return handled

@@ -25,7 +25,7 @@ from claudecloud_common.contracts.billing import (
     StartCheckout,
 )
 from claudecloud_common.db import Database
-from claudecloud_common.logging import bind_correlation, get_logger
+from claudecloud_common.logging import bind_correlation, describe_error, get_logger
 from claudecloud_common.telemetry import get_tracer
 
 from .errors import (
@@ -114,7 +114,9 @@ class Billing:
         except (StripeUnavailable, StripeRefused) as exc:
             # In the ledger already, marked unreported: the sweeper sends it when Stripe answers.
             log.warning(
-                "billing.usage_report_deferred", sample_id=str(entry.sample_id), error=str(exc)
+                "billing.usage_report_deferred",
+                sample_id=str(entry.sample_id),
+                error=describe_error(exc),
             )
 
     async def report(self, entry: UsageEntry) -> None:

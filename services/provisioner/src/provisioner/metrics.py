@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from claudecloud_common.background import BackgroundTask
 from claudecloud_common.contracts.instances import LIVE_STATUSES
 from claudecloud_common.db import Database, Written
-from claudecloud_common.logging import get_logger
+from claudecloud_common.logging import describe_error, get_logger
 
 from .repository import InstanceRepository
 
@@ -62,7 +62,7 @@ class InstanceCounts(BackgroundTask):
             async with asyncio.timeout(QUERY_SECONDS), self.db.read() as session:
                 counts = await InstanceRepository(session).count_live()
         except Exception as exc:  # the database is down: keep the last figures
-            log.warning("instance.count_failed", error=str(exc))
+            log.warning("instance.count_failed", error=describe_error(exc))
             return
         INSTANCES.clear()  # no await from here on: a scrape sees the old figures or the new
         for status in LIVE_STATUSES:

@@ -9,7 +9,7 @@ announced through the outbox like any other change.
 from __future__ import annotations
 
 from claudecloud_common.db import Database
-from claudecloud_common.logging import get_logger
+from claudecloud_common.logging import describe_error, get_logger
 
 from .providers import OwnedMachine, Provider, ProviderError
 from .service import InstanceService
@@ -28,7 +28,7 @@ class Reconciler:
             await self.remove_orphans()
             await self.correct_running()
         except ProviderError as exc:
-            log.warning("instance.reconcile_failed", error=str(exc))
+            log.warning("instance.reconcile_failed", error=describe_error(exc))
 
     async def remove_orphans(self) -> list[OwnedMachine]:
         machines = await self.provider.inventory()
