@@ -1,18 +1,35 @@
 """Which handler failures are retried and which are dead-lettered at once: a dependency that did
 not answer (the bus, another service, the database: ``UnavailableError``) passes, so it is
-retried like any transient failure; a refusal (``ConflictError``) will not change, so it is not."""
+retried like any transient failure; a refusal (``ConflictError``) will not change, so it is not.
+An rpc whose handler fails answers 503 at once rather than leaving its caller to time out."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import pytest
 
-from claudecloud_common.bus import ensure_streams, event_subscriber, make_broker, publish
-from claudecloud_common.contracts.instances import InstanceRunning, InstanceStatus, InstanceSubject
+from claudecloud_common.bus import (
+    RemoteError,
+    ensure_streams,
+    event_subscriber,
+    make_broker,
+    publish,
+    request,
+    rpc_reply,
+    rpc_subscriber,
+)
+from claudecloud_common.contracts.instances import (
+    GetInstance,
+    InstanceRunning,
+    InstanceStatus,
+    InstanceSubject,
+    InstanceView,
+)
 from claudecloud_common.errors import ConflictError, UnavailableError
 from claudecloud_common.settings import ServiceSettings
 from devstack import servers
@@ -61,3 +78,36 @@ async def test_an_unavailable_dependency_is_retried_and_a_refusal_dead_lettered(
 
 def _event() -> InstanceRunning:
     return InstanceRunning(instance_id=uuid4(), user_id=uuid4(), status=InstanceStatus.RUNNING)
+
+
+async def test_an_rpc_whose_handler_fails_answers_503_at_once(tmp_path: Path) -> None:
+    with servers.NatsServer() as server:
+        settings = ServiceSettings(data_dir=tmp_path, nats_url=server.url)
+        broker = make_broker(settings)
+
+        @rpc_subscriber(broker, InstanceSubject.GET, settings=settings)
+        @rpc_reply
+        async def on_get(query: GetInstance) -> InstanceView:
+            raise ConnectionError(
+                f"database at postgres://app:hunter2@db down ({query.instance_id})"
+            )
+
+        await broker.connect()
+        await broker.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(RemoteError) as refused:
+                await request(
+                    broker,
+                    InstanceSubject.GET,
+                    GetInstance(instance_id=uuid4()),
+                    InstanceView,
+                    timeout=10,
+                )
+            waited = time.monotonic() - started
+        finally:
+            await broker.stop()
+
+    assert (refused.value.status_code, refused.value.error) == (503, "UnavailableError")
+    assert "hunter2" not in refused.value.detail  # what failed stays in this service's log
+    assert waited < 5, "answered at once, not after the caller's timeout"
