@@ -122,6 +122,11 @@ prepare_claude_code() {
 }
 
 ensure_base
+# One build at a time per checkout: two at once would share (and delete) the context's wheels/.
+# The second waits, then finds the image up to date when the sources are the same.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/instance-build-$(printf '%s' "$HERE" | sha256sum | cut -c1-12).lock"
+flock 9
 HASH="$(source_hash)"
 if [ "$FORCE" != "1" ] \
     && [ "$(docker image inspect -f '{{index .Config.Labels "io.claudecloud.source-hash"}}' "$INSTANCE_IMAGE" 2>/dev/null)" = "$HASH" ]; then
