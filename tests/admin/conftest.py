@@ -10,20 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 from claudecloud_admin.main import app
-from faststream import TestApp
 from nats.aio.client import Client as NatsClient
 from sqlalchemy.ext.asyncio import create_async_engine
 from typer.testing import CliRunner, Result
 
-from provisioner.app import create_app
-from provisioner.settings import ProvisionerSettings
+from tests.provisioner_app import ProvisionerFactory, provisioner_factory
 from tests.support import create_database, drop_database
 
 
@@ -41,29 +38,10 @@ async def bus(nats_url: str) -> AsyncIterator[NatsClient]:
     await nc.close()
 
 
-ProvisionerFactory = Callable[..., AbstractAsyncContextManager[ProvisionerSettings]]
-
-
 @pytest.fixture
 def provisioner(database_url: str, nats_url: str, tmp_path: Path) -> ProvisionerFactory:
     """Start the real provisioner app (migrations, streams, relay, subscribers)."""
-
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[ProvisionerSettings]:
-        values: dict[str, Any] = {
-            "data_dir": tmp_path,
-            "provider": "fake",
-            "database_url": database_url,
-            "nats_url": nats_url,
-            "bus_ack_wait_seconds": 3.0,
-            "outbox_poll_seconds": 0.5,
-            "outbox_grace_seconds": 1.0,
-        }
-        settings = ProvisionerSettings(**(values | overrides))
-        async with TestApp(create_app(settings)):
-            yield settings
-
-    return start
+    return provisioner_factory(database_url, nats_url, tmp_path)
 
 
 Admin = Callable[..., Any]

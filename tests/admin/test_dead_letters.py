@@ -9,9 +9,10 @@ from uuid import uuid4
 from claudecloud_admin.bus import DeadLetter
 from nats.aio.client import Client as NatsClient
 
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually, stream_messages
 
-from .conftest import Admin, ProvisionerFactory, bare
+from .conftest import Admin, bare
 
 
 def row_of(output: str, marker: str) -> list[str] | None:

@@ -6,9 +6,10 @@ from uuid import uuid4
 
 from nats.aio.client import Client as NatsClient
 
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
-from .conftest import Admin, ProvisionerFactory, bare
+from .conftest import Admin, bare
 
 CONSUMER = "provisioner-cmd-instance-wake"
 

@@ -23,7 +23,6 @@ import pytest
 import stripe
 import uvicorn
 from aiohttp import web
-from faststream import TestApp
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
@@ -41,8 +40,7 @@ from claudecloud_common.contracts.billing import (
 )
 from claudecloud_common.contracts.instances import InstanceList, InstanceSubject, ListInstances
 from claudecloud_common.server import DEFAULT_HEAD_BYTES, HeadLimitedH11Protocol
-from provisioner.app import create_app as create_provisioner
-from provisioner.settings import ProvisionerSettings
+from tests.provisioner_app import ProvisionerFactory, provisioner_factory
 from tests.support import create_database, drop_database, eventually, free_port
 
 WEBHOOK_SECRET = "whsec_billing_tests"
@@ -178,30 +176,10 @@ def billing(
     return start
 
 
-ProvisionerFactory = Callable[..., AbstractAsyncContextManager[ProvisionerSettings]]
-
-
 @pytest.fixture
 def provisioner(provisioner_db: str, nats_url: str, tmp_path: Path) -> ProvisionerFactory:
     """The real provisioner (fake machines) with billing on."""
-
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[ProvisionerSettings]:
-        values: dict[str, Any] = {
-            "data_dir": tmp_path,
-            "provider": "fake",
-            "database_url": provisioner_db,
-            "nats_url": nats_url,
-            "billing_enabled": True,
-            "bus_ack_wait_seconds": 3.0,
-            "outbox_poll_seconds": 0.5,
-            "outbox_grace_seconds": 1.0,
-        }
-        settings = ProvisionerSettings(**(values | overrides))
-        async with TestApp(create_provisioner(settings)):
-            yield settings
-
-    return start
+    return provisioner_factory(provisioner_db, nats_url, tmp_path, billing_enabled=True)
 
 
 async def ask(bus: NatsClient, subject: str, query: BaseModel, result: type[T]) -> T:

@@ -17,7 +17,8 @@ from claudecloud_common.contracts.instances import (
     InstanceStatus,
 )
 from gateway.instances.errors import refused
-from tests.billing.conftest import ProvisionerFactory, instances
+from tests.billing.conftest import instances
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration

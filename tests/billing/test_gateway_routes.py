@@ -18,7 +18,8 @@ from gateway.app import create_app
 from gateway.auth.service import AccountService
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState
-from tests.billing.conftest import BillingFactory, ProvisionerFactory, Stripe
+from tests.billing.conftest import BillingFactory, Stripe
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,6 @@ from nats.aio.client import Client as NatsClient
 from claudecloud_common.contracts.billing import BillingSubject, OpenPortal, PortalSession
 from tests.billing.conftest import (
     BillingFactory,
-    ProvisionerFactory,
     Stripe,
     ask,
     checkout,
@@ -23,6 +22,7 @@ from tests.billing.conftest import (
     stripe_event,
     subscribe,
 )
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually, stream_messages
 
 pytestmark = pytest.mark.integration

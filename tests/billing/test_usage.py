@@ -14,14 +14,8 @@ from billing.settings import DEFAULT_PLANS
 from billing.stripe_api import StripeSubscription
 from claudecloud_common.contracts.activity import UsageSample
 from claudecloud_common.db import Database
-from tests.billing.conftest import (
-    BillingFactory,
-    ProvisionerFactory,
-    Stripe,
-    instances,
-    status,
-    subscribe,
-)
+from tests.billing.conftest import BillingFactory, Stripe, instances, status, subscribe
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually, free_port, stream_messages
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,6 @@ from tests.billing.conftest import (
     SECRET_KEY,
     WEBHOOK_SECRET,
     BillingFactory,
-    ProvisionerFactory,
     Stripe,
     checkout,
     instances,
@@ -30,6 +29,7 @@ from tests.billing.conftest import (
     status,
     stripe_event,
 )
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.integration

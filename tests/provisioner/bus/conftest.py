@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
-from faststream import TestApp
 from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 
 from claudecloud_common.contracts.base import Message
-from provisioner.app import create_app
-from provisioner.settings import ProvisionerSettings
+from tests.provisioner_app import ProvisionerFactory, provisioner_factory
 from tests.support import create_database, drop_database
 
 
@@ -69,31 +66,12 @@ async def events(bus: NatsClient) -> AsyncIterator[Events]:
     await sub.unsubscribe()
 
 
-ProvisionerFactory = Callable[..., AbstractAsyncContextManager[ProvisionerSettings]]
-
-
 @pytest.fixture
 def provisioner(
     database_url: str, bus: NatsClient, nats_url: str, tmp_path: Path
 ) -> ProvisionerFactory:
     """Start the real provisioner app (lifespan, relay, subscribers) with extra settings."""
-
-    @asynccontextmanager
-    async def start(**overrides: Any) -> AsyncIterator[ProvisionerSettings]:
-        values: dict[str, Any] = {
-            "data_dir": tmp_path,
-            "provider": "fake",
-            "database_url": database_url,
-            "nats_url": nats_url,
-            "bus_ack_wait_seconds": 3.0,
-            "outbox_poll_seconds": 0.5,
-            "outbox_grace_seconds": 1.0,
-        }
-        settings = ProvisionerSettings(**(values | overrides))
-        async with TestApp(create_app(settings)):
-            yield settings
-
-    return start
+    return provisioner_factory(database_url, nats_url, tmp_path)
 
 
 async def publish(

@@ -17,9 +17,10 @@ from claudecloud_common.contracts.instances import (
 from claudecloud_common.db import Database
 from claudecloud_common.outbox import add_to_outbox
 from provisioner.providers.fake import read_state
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually, stream_messages
 
-from .conftest import Events, ProvisionerFactory, publish
+from .conftest import Events, publish
 
 
 def fake_calls(data_dir: Path) -> dict[str, int]:

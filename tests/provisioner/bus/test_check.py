@@ -27,9 +27,10 @@ from claudecloud_common.contracts.ops import (
     RunCheck,
 )
 from provisioner.providers.fake import read_state
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import create_database, drop_database, eventually
 
-from .conftest import Events, ProvisionerFactory
+from .conftest import Events
 
 
 @pytest.fixture

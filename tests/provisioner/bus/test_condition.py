@@ -17,9 +17,10 @@ from claudecloud_common.contracts.activity import (
 )
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import CreateInstance, PauseInstance
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
-from .conftest import Events, ProvisionerFactory, publish
+from .conftest import Events, publish
 
 
 async def view(bus: NatsClient, instance_id: UUID) -> dict[str, Any]:

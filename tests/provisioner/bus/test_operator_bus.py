@@ -8,9 +8,10 @@ from uuid import uuid4
 
 from nats.aio.client import Client as NatsClient
 
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
-from .conftest import Events, ProvisionerFactory
+from .conftest import Events
 
 
 async def test_a_bare_json_create_is_handled_once(

@@ -11,9 +11,10 @@ from nats.aio.client import Client as NatsClient
 
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
 from provisioner.providers.fake import read_state
+from tests.provisioner_app import ProvisionerFactory
 from tests.support import eventually
 
-from .conftest import Events, ProvisionerFactory, publish
+from .conftest import Events, publish
 
 
 async def test_a_provider_call_longer_than_the_ack_wait_is_made_once(
