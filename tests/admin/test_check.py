@@ -216,6 +216,7 @@ async def test_a_service_that_does_not_answer_in_time_is_a_finding_not_a_hang(
             return None  # takes the request and says nothing, like a wedged service
 
         sub = await p.bus.subscribe("rpc.ops.check.activity", cb=never_answer)
+        await p.bus.flush()  # the server has the subscription before the check asks
         try:
             started = time.monotonic()
             result = await p.admin("check", "--timeout", "1")
