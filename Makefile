@@ -73,7 +73,9 @@ bench: env ## Print the benchmark figures (see bench/)
 	$(UV) run --frozen python -m bench.auth --trace
 	$(UV) run --frozen python -m bench.terminal
 	$(UV) run --frozen python -m bench.billing
+	$(UV) run --frozen python -m bench.usage
 	$(UV) run --frozen python -m bench.netbird
+	$(UV) run --frozen python -m bench.checkpoint
 
 .PHONY: chaos
 chaos: N ?= 100
@@ -84,6 +86,10 @@ chaos: env ## Lifecycles from several clients while services and NATS are killed
 .PHONY: bench-billing
 bench-billing: env ## Stripe webhooks/s beside /healthz; Pay → running beside create → running
 	$(UV) run --frozen python -m bench.billing
+
+.PHONY: bench-usage
+bench-usage: env ## GET /billing/usage p50 for a user with a year of samples, beside /billing/status
+	$(UV) run --frozen python -m bench.usage
 
 .PHONY: bench-activity
 bench-activity: env ## One poll of 1,000 and of 10,000 instances: wall time and CPU, and the growth
@@ -113,6 +119,14 @@ service-image: env ## Build the one service image unless up to date (docker/serv
 .PHONY: stack-images
 stack-images: env ## Build every image deploy/compose.yaml runs (service, nats, postgres, instance)
 	UV="$(UV)" bash deploy/build.sh
+
+.PHONY: bench-connections
+bench-connections: env ## 1,000 idle terminals and 1,000 event streams through one gateway: echo beside them, memory each
+	$(UV) run --frozen python -m bench.connections
+
+.PHONY: capacity
+capacity: env ## 1,000, 5,000 and 10,000 workstations on the real services: commands under churn, poll, memory, tables (about 10 min)
+	$(UV) run --frozen python -m bench.capacity --instances 1000 5000 10000 $(CAPACITY_ARGS)
 
 .PHONY: bench-terminal
 bench-terminal: env ## Terminal through the gateway vs. straight to the agent: echo latency, cat throughput, 50 terminals

@@ -29,9 +29,9 @@ from nats.aio.msg import Msg
 
 from bench.common import percentile, summary
 from billing.standin import sign
-from claudecloud_common.contracts.base import RpcReply
-from claudecloud_common.contracts.billing import BillingSubject, CheckoutSession, StartCheckout
+from claudecloud_common.contracts.billing import CheckoutSession, StartCheckout
 from claudecloud_common.contracts.instances import InstanceSubject
+from claudecloud_common.rpc import request_on
 from devstack import Child, Stack, free_port, local_config
 from devstack.servers import PostgresServer, create_database
 from devstack.stack import wait_for_health
@@ -80,10 +80,7 @@ async def checkout(nc: NatsClient, user: uuid.UUID) -> CheckoutSession:
         cancel_url="http://localhost/",
         request_id=uuid.uuid4(),
     )
-    reply = await nc.request(str(BillingSubject.CHECKOUT), query.model_dump_json().encode(), 30)
-    parsed = RpcReply[CheckoutSession].model_validate_json(reply.data)
-    assert parsed.result is not None, parsed.error
-    return parsed.result
+    return await request_on(nc, query, timeout=30)
 
 
 async def paid_to_running(
@@ -177,7 +174,7 @@ async def rate(
     return count / elapsed, latencies
 
 
-async def webhooks(billing_url: str, subscriptions: list[dict[str, Any]], n: int) -> Any:
+async def webhooks(webhook_url: str, subscriptions: list[dict[str, Any]], n: int) -> Any:
     """Distinct ``customer.subscription.updated`` events over 200 subscriptions: verified,
     stored, the subscription read back from Stripe, synced, marked handled."""
 
@@ -192,9 +189,7 @@ async def webhooks(billing_url: str, subscriptions: list[dict[str, Any]], n: int
         }
         payload = json.dumps(event).encode()
         headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, SECRET)}
-        answer = await client.post(
-            f"{billing_url}/stripe/webhook", content=payload, headers=headers
-        )
+        answer = await client.post(webhook_url, content=payload, headers=headers)
         assert answer.status_code == 200, answer.text
         assert answer.json()["duplicate"] is False
 
@@ -236,8 +231,9 @@ async def main(paid: int, hooks: int) -> None:
     config = local_config(workdir, provider="fake", database_url=server, env=env)
     stack = Stack(config)
     billing_url = f"http://127.0.0.1:{stack.spec('billing').http_port}"
+    webhook_url = stack.spec("billing").listener_url("WEBHOOK_PORT")
     # Stripe is another machine: the stand-in runs in a process of its own, off billing's CPU.
-    stripe = standin_process(standin_url, f"{billing_url}/stripe/webhook", workdir)
+    stripe = standin_process(standin_url, webhook_url, workdir)
     try:
         stripe.start()
         await asyncio.to_thread(wait_for_health, f"{standin_url}/_standin/healthz", timeout=30)
@@ -254,7 +250,7 @@ async def main(paid: int, hooks: int) -> None:
         await healthz(billing_url, 200)  # warm-up
         base_rate, base_ms = await healthz(billing_url, hooks)
         read_rate, read_ms = await stripe_reads(standin_url, subscriptions, hooks)
-        hook_rate, hook_ms = await webhooks(billing_url, subscriptions, hooks)
+        hook_rate, hook_ms = await webhooks(webhook_url, subscriptions, hooks)
         await nc.close()
     finally:
         await asyncio.to_thread(stack.stop_all)

@@ -18,7 +18,7 @@ import httpx
 import nats
 from nats.aio.msg import Msg
 
-from bench.common import percentile, summary, verdict
+from bench.common import percentile, quiet_logs, summary, verdict
 from bench.floor import Floor, measure_floor
 from claudecloud_common.contracts.instances import CreateInstance, InstanceSubject
 from devstack import ServiceSpec, Stack, free_port, local_config, service
@@ -56,6 +56,7 @@ class RunningWatch:
 
 
 async def direct_provider(n: int, workdir: Path) -> list[float]:
+    quiet_logs()  # the provider's own lines would bury the figures
     provider = FakeProvider(workdir / "direct-fake.json")
     samples = []
     for _ in range(n):

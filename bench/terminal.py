@@ -27,11 +27,12 @@ import docker
 import httpx
 
 from bench.common import percentile, summary, verdict
+from claudecloud_agentapi.terminal import OUTPUT
 from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.engine import STANDIN_IMAGE as IMAGE
 from devstack.engine import ensure_instance_image
 from devstack.signin import sign_in_from_log as sign_in
-from devstack.ttyd import OUTPUT, Terminal
+from devstack.ttyd import Terminal
 from devstack.waiting import eventually
 
 KEYSTROKES = 300

@@ -1,9 +1,10 @@
-# One image for every ClaudeCloud service (gateway, provisioner, billing, activity, netbird); the
+# One image for every ClaudeCloud service (gateway, provisioner, billing, activity, netbird, audit,
+# webhooks); the
 # command chooses which: `python -m gateway`, `python -m provisioner`, ... Build it with
 # `make service-image` (docker/service/build.sh), which first puts into the build context what the
 # build cannot download itself (no HTTPS from inside a build here):
 #   wheels/            the services' wheels and their pinned dependencies (uv.lock, no dev group),
-#                      what `uv sync --package <service> --no-dev` installs, for all five at once
+#                      what `uv sync --package <service> --no-dev` installs, for all of them at once
 #   requirements.txt   those pins (`uv export --no-dev --package ...`)
 #   tools/             the optional stack helpers (mail catcher, OTLP span printer)
 #   web/               the dashboard's static export, when `make web` built it (else empty)
@@ -12,7 +13,7 @@ ARG BASE_IMAGE=claudecloud/base:bookworm
 FROM ${BASE_IMAGE}
 
 ARG SOURCE_HASH=unknown
-ARG PACKAGES="claudecloud-common claudecloud-gateway claudecloud-provisioner claudecloud-billing claudecloud-activity claudecloud-netbird"
+ARG PACKAGES="claudecloud-common claudecloud-agentapi claudecloud-gateway claudecloud-provisioner claudecloud-billing claudecloud-activity claudecloud-netbird claudecloud-audit claudecloud-webhooks"
 
 # A system user of its own; its home holds DATA_DIR (only used outside production).
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/claudecloud \

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,17 +52,26 @@ FOLDER_TIERS = {
     # folder under tests/ (the longest match wins) -> tier; a module may set its own pytestmark.
     # The folders mirror the code: tests/<service or library>/, a sub-folder per heavier tier.
     "admin": "integration",
+    "cli": "unit",
     "common": "unit",
     "provisioner": "unit",
     "provisioner/bus": "integration",
     "provisioner/docker": "docker",
+    "provisioner/kubernetes": "integration",
+    "provisioner/lifecycle": "e2e",  # each provider's parameter says its own tier
     "gateway": "unit",
     "gateway/signin": "e2e",
     "gateway/workspace": "docker",
     "gateway/credentials": "docker",
+    "gateway/git": "integration",  # a local GitHub on a port of its own
+    "gateway/git/docker": "docker",
     "activity": "integration",
+    "audit": "integration",
+    "bench": "unit",  # the benchmarks' pure helpers
+    "webhooks": "integration",
     "netbird": "integration",
     "agent": "e2e",
+    "agentapi": "unit",
     "devstack": "e2e",
     "e2e": "e2e",
     "web": "docker",
@@ -91,9 +104,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             unplaced.add(str(item.path))
         else:
             item.add_marker(tier)
+    for item in items:
+        _bound(item)
     if unplaced:
         raise pytest.UsageError(
             "these test files have no tier; add their folder to FOLDER_TIERS in tests/conftest.py"
             " or give the module a pytestmark (unit, integration, e2e, docker):\n  "
             + "\n  ".join(sorted(unplaced))
         )
+
+
+def _bound(item: pytest.Item) -> None:
+    """Run an async test under a deadline a little before pytest-timeout's, in its own loop.
+
+    Every test shares the session's event loop. pytest-timeout interrupts a test from a signal
+    handler, which abandons the test's tasks in that loop: its services stay subscribed and take
+    the next tests' messages, and one hang fails every test after it. Timed out here instead, the
+    test is cancelled where it waits (the traceback names that await) and its cleanup runs."""
+    test = getattr(item, "obj", None)
+    if not isinstance(item, pytest.Function) or not inspect.iscoroutinefunction(test):
+        return
+    marker = item.get_closest_marker("timeout")
+    limit = float(marker.args[0] if marker and marker.args else item.config.getini("timeout"))
+    if limit <= 0:
+        return
+    item.obj = _with_deadline(test, limit - min(15.0, limit * 0.1))
+
+
+def _with_deadline(
+    test: Callable[..., Awaitable[Any]], seconds: float
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(test)
+    async def bounded(*args: Any, **kwargs: Any) -> Any:
+        deadline = asyncio.timeout(seconds)
+        try:
+            async with deadline:
+                return await test(*args, **kwargs)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                raise  # the test's own
+            raise AssertionError(
+                f"the test did not end within {seconds:.0f} s; the traceback above shows where"
+                " it waited"
+            ) from exc
+
+    return bounded

@@ -43,7 +43,7 @@ class Launcher:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    async def banner(self) -> str:
+    async def banner(self, timeout: float = 90) -> str:
         """Wait for the banner; returns the admin API key it prints."""
 
         def printed() -> re.Match[str] | None:
@@ -51,7 +51,7 @@ class Launcher:
                 raise AssertionError(f"the launcher exited:\n{self.output[-4000:]}")
             return BANNER.search(self.output)
 
-        found: re.Match[str] = await eventually(printed, timeout=90, what="the start banner")
+        found: re.Match[str] = await eventually(printed, timeout=timeout, what="the start banner")
         assert found.group(1) == f"http://localhost:{self.port}"
         return found.group(2)
 

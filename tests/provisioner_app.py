@@ -1,6 +1,6 @@
 """The real provisioner app in this test's process (migrations, streams, outbox relay,
-subscribers) on the suite's servers, fake machines and quick bus timings: the one way tests of
-other services (and of the provisioner's bus) start it."""
+subscribers) on the suite's servers (or the gateway tests' in-memory bus), fake machines and
+quick bus timings: the one way tests of other services (and of the provisioner's bus) start it."""
 
 from __future__ import annotations
 
@@ -18,21 +18,31 @@ ProvisionerFactory = Callable[..., AbstractAsyncContextManager[ProvisionerSettin
 """``async with provisioner(**settings) as settings:`` runs it with those settings changed."""
 
 
+def provisioner_settings(
+    *, database_url: str, nats_url: str, data_dir: Path, **values: Any
+) -> ProvisionerSettings:
+    """The provisioner's settings in tests: fake machines, quick bus timings, ``values`` over."""
+    defaults: dict[str, Any] = {
+        "data_dir": data_dir,
+        "provider": "fake",
+        "database_url": database_url,
+        "nats_url": nats_url,
+        "bus_ack_wait_seconds": 3.0,
+        "outbox_poll_seconds": 0.5,
+        "outbox_grace_seconds": 1.0,
+    }
+    return ProvisionerSettings(**(defaults | values))
+
+
 def provisioner_factory(
     database_url: str, nats_url: str, data_dir: Path, **defaults: Any
 ) -> ProvisionerFactory:
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[ProvisionerSettings]:
-        values: dict[str, Any] = {
-            "data_dir": data_dir,
-            "provider": "fake",
-            "database_url": database_url,
-            "nats_url": nats_url,
-            "bus_ack_wait_seconds": 3.0,
-            "outbox_poll_seconds": 0.5,
-            "outbox_grace_seconds": 1.0,
-        }
-        settings = ProvisionerSettings(**(values | defaults | overrides))
+        where: dict[str, Any] = dict(
+            database_url=database_url, nats_url=nats_url, data_dir=data_dir
+        )
+        settings = provisioner_settings(**(where | defaults | overrides))
         async with TestApp(create_app(settings)):
             yield settings
 

@@ -113,3 +113,15 @@ def require_docker_engine() -> None:
         subprocess.run(["bash", str(ROOT / "scripts" / "docker-engine.sh")], check=False)
     if not docker_answers():
         pytest.fail("no Docker engine answers and scripts/docker-engine.sh could not start one")
+
+
+AGENT_SECRET_FILE = "/etc/claudecloud/agent-secret"
+"""Where a workstation's agent keeps its secret (the provider puts it there before the start)."""
+
+
+def agent_secret_of(container: Any) -> str:
+    """The secret a running workstation's agent accepts, read from inside the container (it is
+    in no environment ``docker inspect`` shows)."""
+    code, output = container.exec_run(["cat", AGENT_SECRET_FILE], user="claude")
+    assert code == 0, output
+    return str(output.decode().strip())

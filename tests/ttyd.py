@@ -1,15 +1,17 @@
 """The ttyd terminal client the tests use (shared with the benchmarks, so it lives in devstack)."""
 
-from devstack.ttyd import (
-    DIVIDER,
+from claudecloud_agentapi.terminal import (
     INPUT,
     OUTPUT,
     PAUSE,
     PREFERENCES,
     RESIZE,
     RESUME,
-    STATUS_BACKGROUND,
     TITLE,
+)
+from devstack.ttyd import (
+    DIVIDER,
+    STATUS_BACKGROUND,
     Layout,
     Terminal,
     drawn_at,

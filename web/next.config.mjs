@@ -2,7 +2,7 @@
 // `npm run dev` serves it on :3000 and forwards the API to the gateway (API_URL, default :8000).
 import { PHASE_DEVELOPMENT_SERVER } from "next/constants.js";
 
-const API_PREFIXES = ["auth", "instances", "billing", "web", "connect.sh", "healthz"];
+const API_PREFIXES = ["auth", "instances", "billing", "web", "me", "connect.sh", "healthz"];
 
 export default function config(phase) {
   const common = {

@@ -22,14 +22,16 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_FOR_SECONDS = 120.0
 """How long a client keeps retrying one request before it gives up (and says so)."""
 
-TRANSITIONS = {
-    # command: (method, path suffix, state on the way, state it ends in)
-    "create": ("POST", "", "provisioning", "running"),
-    "pause": ("POST", "/pause", "pausing", "paused"),
-    "wake": ("POST", "/wake", "waking", "running"),
-    "destroy": ("DELETE", "", "destroying", "destroyed"),
+TRANSITIONS: dict[str, tuple[str, str, str, str, dict[str, Any] | None]] = {
+    # command: (method, path suffix, state on the way, state it ends in, body)
+    "create": ("POST", "", "provisioning", "running", None),
+    "freeze": ("POST", "/pause", "pausing", "frozen", {"keep_memory": True}),
+    "pause": ("POST", "/pause", "pausing", "paused", {"keep_memory": False}),
+    "wake": ("POST", "/wake", "waking", "running", None),
+    "destroy": ("DELETE", "", "destroying", "destroyed", None),
 }
-LIFECYCLE = ("create", "pause", "wake", "destroy")
+LIFECYCLE = ("create", "freeze", "wake", "pause", "wake", "destroy")
+"""Each lifecycle freezes and thaws, then stops and starts, its instance."""
 
 
 class GaveUp(Exception):
@@ -104,11 +106,11 @@ class ChaosClient:
 
     async def lifecycle(self, *, paid: bool = False, cancel: bool = False) -> bool:
         """Create (``paid``: by paying on Stripe's Checkout page, billing then asks for it),
-        pause, wake (``cancel``: then cancel the subscription, billing pauses it), destroy;
-        False when one command did not complete (the rest of this lifecycle is then
-        abandoned, its instance destroyed if it can be)."""
+        freeze, wake, stop, wake (``cancel``: then cancel the subscription, billing pauses
+        it), destroy; False when one command did not complete (the rest of this lifecycle is
+        then abandoned, its instance destroyed if it can be)."""
         instance_id: str | None = None
-        steps = [*LIFECYCLE[:3], *(["cancel"] if cancel else []), LIFECYCLE[3]]
+        steps = [*LIFECYCLE[:-1], *(["cancel"] if cancel else []), LIFECYCLE[-1]]
         for step in steps:
             kind = "pause" if step == "cancel" else step
             how = "paid" if paid and kind == "create" else "cancel" if step == "cancel" else ""
@@ -135,7 +137,7 @@ class ChaosClient:
         return command
 
     async def _send(self, command: Command) -> None:
-        method, suffix, via, to = TRANSITIONS[command.kind]
+        method, suffix, via, to, body = TRANSITIONS[command.kind]
         if command.kind == "create":
             headers = {"Idempotency-Key": f"chaos-{uuid4()}"}
             response, command.attempts = await self.request(
@@ -143,7 +145,7 @@ class ChaosClient:
             )
         else:
             path = f"/instances/{command.instance_id}{suffix}"
-            response, command.attempts = await self.request(method, path)
+            response, command.attempts = await self.request(method, path, json=body)
         if response.status_code == 202:
             command.accepted = True
             command.instance_id = str(response.json()["id"])

@@ -15,7 +15,7 @@ from .faults import FaultLog
 from .machines import Machines
 
 TRANSITIONAL = frozenset({"provisioning", "pausing", "waking", "destroying"})
-LIVE = frozenset({"provisioning", "running", "pausing", "paused", "waking", "destroying"})
+LIVE = frozenset({"provisioning", "running", "pausing", "paused", "frozen", "waking", "destroying"})
 CHECK_TIMEOUT_SECONDS = 120.0
 
 
@@ -78,7 +78,7 @@ def count_doubles(figures: Figures, commands: list[Command], machines: Machines)
 
 def count_rows(figures: Figures, rows: list[dict[str, Any]], machines: Machines) -> None:
     """Stuck rows (transitional), and orphans both ways: a machine without a live row, a
-    running or paused row without a machine."""
+    running, frozen or paused row without a machine."""
     held = machines.held()
     live = {row["id"]: row for row in rows if row["status"] in LIVE}
     for row in rows:
@@ -91,7 +91,7 @@ def count_rows(figures: Figures, rows: list[dict[str, Any]], machines: Machines)
             figures.problems.append(f"orphan machine: {machine.provider_id} ({machine.user_id})")
     users = {machine.user_id for machine in held}
     for row in live.values():
-        if row["status"] in ("running", "paused") and row["user_id"] not in users:
+        if row["status"] in ("running", "frozen", "paused") and row["user_id"] not in users:
             figures.orphans += 1
             figures.problems.append(f"row without machine: instance {row['id']}")
 

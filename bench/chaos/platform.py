@@ -62,7 +62,7 @@ class Platform:
 
     async def start(self) -> None:
         if self.stripe is not None and self.stripe.child is None:
-            webhook = f"http://127.0.0.1:{self.stack.spec('billing').http_port}/stripe/webhook"
+            webhook = self.stack.spec("billing").listener_url("WEBHOOK_PORT")
             await asyncio.to_thread(self.stripe.start, webhook)
         await asyncio.to_thread(self.stack.start)
         self._supervise()

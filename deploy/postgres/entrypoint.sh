@@ -6,7 +6,7 @@
 set -euo pipefail
 
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
-SERVICES="${POSTGRES_SERVICES:-gateway provisioner billing activity netbird}"
+SERVICES="${POSTGRES_SERVICES:-gateway provisioner billing activity netbird audit webhooks}"
 say() { printf '[postgres-entrypoint] %s\n' "$*" >&2; }
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then

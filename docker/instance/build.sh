@@ -16,7 +16,7 @@
 #   FORCE                 1 = rebuild even when up to date
 #
 # "Up to date" means an image with this tag carries the label io.claudecloud.source-hash equal to
-# the hash of this folder, the agent's sources, uv.lock and the settings above.
+# the hash of this folder, the agent's sources (and its API's), its pins and the settings above.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -28,6 +28,9 @@ CLAUDE_CODE_VERSION="${CLAUDE_CODE_VERSION:-latest}"
 FORCE="${FORCE:-0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/claudecloud"
 UV="${UV:-uv}"
+# The agent and the workspace packages it needs (its API); their sources make the image.
+AGENT_PACKAGES=(claudecloud-agent claudecloud-agentapi)
+AGENT_SOURCES=(services/agent libs/agentapi)
 
 START=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
@@ -49,7 +52,7 @@ source_hash() {
         cd "$ROOT"
         find docker/instance -maxdepth 1 -type f \( -name '*.sh' -o -name Dockerfile \) -print0 \
             | sort -z | xargs -0 sha256sum
-        find services/agent -type f \( -name '*.py' -o -name '*.toml' -o -name py.typed \) \
+        find "${AGENT_SOURCES[@]}" -type f \( -name '*.py' -o -name '*.toml' -o -name py.typed \) \
             -not -path '*/tests/*' -print0 | sort -z | xargs -0 sha256sum
         agent_requirements
         if [ "$CLAUDE_CODE" = "standin" ]; then sha256sum tests/fakes/claude; fi
@@ -75,7 +78,10 @@ prepare_wheels() {
     step "agent wheels for Python $python_version (uv build + pip download on the host)"
     rm -rf "$HERE/wheels"
     mkdir -p "$HERE/wheels" "$CACHE"
-    (cd "$ROOT" && $UV build --quiet --wheel --package claudecloud-agent -o "$HERE/wheels")
+    # Our own packages are built here (the lock's export leaves the workspace out).
+    for package in "${AGENT_PACKAGES[@]}"; do
+        (cd "$ROOT" && $UV build --quiet --wheel --package "$package" -o "$HERE/wheels")
+    done
     # The Agent SDK's platform wheels bundle their own 200 MB Claude Code; the image installs
     # Claude Code itself (the agent names it), so the SDK is built from its sdist, without.
     agent_requirements | grep -v '^claude-agent-sdk==' >"$CACHE/agent-requirements.txt"

@@ -7,15 +7,26 @@
 # name, then its value) goes into the environment of Claude Code's own process only, read anew at
 # every start; neither this script nor tmux ever holds it in theirs. Signed out (no such file and
 # no ~/.claude/.credentials.json from Claude's own /login), the pane first says how to sign in.
+#
+# Where Claude has a conversation for this folder (its transcripts, kept on the volume), the pane
+# starts `claude --continue`, so after a wake from a stop Claude is where the user left it. A
+# --continue that fails at once (the conversation would not load) is followed by plain starts
+# until a run lasts.
 QUICK_SECONDS=10
 CREDENTIAL_FILE="$HOME/.config/claudecloud/claude-credential"
 delay=3
+
+conversation_here() {  # Claude's folder for this one: every non-alphanumeric is a '-'
+    local folder
+    folder="${CLAUDE_CONFIG_DIR:-$HOME/.claude}/projects/$(pwd -P | sed 's/[^A-Za-z0-9]/-/g')"
+    compgen -G "$folder/*-*-*-*-*.jsonl" >/dev/null
+}
 
 signed_in() {
     [ -s "$CREDENTIAL_FILE" ] || [ -f "${CLAUDE_CONFIG_DIR:-$HOME/.claude}/.credentials.json" ]
 }
 
-run_claude() {  # in a subshell: the export reaches only the exec'd claude
+run_claude() {  # in a subshell: the export reaches only the exec'd claude; "$@": its options
     (
         name="" value=""
         [ -r "$CREDENTIAL_FILE" ] && { IFS= read -r name; IFS= read -r value; } <"$CREDENTIAL_FILE"
@@ -23,7 +34,7 @@ run_claude() {  # in a subshell: the export reaches only the exec'd claude
             ANTHROPIC_API_KEY | CLAUDE_CODE_OAUTH_TOKEN) [ -n "$value" ] && export "$name=$value" ;;
         esac
         unset name value
-        exec claude
+        exec claude "$@"
     )
 }
 
@@ -36,6 +47,7 @@ describe() {  # an exit status in words
     fi
 }
 
+resume=1
 while true; do
     if ! command -v claude >/dev/null 2>&1; then
         echo "Claude Code is not installed in this image"
@@ -48,12 +60,19 @@ while true; do
         printf ' - /login below (your Claude subscription), or\n'
         printf ' - store an API key or OAuth token:\n   claude-cloud claude-key set\n\n'
     fi
+    options=()
+    if [ "$resume" = 1 ] && conversation_here; then
+        options=(--continue)
+    fi
     started=$SECONDS
     # stderr stays Claude's; the shell's own "Killed" notice is left out (the text below says it).
-    { run_claude 2>&3; } 3>&2 2>/dev/null
+    { run_claude "${options[@]}" 2>&3; } 3>&2 2>/dev/null
     code=$?
     if [ $((SECONDS - started)) -ge "$QUICK_SECONDS" ]; then
         delay=3
+        resume=1
+    elif [ "${#options[@]}" -gt 0 ] && [ "$code" -ne 0 ]; then
+        resume=0
     fi
     # Short lines: the pane is 56 columns wide in an 80-column window.
     printf '\n\033[1mClaude Code %s.\033[0m\n' "$(describe "$code")"

@@ -6,18 +6,22 @@
 #   setup.sh [CONTEXT_DIR]
 #
 # CONTEXT_DIR (default: the script's folder) may hold what the machine cannot download itself:
-#   wheels/        the agent's Python wheels (claudecloud-agent and its dependencies); installed
-#                  into /opt/claudecloud/agent with no index (no HTTPS needed)
+#   wheels/        the agent's Python wheels (claudecloud-agent, its API claudecloud-agentapi and
+#                  their dependencies); installed into /opt/claudecloud/agent with no index (no
+#                  HTTPS needed)
 #   claude-code/   the Claude Code native executable `claude` (from npm's
 #                  @anthropic-ai/claude-code-linux-x64 package), installed as /usr/local/bin/claude
-#   *.sh           supervisor.sh, tmux-session.sh, claude-pane.sh, shell-pane.sh, healthcheck.sh
+#   *.sh           supervisor.sh, tmux-session.sh, claude-pane.sh, shell-pane.sh, healthcheck.sh,
+#                  git-credential.sh (git's credential helper: asks the agent for the platform's token)
 #
 # Environment:
 #   CLAUDE_CODE   1 = install Claude Code from CONTEXT_DIR/claude-code (default 1); standin = the
 #                 same with the tests' stand-in there instead; anything else = skip
 #   DATA_DIR      the user's persistent data and home (default /claude-data)
 #   INSTANCE_USER the non-root user everything runs as (default claude)
-#   SETUP_STEPS   which steps to run, in order (default: packages user scripts agent claude_code)
+#   GIT_CREDENTIAL_HOST  the git host whose credentials the helper answers for until the agent
+#                 learns the platform's own (default https://github.com)
+#   SETUP_STEPS   which steps to run, in order (default: packages user scripts git agent claude_code)
 set -euo pipefail
 
 CONTEXT="${1:-$(cd "$(dirname "$0")" && pwd)}"
@@ -25,8 +29,9 @@ CLAUDE_CODE="${CLAUDE_CODE:-1}"
 DATA_DIR="${DATA_DIR:-/claude-data}"
 INSTANCE_USER="${INSTANCE_USER:-claude}"
 PREFIX=/opt/claudecloud
-SETUP_STEPS="${SETUP_STEPS:-packages user scripts agent claude_code}"
-PACKAGES=(bash ca-certificates curl git nodejs procps python3 python3-venv tmux)
+GIT_CREDENTIAL_HOST="${GIT_CREDENTIAL_HOST:-https://github.com}"
+SETUP_STEPS="${SETUP_STEPS:-packages user scripts git agent claude_code}"
+PACKAGES=(bash ca-certificates curl git nodejs openssh-client procps python3 python3-venv tmux)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -61,7 +66,25 @@ install_scripts() {
     for script in supervisor.sh tmux-session.sh claude-pane.sh shell-pane.sh healthcheck.sh; do
         install -m 0755 "$CONTEXT/$script" "$PREFIX/bin/$script"
     done
+    install -m 0755 "$CONTEXT/git-credential.sh" "$PREFIX/bin/git-credential-claudecloud"
     say "scripts: installed in $PREFIX/bin"
+}
+
+# Git asks the platform for credentials with no setup by the user: the system configuration
+# includes a file the agent writes (credential.<host>.helper for the provider's hosts, learned
+# from the gateway at start); until then it names GIT_CREDENTIAL_HOST. The folder also holds the
+# agent's socket for the helper (0600: the instance's user alone may ask it).
+configure_git() {
+    local run="$PREFIX/run"
+    install -d -o "$INSTANCE_USER" -g "$INSTANCE_USER" -m 0755 "$run"
+    if [ ! -f "$run/gitconfig" ]; then
+        printf '[credential "%s"]\n\thelper = %s\n' "$GIT_CREDENTIAL_HOST" \
+            "$PREFIX/bin/git-credential-claudecloud" >"$run/gitconfig"
+        chown "$INSTANCE_USER:" "$run/gitconfig"
+    fi
+    git config --system --get-all include.path | grep -qxF "$run/gitconfig" \
+        || git config --system --add include.path "$run/gitconfig"
+    say "git: credentials for $GIT_CREDENTIAL_HOST (until the agent learns the platform's hosts)"
 }
 
 install_agent() {
@@ -72,7 +95,7 @@ install_agent() {
     fi
     [ -x "$PREFIX/agent/bin/python" ] || python3 -m venv "$PREFIX/agent"
     "$PREFIX/agent/bin/python" -m pip install --quiet --no-index --disable-pip-version-check \
-        --find-links "$CONTEXT/wheels" --upgrade claudecloud-agent
+        --find-links "$CONTEXT/wheels" --upgrade claudecloud-agent claudecloud-agentapi
     say "agent: $("$PREFIX/agent/bin/python" -m pip --disable-pip-version-check show claudecloud-agent | grep ^Version)"
 }
 
@@ -97,6 +120,7 @@ for step in $SETUP_STEPS; do
         packages) install_packages ;;
         user) create_user ;;
         scripts) install_scripts ;;
+        git) configure_git ;;
         agent) install_agent ;;
         claude_code) install_claude_code ;;
         *) say "unknown step: $step"; exit 2 ;;

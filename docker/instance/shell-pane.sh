@@ -1,6 +1,14 @@
 #!/bin/bash
 # The right pane of the `claude` session: always a shell. One that exits is replaced at once
 # (a shell that cannot even start is retried once a second).
+#
+# After a wake from a stop, the pane's first screen is where the user left off: the agent's
+# checkpoint before the stop, shown once (python -m agent.resume; -I: nothing in the working folder
+# can pass for the agent's modules).
+AGENT_PYTHON="${AGENT_PYTHON:-/opt/claudecloud/agent/bin/python}"
+if [ -x "$AGENT_PYTHON" ]; then
+    "$AGENT_PYTHON" -I -m agent.resume 2>/dev/null
+fi
 while true; do
     started=$SECONDS
     bash -l

@@ -13,7 +13,7 @@
 #   FORCE           1 = rebuild even when up to date
 #
 # "Up to date" means an image with this tag carries the label io.claudecloud.source-hash equal to
-# the hash of the Dockerfile, this folder, the services' and libs/common's sources, the pinned
+# the hash of the Dockerfile, this folder, the services' and their libraries' sources, the pinned
 # requirements, the dashboard's export (when built) and the base image.
 set -euo pipefail
 
@@ -23,9 +23,10 @@ SERVICE_IMAGE="${SERVICE_IMAGE:-claudecloud/service:latest}"
 BASE_IMAGE="${BASE_IMAGE:-claudecloud/base:bookworm}"
 FORCE="${FORCE:-0}"
 UV="${UV:-uv}"
-SERVICES=(gateway provisioner billing activity netbird)
-PACKAGES=(claudecloud-common "${SERVICES[@]/#/claudecloud-}")
-SOURCES=(libs/common "${SERVICES[@]/#/services/}")
+SERVICES=(gateway provisioner billing activity netbird audit webhooks)
+LIBS=(common agentapi)
+PACKAGES=("${LIBS[@]/#/claudecloud-}" "${SERVICES[@]/#/claudecloud-}")
+SOURCES=("${LIBS[@]/#/libs/}" "${SERVICES[@]/#/services/}")
 
 START=$SECONDS
 step() { printf '\n==> [%3ds] %s\n' "$((SECONDS - START))" "$*" >&2; }

@@ -26,8 +26,8 @@ from nats.js.errors import NotFoundError
 from activity.app import Activity, build, worker_app
 from activity.clock import ManualClock
 from activity.settings import ActivitySettings
-from claudecloud_common.bus import request
-from claudecloud_common.contracts.activity import ActivitySubject, ActivityView, GetActivity
+from claudecloud_common.contracts.activity import ActivityView, GetActivity
+from claudecloud_common.rpc import request
 from tests.activity.fakes import FakeAgents, Machine, StandinProvisioner
 from tests.support import create_database, drop_database, eventually
 
@@ -80,7 +80,7 @@ class Seen:
 
 @pytest.fixture
 async def seen(bus: NatsClient) -> AsyncIterator[dict[str, Seen]]:
-    found = {name: Seen() for name in ("usage", "unhealthy", "recovered")}
+    found = {name: Seen() for name in ("usage", "unhealthy", "recovered", "claude_spend")}
     subs = []
     for name, box in found.items():
 
@@ -132,16 +132,11 @@ class Platform:
         return machine, agent
 
     async def view(self, instance_id: UUID, *, missing_ok: bool = False) -> ActivityView | None:
-        from claudecloud_common.bus import RemoteError
+        from claudecloud_common.rpc import RemoteError
 
         try:
-            return await request(
-                self.replicas[0].parts.broker,
-                ActivitySubject.GET,
-                GetActivity(instance_id=instance_id),
-                ActivityView,
-                timeout=5,
-            )
+            query = GetActivity(instance_id=instance_id)
+            return await request(self.replicas[0].parts.broker, query, timeout=5)
         except RemoteError as exc:
             if missing_ok and exc.status_code == 404:
                 return None

@@ -23,6 +23,8 @@ from starlette.routing import Route
 from claudecloud_common.contracts.base import RpcReply
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
+    HostMemory,
+    InstanceFrozen,
     InstancePaused,
     InstanceRunning,
     InstanceStatus,
@@ -35,6 +37,7 @@ from claudecloud_common.contracts.instances import (
     RunningInstance,
     RunningPage,
 )
+from claudecloud_common.contracts.providers import ProviderKind, capabilities
 from devstack import free_port
 from devstack.waiting import eventually
 
@@ -54,6 +57,8 @@ class AgentState:
     oom_kills: int | None = 0
     tmux_input_at: float | None = None
     polls: int = 0
+    claude_spend: list[dict[str, Any]] = field(default_factory=list)
+    """Claude's running totals per day and source, as the agent's ``ClaudeSpendDay``."""
 
     def type(self) -> None:
         self.inputs += 1
@@ -83,6 +88,7 @@ class AgentState:
             "turns_ended": self.turns_ended,
             "seconds_since_turn_ended": self.seconds_since_turn_ended,
             "oom_kills": self.oom_kills,
+            "claude_spend": self.claude_spend,
         }
 
 
@@ -152,18 +158,23 @@ class Machine:
     oom_killed: bool = False
     restarting: bool = False
     restarts: int = 0
+    memory_mb: int | None = None
+    """The memory the machine holds, as the provider would say (None: it cannot tell)."""
 
 
 class StandinProvisioner:
     """Answers ``rpc.instance.activity`` and ``rpc.instance.running`` as the provisioner does, and
-    pauses on ``cmd.instance.pause``, announcing it. Counts every pause command it sees (a core
-    subscription sees each publish, duplicates included)."""
+    pauses on ``cmd.instance.pause``, announcing it: a pause keeping memory freezes a running
+    machine where ``provider`` can (docker: it can), any other stops it. Counts every pause
+    command it sees (a core subscription sees each publish, duplicates included)."""
 
     def __init__(self, nc: NatsClient) -> None:
         self.nc = nc
         self.machines: dict[UUID, Machine] = {}
         self.pauses: list[PauseInstance] = []
         self.activity_requests = 0
+        self.provider: ProviderKind | None = ProviderKind.DOCKER
+        self.host_memory: HostMemory | None = None
         self._subs: list[Any] = []
 
     async def start(self) -> None:
@@ -178,6 +189,10 @@ class StandinProvisioner:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
+    @property
+    def keeps_memory(self) -> bool:
+        return self.provider is not None and capabilities(self.provider).keeps_memory
+
     async def run(self, machine: Machine, *, woken: bool = False) -> None:
         """The instance now runs: announce it as the provisioner would."""
         machine.status = InstanceStatus.RUNNING
@@ -188,7 +203,9 @@ class StandinProvisioner:
         )
         await self._announce(event)
 
-    async def _announce(self, event: InstanceRunning | InstanceWoken | InstancePaused) -> None:
+    async def _announce(
+        self, event: InstanceRunning | InstanceWoken | InstancePaused | InstanceFrozen
+    ) -> None:
         headers = {"Nats-Msg-Id": str(event.id)}
         await self.nc.jetstream().publish(
             str(event.subject), event.model_dump_json().encode(), headers=headers
@@ -204,21 +221,27 @@ class StandinProvisioner:
                 items.append(MachineActivity(instance_id=instance_id))
                 continue
             running = m.status is InstanceStatus.RUNNING
+            frozen = m.status is InstanceStatus.FROZEN
             items.append(
                 MachineActivity(
                     instance_id=instance_id,
                     status=m.status,
-                    running=running,
+                    running=running or frozen,
                     healthy=running,
+                    frozen=frozen,
                     processes=3,
                     oom_killed=m.oom_killed,
                     restarting=m.restarting,
                     restarts=m.restarts,
+                    memory_bytes=None if m.memory_mb is None else m.memory_mb << 20,
                     host=m.host if running else None,
                     agent_secret=SecretStr(m.secret) if running else None,
                 )
             )
-        reply = RpcReply[MachineActivityList](result=MachineActivityList(items=items))
+        answer = MachineActivityList(
+            items=items, host_memory=self.host_memory, provider=self.provider
+        )
+        reply = RpcReply[MachineActivityList](result=answer)
         await msg.respond(reply.model_dump_json().encode())
 
     async def _on_running_page(self, msg: Msg) -> None:
@@ -236,14 +259,18 @@ class StandinProvisioner:
         command = PauseInstance.model_validate(json.loads(msg.data))
         self.pauses.append(command)
         machine = self.machines.get(command.instance_id)
-        if machine is None or machine.status is not InstanceStatus.RUNNING:
+        if machine is None or machine.status not in (InstanceStatus.RUNNING, InstanceStatus.FROZEN):
             return
-        machine.status = InstanceStatus.PAUSED
+        freezes = command.keep_memory and self.keeps_memory
+        if freezes and machine.status is InstanceStatus.FROZEN:
+            return  # already frozen: the provisioner refuses it
+        machine.status = InstanceStatus.FROZEN if freezes else InstanceStatus.PAUSED
+        kind = InstanceFrozen if freezes else InstancePaused
         await self._announce(
-            InstancePaused(
+            kind(
                 instance_id=machine.instance_id,
                 user_id=machine.user_id,
-                status=InstanceStatus.PAUSED,
+                status=machine.status,
                 reason=command.reason,
                 command_id=command.id,
             )

@@ -21,13 +21,15 @@ from nats.aio.client import Client as NatsClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from activity.app import Activity, build, worker_app
+from activity.app import Activity, build, policy_of, worker_app
 from activity.clock import ManualClock
+from activity.service import ActivityService
 from activity.settings import ActivitySettings
-from claudecloud_common.bus import request
-from claudecloud_common.contracts.activity import ActivitySubject, ActivityView, GetActivity
-from claudecloud_common.contracts.base import RpcReply
-from claudecloud_common.contracts.ops import CheckReport, DriftKind, Finding, OpsSubject, RunCheck
+from claudecloud_common.contracts.activity import ActivityView, GetActivity
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.contracts.instances import InstanceFrozen, InstanceStatus
+from claudecloud_common.contracts.ops import CheckActivity, CheckReport, DriftKind, Finding
+from claudecloud_common.rpc import request, request_on
 from provisioner.app import create_app as create_provisioner
 from provisioner.settings import ProvisionerSettings
 from tests.activity.fakes import FakeAgents
@@ -42,13 +44,7 @@ class Stack:
     bus: NatsClient
 
     async def check(self, *, fix: bool = False) -> CheckReport:
-        reply = await self.bus.request(
-            str(OpsSubject.CHECK_ACTIVITY), RunCheck(fix=fix).model_dump_json().encode(), timeout=20
-        )
-        parsed = RpcReply[CheckReport].model_validate_json(reply.data)
-        assert parsed.error is None, parsed.error
-        assert parsed.result is not None
-        return parsed.result
+        return await request_on(self.bus, CheckActivity(fix=fix), timeout=20)
 
     async def sql(self, statement: str, **values: Any) -> None:
         engine = create_async_engine(self.provisioner_db)
@@ -72,16 +68,18 @@ class Stack:
         )
         return instance_id
 
-    async def view(self, instance_id: UUID) -> ActivityView:
-        found = await request(
-            self.activity.broker,
-            ActivitySubject.GET,
-            GetActivity(instance_id=instance_id),
-            ActivityView,
-            timeout=5,
+    async def frozen(self, instance_id: UUID, user_id: UUID) -> None:
+        """Activity hears that the instance froze."""
+        event = InstanceFrozen(
+            instance_id=instance_id, user_id=user_id, status=InstanceStatus.FROZEN
         )
-        assert found is not None
-        return found
+        async with self.activity.db.transaction() as session:
+            service = ActivityService(session, policy_of(self.activity.settings))
+            await service.apply_event(event, utcnow())
+
+    async def view(self, instance_id: UUID) -> ActivityView:
+        query = GetActivity(instance_id=instance_id)
+        return await request(self.activity.broker, query, timeout=5)
 
 
 def kind(report: CheckReport, wanted: DriftKind) -> Finding:
@@ -167,3 +165,29 @@ async def test_usage_open_on_a_paused_instance_is_found_and_fix_closes_it(stack:
     assert kind(await stack.check(fix=True), DriftKind.USAGE_OPEN_ON_STOPPED).fixed == 1
     assert (await stack.view(instance_id)).status == "paused"
     assert kind(await stack.check(), DriftKind.USAGE_OPEN_ON_STOPPED).count == 0
+
+
+async def test_a_frozen_instance_is_never_an_agent_not_answering_and_its_usage_closes(
+    stack: Stack,
+) -> None:
+    instance_id = await stack.running_instance()
+    await stack.check(fix=True)  # activity follows it
+    user_id = (await stack.view(instance_id)).user_id
+    await stack.sql("UPDATE instances SET status = 'frozen' WHERE id = :id", id=instance_id)
+    await stack.frozen(instance_id, user_id)
+    await stack.agents.stop()  # a frozen machine's agent cannot answer
+
+    report = await stack.check()
+    assert [(f.kind, f.count) for f in report.findings] == [
+        (DriftKind.USAGE_OPEN_ON_STOPPED, 0),
+        (DriftKind.RUNNING_NOT_METERED, 0),
+        (DriftKind.AGENT_NOT_ANSWERING, 0),
+    ]
+
+    # Stopped, and activity missed it: its frozen time would be metered on.
+    await stack.sql("UPDATE instances SET status = 'paused' WHERE id = :id", id=instance_id)
+    found = kind(await stack.check(), DriftKind.USAGE_OPEN_ON_STOPPED)
+    assert (found.count, found.samples) == (1, [str(instance_id)])
+    assert kind(await stack.check(fix=True), DriftKind.USAGE_OPEN_ON_STOPPED).fixed == 1
+    view = await stack.view(instance_id)
+    assert (view.status, view.frozen_at) == ("paused", None)

@@ -2,8 +2,9 @@
 the stand-in ``claude`` image; the activity service in this process with a clock the test moves.
 Each poll asks the real provisioner (``rpc.instance.activity``) and the instance's real agent.
 
-Settings are short so a test reads in minutes of clock, not hours: interval 5 min, idle after
-30 min, grace 10 min, max run without human input 2 h.
+Settings are short so a test reads in minutes of clock, not hours: interval 5 min, frozen when
+idle for 30 min, stopped when frozen for 20 min, grace 10 min, max run without human input 2 h.
+Docker keeps memory: idle freezes the container (``docker pause``) before it stops it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import asyncio
 import contextlib
 import functools
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -30,7 +35,7 @@ from activity.settings import ActivitySettings
 from devstack import Stack, docker_isolation, local_config, remove_deployment
 from devstack.signin import sign_in_from_log as sign_in
 from tests.gateway.workspace.conftest import IMAGE, standin_engine
-from tests.support import create_database, drop_database, eventually
+from tests.support import agent_secret_of, create_database, drop_database, eventually
 from tests.ttyd import Terminal
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -39,10 +44,12 @@ __all__ = ["standin_engine"]  # the session's engine with the stand-in image, sh
 
 INTERVAL = 300.0
 IDLE_STEPS = 6  # 30 min
+STOP_STEPS = 4  # 20 min
 MAX_STEPS = 24  # 2 h
 SETTINGS: dict[str, Any] = {
     "interval_seconds": INTERVAL,
-    "idle_threshold_seconds": IDLE_STEPS * INTERVAL,
+    "freeze_after_seconds": IDLE_STEPS * INTERVAL,
+    "stop_after_seconds": STOP_STEPS * INTERVAL,
     "grace_seconds": 2 * INTERVAL,
     "max_lifetime_seconds": MAX_STEPS * INTERVAL,
     "agent_timeout_seconds": 2.0,
@@ -87,13 +94,14 @@ class Live:
         return found
 
     async def running(self) -> tuple[Container, str, str]:
-        """Wake it if an earlier test paused it; its container, agent address and secret."""
+        """Wake it if an earlier test froze or stopped it; its container, agent address and
+        secret."""
 
         async def settled() -> str | None:  # a pause an earlier test caused may be under way
             status = str((await self.instance())["status"])
-            return status if status in ("running", "paused") else None
+            return status if status in ("running", "paused", "frozen") else None
 
-        was_paused = await eventually(settled, timeout=60, what="a settled status") == "paused"
+        was_paused = await eventually(settled, timeout=60, what="a settled status") != "running"
         if was_paused:
             woken = await self.admin.post(f"/instances/{self.instance_id}/wake")
             assert woken.status_code == 202, woken.text
@@ -106,26 +114,35 @@ class Live:
 
         await eventually(followed, what="activity following the new run")
         container = self.engine.containers.get(f"claude-{view['user_id']}")
-        env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-        return container, view["host"], env["AGENT_SECRET"]
+        return container, view["host"], agent_secret_of(container)
 
     async def _is_running(self) -> dict[str, Any] | None:
         view = await self.instance()
         return view if view["status"] == "running" else None
 
-    async def paused_for(self, reason: str) -> dict[str, Any]:
-        async def paused() -> bool:
-            return bool((await self.instance())["status"] == "paused")
+    async def frozen_for(self, reason: str) -> dict[str, Any]:
+        """Wait until it is frozen, and activity with it; its view, the freeze's ``reason``
+        checked."""
+        return await self._ended("frozen", "freeze", reason)
 
-        await eventually(paused, timeout=60, what="the instance paused")
+    async def stopped_for(self, reason: str) -> dict[str, Any]:
+        """Wait until it is stopped (paused), and activity with it; the stop's ``reason``
+        checked."""
+        return await self._ended("paused", "stop", reason)
 
-        async def known_paused() -> dict[str, Any] | None:
+    async def _ended(self, status: str, decision: str, reason: str) -> dict[str, Any]:
+        async def reached() -> bool:
+            return bool((await self.instance())["status"] == status)
+
+        await eventually(reached, timeout=60, what=f"the instance {status}")
+
+        async def known() -> dict[str, Any] | None:
             seen = await self.view()
-            return seen if seen["status"] == "paused" else None
+            return seen if seen["status"] == status else None
 
-        view: dict[str, Any] = await eventually(known_paused, what="activity seeing it paused")
-        pause = next(d for d in view["decisions"] if d["decision"] == "pause")
-        assert pause["reason"] == reason, view["decisions"]
+        view: dict[str, Any] = await eventually(known, what=f"activity seeing it {status}")
+        sent = next(d for d in view["decisions"] if d["decision"] == decision)
+        assert sent["reason"] == reason, view["decisions"]
         return view
 
 
@@ -224,10 +241,10 @@ async def test_a_running_chat_turn_keeps_it_awake_and_its_end_lets_it_pause(live
         assert view["status"] == "running"
         assert view["last_activity_reason"] == "chat_turn_running"
         await connection.send(json.dumps({"type": "interrupt"}))
-    # the turn ended: the grace period, then the idle threshold, and it pauses
+    # the turn ended: the grace period, then the freeze setting, and it is frozen
     await live.step(IDLE_STEPS + 4)
-    view = await live.paused_for("idle")
-    assert view["status"] == "paused"
+    view = await live.frozen_for("idle")
+    assert view["status"] == "frozen"
 
 
 async def test_an_attached_silent_terminal_does_not_keep_it_awake(live: Live) -> None:
@@ -237,9 +254,9 @@ async def test_an_attached_silent_terminal_does_not_keep_it_awake(live: Live) ->
     )
     try:
         await live.step(IDLE_STEPS + 1)
-        view = await live.paused_for("idle")
-        pause = next(d for d in view["decisions"] if d["decision"] == "pause")
-        assert "open without input" in pause["detail"]
+        view = await live.frozen_for("idle")
+        freeze = next(d for d in view["decisions"] if d["decision"] == "freeze")
+        assert "open without input" in freeze["detail"]
     finally:
         with contextlib.suppress(Exception):
             await terminal.connection.close()
@@ -268,9 +285,9 @@ async def test_the_max_lifetime_stops_a_long_agent_run_and_the_owner_reads_why(l
     async with chat(host, secret) as connection:
         await connection.send(json.dumps({"type": "prompt", "text": "be slow"}))
         await live.step(MAX_STEPS + 2)  # two hours and more, Claude working, no one typing
-        view = await live.paused_for("max_lifetime")
-    pause = next(d for d in view["decisions"] if d["decision"] == "pause")
-    assert "no human input for 2 h" in pause["detail"]
+        view = await live.frozen_for("max_lifetime")
+    freeze = next(d for d in view["decisions"] if d["decision"] == "freeze")
+    assert "no human input for 2 h" in freeze["detail"]
 
 
 async def test_a_killed_agent_is_named_after_three_polls_and_cleared_when_it_returns(
@@ -360,7 +377,7 @@ async def test_typing_through_a_plain_tmux_attach_keeps_it_awake(live: Live) -> 
     await eventually(left, timeout=60, interval=0.5, what="the tmux client gone")
 
 
-async def test_two_replicas_pause_once_and_send_one_sample_per_interval(live: Live) -> None:
+async def test_two_replicas_freeze_once_and_send_one_sample_per_interval(live: Live) -> None:
     _container, host, secret = await live.running()
     second = build(live.settings, live.clock)  # a second activity service on the same database
     seen: dict[str, list[dict[str, Any]]] = {"usage": [], "pause": []}
@@ -391,9 +408,13 @@ async def test_two_replicas_pause_once_and_send_one_sample_per_interval(live: Li
                 with contextlib.suppress(Exception):
                     await terminal.connection.close()
             await live.step(IDLE_STEPS + 1)
-            await live.paused_for("idle")
+            await live.frozen_for("idle")
             live.replicas.remove(second)
-        mine = [s for s in seen["usage"] if s["instance_id"] == live.instance_id]
+        mine = [
+            s
+            for s in seen["usage"]
+            if s["instance_id"] == live.instance_id and s["kind"] == "running"
+        ]
         assert 3 <= len(mine) <= 4, mine  # the typed intervals (one may spill into the next)
         assert len({s["sample_id"] for s in mine}) == len(mine)  # each interval sent once
         pauses = [c for c in seen["pause"] if c["instance_id"] == live.instance_id]
@@ -418,3 +439,87 @@ async def _typed_seen(host: str, secret: str) -> bool:
         _last_inputs[secret] = inputs
         return True
     return False
+
+
+async def test_frozen_for_idleness_it_raises_no_condition_and_is_stopped_later(
+    live: Live,
+) -> None:
+    container, _host, _secret = await live.running()
+    await live.step(IDLE_STEPS + 1)
+    view = await live.frozen_for("idle")
+    container.reload()
+    assert container.attrs["State"]["Paused"] is True  # the cgroup freezer: every process kept
+    assert view["stops_at"] is not None
+
+    await live.step(STOP_STEPS - 1)  # polled while frozen: its agent cannot answer
+    view = await live.view()
+    assert view["status"] == "frozen"
+    assert view["condition"] is None
+    assert view["failed_polls"] == 0
+    assert not [d for d in view["decisions"] if d["decision"] == "unhealthy"]
+    assert (await live.instance())["condition"] is None
+
+    await live.step()  # frozen for the stop setting
+    view = await live.stopped_for("idle")
+    stop = next(d for d in view["decisions"] if d["decision"] == "stop")
+    assert "frozen since" in stop["detail"]
+    container.reload()
+    assert container.status == "exited"
+
+
+async def test_a_chat_turns_cost_shows_in_the_usage_series_and_the_cli(
+    live: Live, tmp_path: Path
+) -> None:
+    container, host, secret = await live.running()
+    container.exec_run(
+        [
+            "bash",
+            "-c",
+            "mkdir -p ~/.claude && echo '{\"claudeAiOauth\": {}}' > ~/.claude/.credentials.json",
+        ],
+        user="claude",
+    )
+    async with chat(host, secret) as connection:
+        await connection.send(json.dumps({"type": "prompt", "text": "what does this cost"}))
+        while (event := json.loads(await asyncio.wait_for(connection.recv(), 30)))["type"] not in (
+            "done",
+            "error",
+        ):
+            pass
+    assert event["type"] == "done", event
+    assert event["total_cost_usd"] > 0  # the stand-in reports a cost, as the CLI does
+    async with httpx.AsyncClient(timeout=30) as agent:
+        report = await agent.get(
+            f"http://{host}/activity", headers={"Authorization": f"Bearer {secret}"}
+        )
+    spent = report.json()["claude_spend"]
+    today = max(d["day"] for d in spent)
+    total = sum(d["cost_usd"] for d in spent if d["day"] == today)
+    assert total >= event["total_cost_usd"]
+
+    await live.step()  # the poll that forwards it
+
+    async def billed() -> dict[str, Any] | None:
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as api:
+            response = await api.get("/billing/usage", headers=live.owner)
+        assert response.status_code == 200, response.text
+        series: dict[str, Any] = response.json()
+        day = next((d for d in series["days"] if d["day"] == today), None)
+        return series if day and day["claude_usd"] == pytest.approx(total) else None
+
+    series = await eventually(billed, what="Claude's spend in GET /billing/usage")
+    assert series["claude_billed_by"] == "anthropic"
+
+    home = tmp_path / "cli"
+    (home / ".claude-cloud").mkdir(parents=True, mode=0o700)
+    (home / ".claude-cloud" / "token").write_text(live.token)
+    cli = Path(sys.executable).parent / "claude-cloud"
+    env = {"HOME": str(home), "PATH": os.environ["PATH"], "CLAUDE_CLOUD_API": live.base_url}
+    done = await asyncio.to_thread(
+        subprocess.run, [str(cli), "usage"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith(today))
+    shown = f"${total:,.4f}" if total < 0.01 else f"${total:,.2f}"  # a turn costs under a cent
+    assert row.rstrip().endswith(shown)
+    assert "billed by Anthropic to your own key" in done.stdout

@@ -10,36 +10,26 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from claudecloud_common.contracts.activity import (
-    ActivitySubject,
     ActivityView,
     DecisionView,
     GetActivity,
 )
 from claudecloud_common.contracts.base import ErrorBody, RpcReply, utcnow
 from claudecloud_common.contracts.instances import InstanceStatus
-from tests.gateway.conftest import (
-    ADMIN_KEY,
-    BASE_URL,
-    Provisioner,
-    build,
-    in_memory_bus,
-    session_for,
-    state_of,
-)
+from tests.gateway.conftest import ADMIN_KEY, Gateway, build, started, state_of
 
 pytestmark = pytest.mark.unit
 
 
 @asynccontextmanager
 async def gateway_with_activity(
-    tmp_path: Path, provisioner: Provisioner, views: dict[UUID, ActivityView]
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = build(tmp_path, provisioner)
+    tmp_path: Path, views: dict[UUID, ActivityView]
+) -> AsyncIterator[Gateway]:
+    """The gateway and the real provisioner, with the activity service answering ``views``."""
+    app = build(tmp_path)
 
     async def on_get(query: GetActivity) -> bytes:  # the activity service, as its contract says
         if query.instance_id not in views:
@@ -47,25 +37,26 @@ async def gateway_with_activity(
             return RpcReply[Any](error=missing).model_dump_json().encode()
         return RpcReply[Any](result=views[query.instance_id]).model_dump_json().encode()
 
-    state_of(app).broker.subscriber(str(ActivitySubject.GET))(on_get)
-    async with in_memory_bus(app), app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-            yield app, client
+    state_of(app).broker.subscriber(str(GetActivity.subject))(on_get)
+    async with started(app, tmp_path) as gateway:
+        yield gateway
+
+
+async def _user_id(gateway: Gateway, token: str) -> UUID:
+    me = await gateway.client.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    return UUID(me.json()["user_id"])
 
 
 async def test_the_owner_and_an_operator_read_why_it_stopped_and_no_one_else(
     tmp_path: Path,
 ) -> None:
-    provisioner = Provisioner()
     views: dict[UUID, ActivityView] = {}
-    async with gateway_with_activity(tmp_path, provisioner, views) as (app, client):
-        owner = await session_for(app, client, "owner@example.com")
-        other = await session_for(app, client, "other@example.com")
-        me = (await client.get("/auth/me", headers={"Authorization": f"Bearer {owner}"})).json()
-        owner_id = UUID(me["user_id"])
-        instance_id = uuid4()
-        provisioner.add(owner_id, instance_id, InstanceStatus.PAUSED, "fake")
+    async with gateway_with_activity(tmp_path, views) as gateway:
+        client = gateway.client
+        owner = await gateway.sign_in("owner@example.com")
+        other = await gateway.sign_in("other@example.com")
+        owner_id = await _user_id(gateway, owner)
+        instance_id = await gateway.instance(owner_id, InstanceStatus.PAUSED)
         now = utcnow()
         views[instance_id] = ActivityView(
             instance_id=instance_id,
@@ -98,19 +89,16 @@ async def test_the_owner_and_an_operator_read_why_it_stopped_and_no_one_else(
         assert "max_lifetime" not in theirs.text
 
 
-async def test_an_instance_that_has_not_run_yet_shows_its_status_and_no_decisions(
+async def test_an_instance_activity_has_not_seen_yet_shows_its_status_and_no_decisions(
     tmp_path: Path,
 ) -> None:
-    provisioner = Provisioner()
-    async with gateway_with_activity(tmp_path, provisioner, {}) as (app, client):
-        owner = await session_for(app, client, "new@example.com")
-        me = (await client.get("/auth/me", headers={"Authorization": f"Bearer {owner}"})).json()
-        instance_id = uuid4()
-        provisioner.add(UUID(me["user_id"]), instance_id, InstanceStatus.PROVISIONING, "fake")
-        response = await client.get(
+    async with gateway_with_activity(tmp_path, {}) as gateway:
+        owner = await gateway.sign_in("new@example.com")
+        instance_id = await gateway.instance(await _user_id(gateway, owner))
+        response = await gateway.client.get(
             f"/instances/{instance_id}/activity", headers={"Authorization": f"Bearer {owner}"}
         )
         assert response.status_code == 200, response.text
-        assert response.json()["status"] == "provisioning"
+        assert response.json()["status"] == "running"
         assert response.json()["decisions"] == []
         assert response.json()["deadline_at"] is None

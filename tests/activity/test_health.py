@@ -1,5 +1,6 @@
 """Health: an agent that stops answering is named after three failed polls and cleared when it
-answers again; OOM kills and restarts the provider or the agent reports are named at once."""
+answers again; OOM kills and restarts the provider or the agent reports are named at once. (Idle
+freezes an instance after an hour here, past what each test needs: a frozen one is not asked.)"""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ async def test_an_unreachable_agent_is_named_after_three_polls_and_cleared_when_
     own = FakeAgents()
     await own.start()
     try:
-        async with platform() as p:
+        async with platform(freeze_after_seconds=3600) as p:
             machine, _agent = await p.instance(own)
             await p.step()
             await own.stop()  # the agent is gone: nothing answers on its port
@@ -51,7 +52,7 @@ async def test_an_unreachable_agent_is_named_after_three_polls_and_cleared_when_
 
 
 async def test_oom_kills_and_restarts_are_named(platform: PlatformFactory) -> None:
-    async with platform() as p:
+    async with platform(freeze_after_seconds=3600) as p:
         machine, agent = await p.instance()
         await p.step()
         agent.oom_kills = 2  # the kernel killed processes inside the instance

@@ -13,7 +13,7 @@ def sample(name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_what_the_polls_saw_without_ids(platform: PlatformFactory) -> None:
-    async with platform() as p:
+    async with platform(freeze_after_seconds=3600) as p:  # none frozen before its third poll
         failed_before = sample("claudecloud_activity_polls_failed_total", target="agent")
         named_before = sample(
             "claudecloud_activity_decisions_total", decision="unhealthy", reason="agent_unreachable"

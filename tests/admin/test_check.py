@@ -33,6 +33,8 @@ from typer.testing import CliRunner, Result
 
 from activity.app import create_app as create_activity
 from activity.settings import ActivitySettings
+from audit.app import create_app as create_audit
+from audit.settings import AuditSettings
 from billing.app import create_app as create_billing
 from billing.settings import BillingSettings
 from claudecloud_common.contracts.base import utcnow
@@ -41,6 +43,8 @@ from provisioner.app import create_app as create_provisioner
 from provisioner.providers.fake import read_state
 from provisioner.settings import ProvisionerSettings
 from tests.support import create_database, drop_database, eventually, free_port
+from webhooks.app import create_app as create_webhooks
+from webhooks.settings import WebhooksSettings
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +110,7 @@ def rows(result: Result) -> dict[tuple[str, str], list[str]]:
 async def platform(
     nats_url: str, data_dir: Path, *, activity: bool = True
 ) -> AsyncIterator[Platform]:
-    names = ("provisioner", "activity", "billing")
+    names = ("provisioner", "activity", "billing", "audit", "webhooks")
     urls = {name: await create_database(f"cc_admin_check_{name}") for name in names}
     common: dict[str, Any] = {"data_dir": data_dir, "nats_url": nats_url}
     bus = await nats.connect(nats_url)
@@ -126,6 +130,10 @@ async def platform(
                 await started.enter_async_context(TestApp(create_activity(settings)))
             billing = BillingSettings(**common, database_url=urls["billing"])
             await started.enter_async_context(TestApp(create_billing(billing)))
+            audit = AuditSettings(**common, database_url=urls["audit"])
+            await started.enter_async_context(TestApp(create_audit(audit)))
+            webhooks = WebhooksSettings(**common, database_url=urls["webhooks"])
+            await started.enter_async_context(TestApp(create_webhooks(webhooks)))
             yield Platform(nats_url, urls["provisioner"], data_dir, bus)
     finally:
         await bus.close()
@@ -148,6 +156,9 @@ async def test_a_clean_platform_exits_0_and_says_netbird_is_not_there(
         ("running_not_metered", "activity"),
         ("agent_not_answering", "activity"),
         ("outbox_backlog", "billing"),
+        ("audit_chain_broken", "audit"),
+        ("webhook_delivery_overdue", "webhooks"),
+        ("outbox_backlog", "webhooks"),
         ("dead_letters", "bus"),
     ]:
         assert table[(kind, service)][0] == "0", result.output
@@ -187,6 +198,16 @@ async def test_drift_exits_1_and_fix_corrects_what_is_safe(own_nats: str, tmp_pa
 
         after = await p.admin("check")
         assert after.exit_code == 0, after.output
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            found = await p.admin("audit", "--platform", "--kind", "operator.check_fixed", "--json")
+            lines = [json.loads(line) for line in found.output.splitlines()]
+            return lines or None
+
+        [fixing] = await eventually(recorded, what="the fix in the platform's audit chain")
+    assert fixing["actor"]["kind"] == "operator"
+    assert fixing["detail"]["fixed"] == 2
+    assert "provisioner/machine_without_row=1" in fixing["detail"]["kinds"]
 
 
 async def test_a_dead_letter_is_counted_by_its_subject(own_nats: str, tmp_path: Path) -> None:

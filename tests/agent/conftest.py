@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,8 @@ class LocalAgent:
     secret: str
     root: Path
     tmux_dir: Path
+    environ: dict[str, str] = field(default_factory=dict)
+    """The agent's own environment: what tmux started from here has too."""
 
     @property
     def ws_url(self) -> str:
@@ -41,8 +43,15 @@ class LocalAgent:
         return httpx.Client(base_url=self.url, headers=self.headers, timeout=30)
 
     def tmux(self, *args: str) -> str:
-        env = {**os.environ, "TMUX_TMPDIR": str(self.tmux_dir)}
+        env = {**(self.environ or os.environ), "TMUX_TMPDIR": str(self.tmux_dir)}
         done = subprocess.run(["tmux", *args], env=env, capture_output=True, text=True, check=False)
+        return done.stdout
+
+    def run(self, *argv: str) -> str:
+        """A program run as the agent would run it (its environment, in the data folder)."""
+        done = subprocess.run(
+            argv, env=self.environ, cwd=self.root, capture_output=True, text=True, check=True
+        )
         return done.stdout
 
 
@@ -54,7 +63,11 @@ def agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAgent]:
 
 
 @contextmanager
-def running_agent(base: Path, *, signed_in: bool) -> Iterator[LocalAgent]:
+def running_agent(
+    base: Path, *, signed_in: bool, env: dict[str, str] | None = None, secret: str | None = None
+) -> Iterator[LocalAgent]:
+    """An agent on ``base/data`` with its own tmux server; ``env`` adds to its environment,
+    ``secret`` is its secret (else a random one)."""
     root, tmux_dir = base / "data", base / "tmux"
     root.mkdir()
     tmux_dir.mkdir()
@@ -62,14 +75,17 @@ def running_agent(base: Path, *, signed_in: bool) -> Iterator[LocalAgent]:
         (root / ".claude").mkdir()
         (root / ".claude" / ".credentials.json").write_text('{"claudeAiOauth": {}}')
     port = free_port()
-    secret = secrets.token_urlsafe(32)
-    env = {
+    secret = secret or secrets.token_urlsafe(32)
+    kept = base / "agent-secret"
+    expected = kept.read_text() if kept.exists() else secret  # a secret replaced before wins
+    environ = {
         **{
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("AGENT_", "TMUX", "ANTHROPIC_", "CLAUDE_"))
         },
         "AGENT_SECRET": secret,
+        "AGENT_SECRET_FILE": str(base / "agent-secret"),
         "AGENT_HOST": "127.0.0.1",
         "AGENT_PORT": str(port),
         "AGENT_DATA_DIR": str(root),
@@ -78,9 +94,13 @@ def running_agent(base: Path, *, signed_in: bool) -> Iterator[LocalAgent]:
         "TMUX_TMPDIR": str(tmux_dir),
         "HOME": str(root),
         "SHELL": "/bin/bash",
+        "AGENT_RUNTIME_DIR": str(base / "run"),  # the credential helper's socket (agent.git)
+        **(env or {}),
     }
-    process = Child("agent", [sys.executable, "-m", "agent"], env, log=base / "agent.log", cwd=root)
-    found = LocalAgent(f"http://127.0.0.1:{port}", secret, root, tmux_dir)
+    process = Child(
+        "agent", [sys.executable, "-m", "agent"], environ, log=base / "agent.log", cwd=root
+    )
+    found = LocalAgent(f"http://127.0.0.1:{port}", expected, root, tmux_dir, environ)
     process.start()
     try:
         wait_for_health(f"{found.url}/healthz", timeout=30, child=process, headers=found.headers)

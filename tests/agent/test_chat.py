@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -95,3 +96,111 @@ async def test_a_working_directory_outside_the_data_folder_is_refused(agent: Loc
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1008
     assert "outside the data folder" in closed.value.rcvd.reason
+
+
+async def turn_in(agent: LocalAgent, cwd: str, *messages: dict[str, Any]) -> list[dict[str, Any]]:
+    """One connection's messages, then its events up to the end of its last turn."""
+    url = f"{agent.ws_url}/chat?cwd={cwd}"
+    async with websockets.connect(url, additional_headers=agent.headers) as connection:
+        for message in messages:
+            await connection.send(json.dumps(message))
+        return await collect_turn(connection)
+
+
+def reply(events: list[dict[str, Any]]) -> str:
+    return " ".join(e["text"] for e in events if e["type"] == "text")
+
+
+async def test_a_chat_continues_the_folders_last_conversation_until_asked_for_a_new_one(
+    agent: LocalAgent,
+) -> None:
+    cwd = f"resume-{uuid.uuid4().hex[:6]}"
+    (agent.root / cwd).mkdir()
+    first = await turn_in(agent, cwd, {"type": "prompt", "text": "remember the word apricot"})
+    session = first[-1]["session_id"]
+
+    again = await turn_in(agent, cwd, {"type": "prompt", "text": "what did I say?"})
+
+    assert "I remember you said before: remember the word apricot" in reply(again)
+    assert again[-1]["session_id"] == session
+    url = f"{agent.ws_url}/chat?cwd={cwd}"
+    async with websockets.connect(url, additional_headers=agent.headers) as connection:
+        await connection.send(json.dumps({"type": "new"}))
+        assert await next_event(connection) == {"type": "new_conversation"}
+        await connection.send(json.dumps({"type": "prompt", "text": "hello"}))
+        fresh = await collect_turn(connection)
+    assert "I remember" not in reply(fresh)
+    assert fresh[-1]["session_id"] != session
+
+
+async def test_the_history_is_the_conversation_the_chat_continues(agent: LocalAgent) -> None:
+    cwd = f"history-{uuid.uuid4().hex[:6]}"
+    (agent.root / cwd).mkdir()
+    with agent.client() as client:
+        empty = client.get("/chat/history", params={"cwd": cwd}).json()
+        assert (empty["session_id"], empty["messages"]) == (None, [])
+        done = await turn_in(agent, cwd, {"type": "prompt", "text": "please use a tool"})
+
+        history = client.get("/chat/history", params={"cwd": cwd}).json()
+
+        outside = client.get("/chat/history", params={"cwd": "../.."})
+    assert history["session_id"] == done[-1]["session_id"]
+    assert history["cwd"] == cwd
+    shown = [(m["role"], m["text"]) for m in history["messages"]]
+    assert shown == [
+        ("user", "please use a tool"),
+        ("assistant", "Stand-in Claude here. You said: please use a tool"),
+        ("tool", "Bash: pwd"),
+        ("assistant", "Done."),
+    ]
+    assert history["messages"][2]["tool"] == "Bash"
+    assert outside.status_code == 403
+
+
+async def test_a_conversation_that_will_not_load_is_left_for_a_new_one(agent: LocalAgent) -> None:
+    cwd = f"broken-{uuid.uuid4().hex[:6]}"
+    (agent.root / cwd).mkdir()
+    # A transcript with a prompt on record but no message Claude could load.
+    folder = (
+        agent.root / ".claude" / "projects" / re.sub(r"[^a-zA-Z0-9]", "-", str(agent.root / cwd))
+    )
+    folder.mkdir(parents=True)
+    (folder / f"{uuid.uuid4()}.jsonl").write_text('{"type": "last-prompt", "lastPrompt": "lost"}\n')
+
+    url = f"{agent.ws_url}/chat?cwd={cwd}"
+    async with websockets.connect(url, additional_headers=agent.headers) as connection:
+        await connection.send(json.dumps({"type": "prompt", "text": "hello"}))
+        failed = await collect_turn(connection)
+        await connection.send(json.dumps({"type": "prompt", "text": "hello again"}))
+        fresh = await collect_turn(connection)
+
+    assert failed[-1]["type"] == "error"
+    assert "could not be continued" in failed[-1]["detail"]
+    assert fresh[-1]["type"] == "done"
+    assert "You said: hello again" in reply(fresh)
+    assert "I remember" not in reply(fresh)
+
+
+async def test_a_turns_cost_is_claudes_spend_in_the_activity_report(agent: LocalAgent) -> None:
+    def chat_spend() -> dict[str, Any]:
+        with agent.client() as client:
+            days = client.get("/activity").json()["claude_spend"]
+        return next((d for d in days if d["source"] == "chat"), {"cost_usd": 0.0, "turns": 0})
+
+    before = chat_spend()
+    (agent.root / "spend").mkdir(exist_ok=True)
+    url = f"{agent.ws_url}/chat?cwd=spend"
+    async with websockets.connect(url, additional_headers=agent.headers) as connection:
+        await connection.send(json.dumps({"type": "new"}))
+        await connection.send(json.dumps({"type": "prompt", "text": "what does it cost"}))
+        done = (await collect_turn(connection))[-1]
+    assert done["total_cost_usd"] > 0
+    after = chat_spend()
+    assert after["cost_usd"] == pytest.approx(before["cost_usd"] + done["total_cost_usd"])
+    assert after["turns"] == before["turns"] + 1
+    assert after["input_tokens"] > before.get("input_tokens", 0)
+    # The SDK's Claude wrote this turn to its transcript too: not counted a second time as the
+    # terminal's.
+    with agent.client() as client:
+        days = client.get("/activity").json()["claude_spend"]
+    assert all(d["source"] == "chat" for d in days), days

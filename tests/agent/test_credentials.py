@@ -110,7 +110,7 @@ def test_the_credential_file_is_private_and_an_older_push_changes_nothing(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path.read_text() == f"ANTHROPIC_API_KEY\n{KEY}\n"
 
-    late = push(signed_out, revision=9, value="sk-ant-api03-older-value-AAAA")
+    late = push(signed_out, revision=9, value="sk-ant-api03-older-value-" + "A" * 30)
     assert late.status_code == 200
     assert late.json()["revision"] == 10
     assert path.read_text() == f"ANTHROPIC_API_KEY\n{KEY}\n"
@@ -137,6 +137,8 @@ def test_a_push_needs_the_agent_secret_and_a_well_formed_value(signed_out: Local
     assert httpx.put(f"{signed_out.url}/credentials", json=body).status_code == 401
     assert push(signed_out, revision=50, value="two words").status_code == 422
     assert push(signed_out, revision=50, value="line\nbreak").status_code == 422
+    assert push(signed_out, revision=50, value="sk-ant-a").status_code == 422  # no real one is
+    assert push(signed_out, revision=50, value=KEY[:39]).status_code == 422  # this short
     assert status(signed_out)["revision"] != 50
 
 

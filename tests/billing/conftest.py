@@ -21,7 +21,6 @@ import httpx
 import nats
 import pytest
 import stripe
-import uvicorn
 from aiohttp import web
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
@@ -30,23 +29,24 @@ from billing.app import create_app as create_billing
 from billing.settings import BillingSettings
 from billing.standin import StandIn, sign
 from billing.stripe_api import STRIPE_API_VERSION
-from claudecloud_common.contracts.base import RpcReply
+from claudecloud_common.contracts.base import Query
 from claudecloud_common.contracts.billing import (
     BillingStatus,
-    BillingSubject,
     CheckoutSession,
     GetBillingStatus,
+    ListPlans,
     StartCheckout,
 )
-from claudecloud_common.contracts.instances import InstanceList, InstanceSubject, ListInstances
-from claudecloud_common.server import DEFAULT_HEAD_BYTES, HeadLimitedH11Protocol
+from claudecloud_common.contracts.instances import InstanceList, ListInstances
+from claudecloud_common.rpc import NobodyAnswers, request_on
+from claudecloud_common.server import http_server, listen_socket
 from tests.provisioner_app import ProvisionerFactory, provisioner_factory
 from tests.support import create_database, drop_database, eventually, free_port
 
 WEBHOOK_SECRET = "whsec_billing_tests"
 SECRET_KEY = "sk_test_billing_tests"
 
-T = TypeVar("T", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)
 
 
 @pytest.fixture(scope="session")
@@ -72,6 +72,13 @@ async def bus(nats_url: str) -> AsyncIterator[NatsClient]:
 
 @pytest.fixture(scope="session")
 def billing_port() -> int:
+    """Billing's own (internal) port: health, metrics, docs."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def webhook_port() -> int:
+    """Billing's public port: Stripe's webhook alone."""
     return free_port()
 
 
@@ -112,11 +119,11 @@ class Stripe:
 
 
 @pytest.fixture(scope="session")
-async def local_stripe(billing_port: int) -> AsyncIterator[Stripe]:
+async def local_stripe(webhook_port: int) -> AsyncIterator[Stripe]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     standin = StandIn(
-        webhook_url=f"http://127.0.0.1:{billing_port}/stripe/webhook",
+        webhook_url=f"http://127.0.0.1:{webhook_port}/stripe/webhook",
         webhook_secret=WEBHOOK_SECRET,
         public_url=url,
     )
@@ -132,9 +139,15 @@ BillingFactory = Callable[..., AbstractAsyncContextManager[BillingSettings]]
 
 @pytest.fixture
 def billing(
-    billing_db: str, nats_url: str, billing_port: int, local_stripe: Stripe, tmp_path: Path
+    billing_db: str,
+    nats_url: str,
+    billing_port: int,
+    webhook_port: int,
+    local_stripe: Stripe,
+    tmp_path: Path,
 ) -> BillingFactory:
-    """Serve the real billing app (lifespan, relay, subscribers, webhook) on ``billing_port``."""
+    """Serve the real billing app (lifespan, relay, subscribers) on ``billing_port`` and its
+    webhook on ``webhook_port``, as ``python -m billing`` does."""
 
     @asynccontextmanager
     async def start(**overrides: Any) -> AsyncIterator[BillingSettings]:
@@ -143,6 +156,7 @@ def billing(
             "database_url": billing_db,
             "nats_url": nats_url,
             "http_port": billing_port,
+            "webhook_port": webhook_port,
             "billing_enabled": True,
             "stripe_secret_key": SECRET_KEY,
             "stripe_webhook_secret": WEBHOOK_SECRET,
@@ -153,20 +167,13 @@ def billing(
             "sweep_seconds": 0.5,
         }
         settings = BillingSettings(**(values | overrides))
-        config = uvicorn.Config(
-            create_billing(settings),
-            host="127.0.0.1",
-            port=billing_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-            http=HeadLimitedH11Protocol,  # as every service serves (claudecloud_common.server)
-            h11_max_incomplete_event_size=DEFAULT_HEAD_BYTES,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        server = http_server(create_billing(settings), lifespan="on")
+        sockets = [listen_socket("127.0.0.1", port) for port in (billing_port, webhook_port)]
+        task = asyncio.create_task(server.serve(sockets=sockets))
         await eventually(lambda: server.started or task.done(), what="billing started")
         assert not task.done(), "billing did not start"
+        # Started, but on a loaded machine its subscriptions may not be in NATS yet.
+        await eventually(lambda: _answers(nats_url), what="billing answering queries")
         try:
             yield settings
         finally:
@@ -182,20 +189,20 @@ def provisioner(provisioner_db: str, nats_url: str, tmp_path: Path) -> Provision
     return provisioner_factory(provisioner_db, nats_url, tmp_path, billing_enabled=True)
 
 
-async def ask(bus: NatsClient, subject: str, query: BaseModel, result: type[T]) -> T:
+async def _answers(nats_url: str) -> bool:
+    client = await nats.connect(nats_url)
+    try:
+        await request_on(client, ListPlans(), timeout=5)
+    except NobodyAnswers:
+        return False
+    finally:
+        await client.close()
+    return True
+
+
+async def ask(bus: NatsClient, query: Query[R]) -> R:
     """A request-reply query as the gateway sends it; an error reply fails the test."""
-    reply = await bus.request(subject, query.model_dump_json().encode(), timeout=10)
-    parsed = RpcReply[result].model_validate_json(reply.data)  # type: ignore[valid-type]
-    assert parsed.error is None, parsed.error
-    assert parsed.result is not None
-    return parsed.result
-
-
-async def ask_error(bus: NatsClient, subject: str, query: BaseModel) -> dict[str, Any]:
-    reply = await bus.request(subject, query.model_dump_json().encode(), timeout=10)
-    body: dict[str, Any] = json.loads(reply.data)
-    assert body.get("error"), body
-    return body["error"]  # type: ignore[no-any-return]
+    return await request_on(bus, query, timeout=10)
 
 
 async def checkout(bus: NatsClient, user_id: uuid.UUID, plan: str = "starter") -> CheckoutSession:
@@ -207,16 +214,15 @@ async def checkout(bus: NatsClient, user_id: uuid.UUID, plan: str = "starter") -
         cancel_url="http://localhost:8000/billing",
         request_id=uuid.uuid4(),
     )
-    return await ask(bus, BillingSubject.CHECKOUT, query, CheckoutSession)
+    return await ask(bus, query)
 
 
 async def status(bus: NatsClient, user_id: uuid.UUID) -> BillingStatus:
-    return await ask(bus, BillingSubject.STATUS, GetBillingStatus(user_id=user_id), BillingStatus)
+    return await ask(bus, GetBillingStatus(user_id=user_id))
 
 
 async def instances(bus: NatsClient, user_id: uuid.UUID) -> InstanceList:
-    query = ListInstances(user_id=user_id)
-    return await ask(bus, InstanceSubject.LIST, query, InstanceList)
+    return await ask(bus, ListInstances(user_id=user_id))
 
 
 async def subscribe(bus: NatsClient, local_stripe: Stripe, user_id: uuid.UUID) -> str:

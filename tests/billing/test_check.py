@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from billing.app import create_app as create_billing
 from billing.settings import BillingSettings
-from claudecloud_common.contracts.base import RpcReply
-from claudecloud_common.contracts.ops import CheckReport, DriftKind, Finding, OpsSubject, RunCheck
+from claudecloud_common.contracts.base import utcnow
+from claudecloud_common.contracts.ops import CheckBilling, CheckReport, DriftKind, Finding
+from claudecloud_common.rpc import RemoteError, request_on
 from provisioner.app import create_app as create_provisioner
 from provisioner.settings import ProvisionerSettings
 from tests.support import create_database, drop_database
@@ -48,13 +49,7 @@ class Stack:
     bus: NatsClient
 
     async def check(self, *, fix: bool = False) -> CheckReport:
-        reply = await self.bus.request(
-            str(OpsSubject.CHECK_BILLING), RunCheck(fix=fix).model_dump_json().encode(), timeout=20
-        )
-        parsed = RpcReply[CheckReport].model_validate_json(reply.data)
-        assert parsed.error is None, parsed.error
-        assert parsed.result is not None
-        return parsed.result
+        return await request_on(self.bus, CheckBilling(fix=fix), timeout=20)
 
     async def subscription(self, user_id: UUID, status: str) -> str:
         subscription_id = f"sub_{uuid4().hex[:12]}"
@@ -129,6 +124,7 @@ async def test_subscriptions_that_match_their_instances_are_clean(stack: Stack) 
     assert [(f.kind, f.count) for f in report.findings] == [
         (DriftKind.SUBSCRIPTION_WITHOUT_INSTANCE, 0),
         (DriftKind.CANCELED_WITH_RUNNING, 0),
+        (DriftKind.STRIPE_EVENT_PARKED, 0),
     ]
     assert report.outbox.stale == 0
 
@@ -152,6 +148,24 @@ async def test_a_canceled_subscription_with_a_running_instance_is_found(stack: S
     assert (found.count, found.samples, found.fixed) == (1, [canceled], 0)  # left for a person
 
 
+async def test_a_stripe_event_billing_gave_up_on_is_found_until_handled(stack: Stack) -> None:
+    parked, handled = f"evt_{uuid4().hex[:12]}", f"evt_{uuid4().hex[:12]}"
+    for event_id, processed in ((parked, None), (handled, utcnow())):
+        await sql(
+            stack.billing_db,
+            "INSERT INTO stripe_events (id, type, created, payload, received_at, processed_at,"
+            " attempts, last_error, parked_at) VALUES (:id, 'customer.subscription.updated', 1,"
+            " '', now(), :processed, 12, 'StripeUnavailable: down', now())",
+            id=event_id,
+            processed=processed,
+        )
+
+    found = kind(await stack.check(fix=True), DriftKind.STRIPE_EVENT_PARKED)
+    assert (found.count, found.samples, found.fixed) == (1, [parked], 0)  # left for a person
+    assert found.detail is not None
+    assert "resend" in found.detail
+
+
 async def test_with_billing_off_there_is_nothing_to_compare(nats_url: str, tmp_path: Path) -> None:
     database = await create_database("cc_check_billing")
     settings = BillingSettings(data_dir=tmp_path, database_url=database, nats_url=nats_url)
@@ -164,7 +178,7 @@ async def test_with_billing_off_there_is_nothing_to_compare(nats_url: str, tmp_p
                 await stack.bus.close()
     finally:
         await drop_database(database)
-    assert report.findings == []
+    assert [(f.kind, f.count) for f in report.findings] == [(DriftKind.STRIPE_EVENT_PARKED, 0)]
     assert "off" in report.notes["billing"]
 
 
@@ -185,13 +199,10 @@ async def test_without_the_provisioner_the_check_says_who_did_not_answer(
             stack = Stack(database, "", await nats.connect(nats_url))
             try:
                 await stack.subscription(uuid4(), "active")
-                reply = await stack.bus.request(
-                    str(OpsSubject.CHECK_BILLING), RunCheck().model_dump_json().encode(), timeout=60
-                )
+                with pytest.raises(RemoteError) as refused:
+                    await request_on(stack.bus, CheckBilling(), timeout=60)
             finally:
                 await stack.bus.close()
     finally:
         await drop_database(database)
-    error = RpcReply[CheckReport].model_validate_json(reply.data).error
-    assert error is not None
-    assert error.detail.startswith("the provisioner did not answer rpc.ops.instances")
+    assert refused.value.detail.startswith("the provisioner did not answer rpc.ops.instances")

@@ -122,6 +122,10 @@ async def test_with_billing_off_the_status_says_so_and_there_is_nothing_to_pay(
         "grace_until": None,
         "hours_used": 0.0,
         "hours_included": None,
+        "running_hours": 0.0,
+        "frozen_hours": 0.0,
+        "frozen_hour_weight": None,
+        "budget_reached": False,
     }
     assert plans.json() == {"items": []}
     assert checkout.status_code == 404

@@ -1,9 +1,10 @@
-"""``make run`` with billing as a newcomer finds it: the banner says Stripe is a local stand-in,
-a new user is asked to pay, "Pay" on the Checkout page makes their workstation, and cancelling
-in the portal pauses it."""
+"""``make run`` with billing as a newcomer finds it: the banner says Stripe is a local stand-in
+and where Stripe's webhook is (a port of its own, serving nothing else), a new user is asked to
+pay, "Pay" on the Checkout page makes their workstation, and cancelling in the portal pauses it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,12 @@ async def test_the_whole_paid_flow_on_make_run_against_the_local_stripe(launch: 
     launcher = launch(BILLING_ENABLED="true")
     await launcher.banner()
     assert "BILLING: local Stripe stand-in" in launcher.output
+    webhook = re.search(r"Stripe webhook: +(http://localhost:\d+)/stripe/webhook", launcher.output)
+    assert webhook is not None, launcher.output[-2000:]
+    stripe_side = webhook.group(1).replace("localhost", "127.0.0.1")
+    async with httpx.AsyncClient(base_url=stripe_side, timeout=30) as outside:
+        assert (await outside.get("/stripe/webhook")).status_code == 405  # the webhook, there
+        assert (await outside.get("/metrics")).status_code == 404  # and nothing else
     base = f"http://127.0.0.1:{launcher.port}"
     token = await sign_in_from_log(base, launcher.child.log, "newcomer@example.com")  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from claudecloud_common.contracts.billing import BillingSubject, OpenPortal, PortalSession
+from claudecloud_common.contracts.billing import OpenPortal
 from tests.billing.conftest import (
     BillingFactory,
     Stripe,
@@ -79,6 +79,17 @@ async def test_cancel_in_the_portal_pauses_the_instance_for_billing(
         )
         now = await status(bus, user)
     assert (now.status, now.entitled) == ("canceled", False)
+    # Both commands billing's verdicts caused are on the user's audit chain, billing the actor.
+    records = [
+        json.loads(m.data)
+        for m in await stream_messages(nats_url, "EVT", "evt.audit.recorded")
+        if json.loads(m.data)["user_id"] == str(user)
+    ]
+    assert [(r["actor"]["kind"], r["detail"]["command"]) for r in records] == [
+        ("billing", "create"),
+        ("billing", "pause"),
+    ]
+    assert records[1]["detail"]["subscription"] == "canceled"
 
 
 async def test_a_cancel_while_the_instance_is_being_created_pauses_it_as_it_comes_up(
@@ -147,7 +158,7 @@ async def test_a_plan_change_in_the_portal_is_synced_with_the_new_machine(
     async with billing(), provisioner():
         await subscribe(bus, local_stripe, user)
         query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
-        portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
+        portal = await ask(bus, query)
         async with httpx.AsyncClient() as http:
             assert "Switch to Pro" in (await http.get(portal.url)).text
             assert (await http.post(f"{portal.url}/plan/pro")).status_code == 303
@@ -213,7 +224,7 @@ async def test_payment_failed_shows_past_due_then_pauses_after_grace(
 
 async def _cancel_in_the_portal(bus: NatsClient, user: uuid.UUID) -> None:
     query = OpenPortal(user_id=user, return_url="http://localhost/", request_id=uuid.uuid4())
-    portal = await ask(bus, BillingSubject.PORTAL, query, PortalSession)
+    portal = await ask(bus, query)
     async with httpx.AsyncClient() as http:
         assert "Cancel subscription" in (await http.get(portal.url)).text
         assert (await http.post(f"{portal.url}/cancel")).status_code == 303

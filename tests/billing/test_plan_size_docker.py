@@ -10,16 +10,17 @@ from collections.abc import AsyncIterator
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from devstack import docker_isolation, remove_deployment
-from devstack.engine import ensure_instance_image
+from devstack.engine import DEFAULT_IMAGE, ensure_instance_image
 from provisioner.providers import MachineRef, Provider, make_provider
 from provisioner.settings import ProvisionerSettings
 from tests.support import require_docker_engine
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
-IMAGE = "claudecloud/instance:latest"
+IMAGE = DEFAULT_IMAGE
 MIB = 1024 * 1024
 
 
@@ -45,6 +46,11 @@ async def provider() -> AsyncIterator[tuple[Provider, docker.DockerClient]]:
         engine.close()
 
 
+def cpus(container: Container) -> float:
+    host = container.attrs["HostConfig"]
+    return float(host["CpuQuota"] / host["CpuPeriod"])
+
+
 async def test_the_plan_sizes_the_container_and_a_change_applies_at_wake(
     provider: tuple[Provider, docker.DockerClient],
 ) -> None:
@@ -58,18 +64,18 @@ async def test_the_plan_sizes_the_container_and_a_change_applies_at_wake(
     code, _ = first.exec_run(["bash", "-c", "echo kept > /claude-data/note"], user="claude")
     assert code == 0
     assert first.attrs["HostConfig"]["Memory"] == 512 * MIB
-    assert first.attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    assert cpus(first) == 0.5
 
-    await machines.pause(starter)
+    await machines.pause(starter, keep_memory=False)
     await machines.wake(pro)  # the user moved to a bigger plan while paused
     second = engine.containers.get(f"claude-{user}")
     code, output = second.exec_run(["cat", "/claude-data/note"], user="claude")
 
-    assert second.id != first.id
+    assert second.id == first.id  # resized in place (docker update), not made again
     assert second.attrs["HostConfig"]["Memory"] == 768 * MIB
-    assert second.attrs["HostConfig"]["NanoCpus"] == 1_000_000_000
+    assert cpus(second) == 1.0
     assert (code, output.decode().strip()) == (0, "kept")
 
-    await machines.pause(pro)
+    await machines.pause(pro, keep_memory=False)
     await machines.wake(pro)  # same plan: the same container starts again
     assert engine.containers.get(f"claude-{user}").id == second.id

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NatsClient
 from billing.service import BillingService
 from billing.settings import DEFAULT_PLANS
 from billing.stripe_api import StripeSubscription
-from claudecloud_common.contracts.activity import UsageSample
+from claudecloud_common.contracts.activity import UsageKind, UsageSample
 from claudecloud_common.db import Database
 from tests.billing.conftest import BillingFactory, Stripe, instances, status, subscribe
 from tests.provisioner_app import ProvisionerFactory
@@ -164,3 +164,88 @@ async def test_usage_while_stripe_is_down_counts_at_once_and_reaches_the_meter_l
             )
     assert counted.hours_used == pytest.approx(4000 / 3600, abs=1e-3)
     assert [e["payload"]["value"] for e in meter] == ["400"]
+
+
+HALF_WEIGHT_PLANS = {
+    name: plan.model_copy(update={"included_hours": 1.0, "frozen_hour_weight": 0.5})
+    for name, plan in DEFAULT_PLANS.items()
+}
+
+
+async def test_frozen_time_is_kept_apart_and_counts_by_the_plans_weight(
+    bus: NatsClient,
+    local_stripe: Stripe,
+    billing: BillingFactory,
+    provisioner: ProvisionerFactory,
+) -> None:
+    user = uuid.uuid4()
+    async with billing(plans=HALF_WEIGHT_PLANS), provisioner():
+        await subscribe(bus, local_stripe, user)
+        instance = (await instances(bus, user)).items[0].id
+        ran, froze = uuid.uuid4(), uuid.uuid4()
+        await publish(
+            bus, UsageSample(user_id=user, instance_id=instance, seconds=3000, sample_id=ran)
+        )
+        await eventually(lambda: drained(bus), what="the running sample handled")
+        for _ in range(2):  # the same frozen interval, delivered twice as two messages
+            await publish(
+                bus,
+                UsageSample(
+                    user_id=user,
+                    instance_id=instance,
+                    seconds=2400,
+                    sample_id=froze,
+                    kind=UsageKind.FROZEN,
+                ),
+            )
+        await eventually(lambda: drained(bus), what="every sample handled")
+        now = await status(bus, user)
+        meter = await eventually(
+            lambda: _meter_events_of(local_stripe, str(froze)), what="the overage reported"
+        )
+
+    assert now.running_hours == pytest.approx(3000 / 3600, abs=1e-3)
+    assert now.frozen_hours == pytest.approx(2400 / 3600, abs=1e-3)  # counted once
+    assert now.frozen_hour_weight == 0.5
+    assert now.hours_used == pytest.approx((3000 + 1200) / 3600, abs=1e-3)
+    assert [e["payload"]["value"] for e in meter] == ["600"]  # 4200 weighted s, 3600 included
+
+
+async def test_frozen_time_is_free_by_default(billing: BillingFactory, billing_db: str) -> None:
+    user = uuid.uuid4()
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    current = StripeSubscription(
+        id=f"sub_frozen_{uuid.uuid4().hex[:8]}",
+        customer="cus_frozen",
+        status="active",
+        price_id=DEFAULT_PLANS["starter"].price_id,
+        metadata={"user_id": str(user)},
+        current_period_start=start,
+        current_period_end=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+
+    def used(seconds: float, kind: UsageKind) -> UsageSample:
+        return UsageSample(
+            user_id=user,
+            instance_id=uuid.uuid4(),
+            seconds=seconds,
+            sample_id=uuid.uuid4(),
+            kind=kind,
+        )
+
+    async with billing() as settings:
+        db = Database(billing_db)
+        try:
+            async with db.transaction() as session:
+                await BillingService(session, settings).sync_subscription(current)
+            for sample in (used(1800, UsageKind.RUNNING), used(7200, UsageKind.FROZEN)):
+                async with db.transaction() as session:
+                    await BillingService(session, settings).add_usage(sample)
+            async with db.read() as session:
+                seen = await BillingService(session, settings).status(user)
+        finally:
+            await db.dispose()
+
+    assert (seen.running_hours, seen.frozen_hours) == (0.5, 2.0)
+    assert seen.frozen_hour_weight == 0.0
+    assert seen.hours_used == 0.5

@@ -113,6 +113,7 @@ async def test_billing_killed_between_storing_and_acting_completes_on_restart(
     provisioner: ProvisionerFactory,
     billing_db: str,
     billing_port: int,
+    webhook_port: int,
     tmp_path: Path,
 ) -> None:
     user = uuid.uuid4()
@@ -129,6 +130,7 @@ async def test_billing_killed_between_storing_and_acting_completes_on_restart(
                 "BILLING_DATABASE_URL": billing_db,
                 "BILLING_NATS_URL": nats_url,
                 "BILLING_HTTP_PORT": str(billing_port),
+                "BILLING_WEBHOOK_PORT": str(webhook_port),
                 "BILLING_ENABLED": "true",
                 "BILLING_STRIPE_SECRET_KEY": SECRET_KEY,
                 "BILLING_STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -148,7 +150,10 @@ async def test_billing_killed_between_storing_and_acting_completes_on_restart(
             assert (await status(bus, user)).status is None  # ...but nothing acted on
         finally:
             process.kill()
-        await eventually(lambda: port_is_free(billing_port), what="the killed billing's port free")
+        await eventually(
+            lambda: port_is_free(billing_port) and port_is_free(webhook_port),
+            what="the killed billing's ports free",
+        )
         assert await stored_events_unhandled(billing_db, event_id)
         assert not (await instances(bus, user)).items
 

@@ -36,7 +36,10 @@ async def test_a_failing_tick_is_tried_again_next_time_and_stop_ends_it() -> Non
 
 
 async def test_interval_zero_means_never() -> None:
-    task = Flaky(0)
-    await task.start()
-    await task.stop()
-    assert task.ticks == 0
+    never, clock = Flaky(0, at_start=True), Flaky(0.01, at_start=True)
+    await never.start()
+    await clock.start()  # ticks beside it: time enough for a started task to have ticked
+    await eventually(lambda: clock.ticks >= 3, what="the other task's ticks")
+    await clock.stop()
+    await never.stop()
+    assert never.ticks == 0

@@ -13,16 +13,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from claudecloud_common.bus import (
-    RemoteError,
-    ensure_streams,
-    event_subscriber,
-    make_broker,
-    publish,
-    request,
-    rpc_reply,
-    rpc_subscriber,
-)
+from claudecloud_common.bus import ensure_streams, event_subscriber, make_broker, publish
 from claudecloud_common.contracts.instances import (
     GetInstance,
     InstanceRunning,
@@ -31,6 +22,7 @@ from claudecloud_common.contracts.instances import (
     InstanceView,
 )
 from claudecloud_common.errors import ConflictError, UnavailableError
+from claudecloud_common.rpc import RemoteError, request, rpc_reply, rpc_subscriber
 from claudecloud_common.settings import ServiceSettings
 from devstack import servers
 from tests.support import eventually, stream_messages
@@ -85,7 +77,7 @@ async def test_an_rpc_whose_handler_fails_answers_503_at_once(tmp_path: Path) ->
         settings = ServiceSettings(data_dir=tmp_path, nats_url=server.url)
         broker = make_broker(settings)
 
-        @rpc_subscriber(broker, InstanceSubject.GET, settings=settings)
+        @rpc_subscriber(broker, GetInstance, settings=settings)
         @rpc_reply
         async def on_get(query: GetInstance) -> InstanceView:
             raise ConnectionError(
@@ -97,13 +89,7 @@ async def test_an_rpc_whose_handler_fails_answers_503_at_once(tmp_path: Path) ->
         try:
             started = time.monotonic()
             with pytest.raises(RemoteError) as refused:
-                await request(
-                    broker,
-                    InstanceSubject.GET,
-                    GetInstance(instance_id=uuid4()),
-                    InstanceView,
-                    timeout=10,
-                )
+                await request(broker, GetInstance(instance_id=uuid4()), timeout=10)
             waited = time.monotonic() - started
         finally:
             await broker.stop()

@@ -27,7 +27,7 @@ def test_production_lists_every_problem_at_once(monkeypatch: pytest.MonkeyPatch)
         ProvisionerSettings()
     message = str(refused.value)
     assert "DATABASE_URL is required" in message
-    assert "PROVIDER must be docker or hetzner in production" in message
+    assert "PROVIDER must be docker, kubernetes or hetzner in production" in message
 
 
 def test_development_defaults_start(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,17 +1,22 @@
-"""Outbox and inbox rows are written only by a unit of work: anywhere else they raise at once."""
+"""Outbox and inbox rows are written only by a unit of work: anywhere else they raise at once.
+A read session refuses every write, on SQLite as on PostgreSQL, and costs PostgreSQL no round
+trip beyond its queries."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from uuid import uuid4
 
 import pytest
+from sqlalchemy import event, insert, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel, func, select
 
 from claudecloud_common.contracts.instances import InstanceRunning, InstanceStatus
-from claudecloud_common.db import Database, NoUnitOfWork
-from claudecloud_common.inbox import InboxMessage, mark_processed
+from claudecloud_common.db import Database, NoUnitOfWork, WriteInRead
+from claudecloud_common.inbox import INBOX, InboxMessage, mark_processed
 from claudecloud_common.outbox import OutboxMessage, add_to_outbox
 from tests.support import create_database, drop_database
 
@@ -73,3 +78,68 @@ async def test_inside_a_transaction_both_rows_are_written(db: Database) -> None:
         mark_processed(session, uuid4(), "test.consumer")
     assert await _count(db, OutboxMessage) == 1
     assert await _count(db, InboxMessage) == 1
+
+
+def _inbox_row() -> InboxMessage:
+    return InboxMessage(message_id=uuid4(), consumer="test.consumer")
+
+
+async def test_every_kind_of_write_inside_a_read_raises_and_writes_nothing(db: Database) -> None:
+    async with db.read() as session:
+        session.add(_inbox_row())
+        with pytest.raises(WriteInRead):
+            await session.flush()  # the ORM's write
+    with pytest.raises(WriteInRead):
+        async with db.read() as session:
+            session.add(_inbox_row())  # never flushed: would vanish without a word
+    async with db.read() as session:
+        with pytest.raises(WriteInRead):
+            await session.exec(insert(INBOX).values(message_id=uuid4(), consumer="c"))
+        with pytest.raises(DBAPIError, match=r"read-?only"):  # SQL text: the database refuses
+            await session.exec(text("DELETE FROM inbox"))  # type: ignore[call-overload]
+    assert await _count(db, InboxMessage) == 0
+
+
+async def test_a_read_leaves_its_connection_nothing_a_transaction_inherits(db: Database) -> None:
+    for _ in range(3):  # reads and writes in turn, on whatever connections the pools hand out
+        async with db.read() as session:
+            before = int((await session.exec(select(func.count()).select_from(InboxMessage))).one())
+        async with db.transaction() as session:
+            session.add(_inbox_row())
+        assert await _count(db, InboxMessage) == before + 1
+
+
+async def test_a_read_on_postgres_sends_its_queries_and_nothing_else() -> None:
+    url = await create_database("cc_read")
+    database = Database(url, pool_size=1)
+    sent: list[str] = []
+    for engine in (database.reader, database.engine):
+        _record_statements(engine.sync_engine, sent)
+    try:
+        for session_of in (database.read, database.transaction):
+            async with session_of() as session:  # the connection's first use (types, prepare)
+                await session.exec(select(func.now()))
+            sent.clear()
+            async with session_of() as session:
+                await session.exec(select(func.now()))
+            if session_of == database.read:
+                in_a_read = list(sent)
+    finally:
+        await database.dispose()
+        await drop_database(url)
+    assert len(in_a_read) == 1, in_a_read  # no BEGIN, SET or ROLLBACK around it
+    assert len(sent) == 3, sent  # what a transaction costs, for comparison: BEGIN, it, COMMIT
+
+
+def _record_statements(engine: Any, sent: list[str]) -> None:
+    """Every statement a connection sends: queries (prepared, through SQLAlchemy's cursor) and
+    the ones asyncpg sends on its own (BEGIN, COMMIT, ROLLBACK, SET: its query logger)."""
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        connection.driver_connection.add_query_logger(lambda record: sent.append(record.query))
+
+    def on_cursor(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "connect", on_connect)
+    event.listen(engine, "before_cursor_execute", on_cursor)

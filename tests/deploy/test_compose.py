@@ -45,7 +45,9 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
 SIGN_IN_LINK = re.compile(r"/auth/verify\?token=([\w.\-%]+)")
-FINAL = {"create": "running", "pause": "paused", "wake": "running", "destroy": "destroyed"}
+FINAL = {"create": "running", "pause": "frozen", "wake": "running", "destroy": "destroyed"}
+"""Where each command ends: a user's pause keeps memory unless told otherwise
+(``GATEWAY_PAUSE_KEEPS_MEMORY``)."""
 
 
 @dataclass
@@ -165,13 +167,24 @@ def _environment(engine: Any, project: str) -> dict[str, str]:
     )
     secret = {
         name: secrets.token_urlsafe(48)
-        for name in ("JWT_SECRET", "CREDENTIALS_KEY", "ADMIN_API_KEY")
+        for name in ("JWT_SECRET", "CREDENTIALS_KEY", "ADMIN_API_KEY", "WEBHOOKS_SECRETS_KEY")
     }
     passwords = {
         f"{name}_PASSWORD": secrets.token_urlsafe(24)
         for name in (
             "POSTGRES",
-            *(f"{s}_DB" for s in ("GATEWAY", "PROVISIONER", "BILLING", "ACTIVITY", "NETBIRD")),
+            *(
+                f"{s}_DB"
+                for s in (
+                    "GATEWAY",
+                    "PROVISIONER",
+                    "BILLING",
+                    "ACTIVITY",
+                    "NETBIRD",
+                    "AUDIT",
+                    "WEBHOOKS",
+                )
+            ),
         )
     }
     return {
@@ -317,7 +330,7 @@ class Platform:
 def _one_image_without_secrets(stack: ComposeStack, engine: Any) -> None:
     """Every service runs the one service image, and nothing secret is baked into it."""
     image = engine.images.get("claudecloud/service:latest")
-    services = ("gateway", "provisioner", "billing", "activity", "netbird")
+    services = ("gateway", "provisioner", "billing", "activity", "netbird", "audit", "webhooks")
     assert {c.image.id for s in services for c in stack.containers(s)} == {image.id}
     baked = [e for e in image.attrs["Config"]["Env"] if re.search(r"SECRET|KEY|PASSWORD|TOKEN", e)]
     assert baked == []
@@ -509,7 +522,7 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
                 for _ in range(3)
             ),
         )
-        await platform.reaches(ann, first, "paused")
+        await platform.reaches(ann, first, FINAL["pause"])
         for instance_id, auth in [(second, bob), *((i, admin) for i in more)]:
             await platform.reaches(auth, instance_id, "running")
     with timings.phase("node still down: wake"):
@@ -525,7 +538,7 @@ async def _exercise(stack: ComposeStack, engine: Any, timings: Timings) -> None:
         )
     with timings.phase("after the rejoin: pause and wake"):
         await platform.command(bob, "pause", second)
-        await platform.reaches(bob, second, "paused")
+        await platform.reaches(bob, second, FINAL["pause"])
         await platform.command(bob, "wake", second)
         await platform.reaches(bob, second, "running")
 
@@ -573,6 +586,9 @@ REQUIRED = (
     "BILLING_DB_PASSWORD",
     "ACTIVITY_DB_PASSWORD",
     "NETBIRD_DB_PASSWORD",
+    "AUDIT_DB_PASSWORD",
+    "WEBHOOKS_DB_PASSWORD",
+    "WEBHOOKS_SECRETS_KEY",
     "REDIS_PASSWORD",
     "DOCKER_GID",
 )

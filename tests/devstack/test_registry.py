@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devstack import SERVICES, Stack, StackConfig, plan_services
+from devstack.__main__ import banner
 from devstack.local import hermetic_environ
 
 pytestmark = pytest.mark.unit
@@ -55,3 +56,41 @@ def test_a_throwaway_platform_ignores_settings_that_would_reach_outside_servers(
         {"DATABASE_URL": "x", "REDIS_URL": "x", "GATEWAY_JWT_SECRET": "x", "LOG_LEVEL": "INFO"}
     )
     assert kept == {"LOG_LEVEL": "INFO"}
+
+
+def test_stripes_webhook_gets_a_port_of_its_own_and_the_banner_gives_its_address(
+    tmp_path: Path,
+) -> None:
+    given = {"BILLING_WEBHOOK_PORT": "9444"}
+    config = StackConfig(data_dir=tmp_path, port=8123, services=plan_services(8123, environ=given))
+    stack = Stack(config)
+    billing = stack.spec("billing")
+    env = stack.service_env(billing)
+    free = plan_services(8123, environ={})
+    shown = banner(config, environ={"BILLING_ENABLED": "true"})
+
+    assert env["BILLING_WEBHOOK_PORT"] == "9444"
+    assert env["BILLING_HTTP_PORT"] != "9444"  # its own port is another, internal one
+    assert "  Stripe webhook:      http://localhost:9444/stripe/webhook\n" in shown
+    assert "Stripe webhook" not in banner(config, environ={"BILLING_ENABLED": "false"})
+    webhook = next(s for s in free if s.name == "billing").listener_url("WEBHOOK_PORT")
+    assert webhook.startswith("http://127.0.0.1:")  # free when the environment gives none
+
+
+def test_workstations_are_told_where_the_gateways_listener_for_them_is(tmp_path: Path) -> None:
+    given = {"GATEWAY_AGENT_PORT": "9555"}
+    config = StackConfig(data_dir=tmp_path, port=8123, services=plan_services(8123, environ=given))
+    stack = Stack(config)
+
+    gateway = stack.service_env(stack.spec("gateway"))
+    provisioner = stack.service_env(stack.spec("provisioner"))
+
+    assert gateway["GATEWAY_AGENT_PORT"] == "9555"  # a port of its own beside the public one
+    # The provisioner gives it to each container, which reaches the host by this name.
+    assert provisioner["WORKSTATION_GATEWAY_URL"] == "http://host.docker.internal:9555"
+    assert "  Workstation agents:  http://localhost:9555/agent/\n" in banner(config, environ={})
+    mine = StackConfig(data_dir=tmp_path, port=8123, base_environ={
+        "WORKSTATION_GATEWAY_URL": "http://gateway.internal:9000"
+    })  # fmt: skip
+    chosen = Stack(mine).service_env(Stack(mine).spec("provisioner"))
+    assert chosen["WORKSTATION_GATEWAY_URL"] == "http://gateway.internal:9000"  # yours wins

@@ -210,7 +210,9 @@ class Client:
 
     async def pause(self, user: User) -> bool:
         assert user.instance_id is not None
-        response = await self.call(user, "POST", f"/instances/{user.instance_id}/pause")
+        response = await self.call(
+            user, "POST", f"/instances/{user.instance_id}/pause", json={"keep_memory": False}
+        )
         if response.status_code != 202:
             return False
         self.ledger.accepted[user.instance_id] = "paused"

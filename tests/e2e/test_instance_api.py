@@ -13,6 +13,9 @@ from provisioner.providers.fake import read_state
 
 from .support import sse, wait_for_status
 
+STOP = {"keep_memory": False}
+"""A pause that stops the machine (the default freezes it)."""
+
 
 async def create(api: httpx.AsyncClient, user: str, **headers: str) -> httpx.Response:
     return await api.post("/instances", json={"user_id": user}, headers=headers)
@@ -36,7 +39,9 @@ async def test_lifecycle_through_the_api_and_the_event_stream(api: httpx.AsyncCl
     follower = asyncio.create_task(follow())
     await wait_for_status(api, instance_id, "running")
 
-    assert (await api.post(f"/instances/{instance_id}/pause")).status_code == 202
+    assert (await api.post(f"/instances/{instance_id}/pause")).status_code == 202  # freezes
+    await wait_for_status(api, instance_id, "frozen")
+    assert (await api.post(f"/instances/{instance_id}/pause", json=STOP)).status_code == 202
     await wait_for_status(api, instance_id, "paused")
     assert (await api.post(f"/instances/{instance_id}/wake")).status_code == 202
     await wait_for_status(api, instance_id, "running")
@@ -47,7 +52,12 @@ async def test_lifecycle_through_the_api_and_the_event_stream(api: httpx.AsyncCl
     kinds = [event for event, _ in seen]
     assert kinds[0] == "snapshot"
     lifecycle = [e for e in kinds[1:] if e != "instance.accepted"]
-    assert lifecycle[-3:] == ["instance.paused", "instance.woken", "instance.destroyed"]
+    assert lifecycle[-4:] == [
+        "instance.frozen",
+        "instance.paused",
+        "instance.woken",
+        "instance.destroyed",
+    ]
     statuses = [data["status"] for _, data in seen]
     assert statuses[-1] == "destroyed"
 
@@ -63,6 +73,11 @@ async def test_illegal_transitions_are_409_with_the_reason(api: httpx.AsyncClien
         "detail": f"cannot wake instance {instance_id}: it is already running",
     }
     await api.post(f"/instances/{instance_id}/pause")
+    await wait_for_status(api, instance_id, "frozen")
+    freeze = await api.post(f"/instances/{instance_id}/pause", json={"keep_memory": True})
+    assert freeze.status_code == 409
+    assert "it is already frozen" in freeze.json()["detail"]
+    await api.post(f"/instances/{instance_id}/pause", json=STOP)
     await wait_for_status(api, instance_id, "paused")
     pause = await api.post(f"/instances/{instance_id}/pause")
     assert pause.status_code == 409
@@ -153,7 +168,7 @@ async def test_a_read_right_after_a_command_shows_its_effect(api: httpx.AsyncCli
     await wait_for_status(api, instance_id, "running")
     for _ in range(3):
         assert (await api.get(f"/instances/{instance_id}")).json()["status"] == "running"
-        paused = await api.post(f"/instances/{instance_id}/pause")
+        paused = await api.post(f"/instances/{instance_id}/pause", json=STOP)
         assert paused.status_code == 202
         assert (await api.get(f"/instances/{instance_id}")).json()["status"] in (
             "pausing",

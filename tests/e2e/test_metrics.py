@@ -33,10 +33,6 @@ async def platform(stack_factory: Any) -> Stack:
     return stack
 
 
-def port_of(stack: Stack, service: str) -> int:
-    return next(s.http_port for s in stack.config.services if s.service.name == service)
-
-
 async def scrape(stack: Stack) -> Scrapes:
     """Every service's ``/metrics``, by service name."""
     found: Scrapes = {}
@@ -167,7 +163,7 @@ def stripe_event(event_type: str) -> bytes:
 
 
 async def test_stripe_webhooks_are_counted_by_outcome(platform: Stack) -> None:
-    url = f"http://127.0.0.1:{port_of(platform, 'billing')}/stripe/webhook"
+    url = platform.spec("billing").listener_url("WEBHOOK_PORT")
     outcomes = ("ignored", "duplicate", "bad_signature", "refused")
     before = (await scrape(platform))["billing"]["claudecloud_billing_webhooks_total"]
     payload = stripe_event("customer.created")

@@ -82,6 +82,7 @@ class FakeNetbird:
         self.violations: list[str] = []
         self.faults: dict[tuple[str, str], Fault] = {}
         self.holds: dict[tuple[str, str], Hold] = {}
+        self.latency: dict[tuple[str, str], float] = {}
         self.app: Starlette = Starlette(
             routes=[
                 Route("/_fake/healthz", _healthz),
@@ -94,6 +95,10 @@ class FakeNetbird:
     def fail(self, method: str, template: str, *, status: int = 500, times: int = 1_000) -> None:
         """Answer ``method template`` with ``status`` the next ``times`` times."""
         self.faults[(method, template)] = Fault(status, times, f"injected failure ({status})")
+
+    def slow(self, method: str, template: str, seconds: float) -> None:
+        """Answer every ``method template`` call ``seconds`` late (a slow Netbird)."""
+        self.latency[(method, template)] = seconds
 
     def hold(self, method: str, template: str) -> Hold:
         """Hold the next ``method template`` call until released."""
@@ -178,6 +183,9 @@ class FakeNetbird:
         if held is not None:
             held.arrived.set()
             await held.released.wait()
+        late = self.latency.get((method, template))
+        if late:
+            await asyncio.sleep(late)
         fault = self.faults.get((method, template))
         if fault is not None and fault.times > 0:
             fault.times -= 1
@@ -457,7 +465,14 @@ async def serve_fake(fake: FakeNetbird | None = None) -> AsyncIterator[tuple[Fak
     fake = fake or FakeNetbird()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            fake.app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=5,  # a call a killed client left behind ends no later
+        )
     )
     task = asyncio.create_task(server.serve())
 

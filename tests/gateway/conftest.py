@@ -2,62 +2,60 @@
 broker (``TestNatsBroker``) and a SQLite file, called through httpx's ``ASGITransport`` (HTTP) or
 starlette's ``TestClient`` (WebSockets). No process, server or port.
 
-The provisioner is a stand-in on the same in-memory bus that follows its contracts (one live
-instance per user, the lifecycle's legal transitions, queries over request-reply), so what is
-checked is the gateway: how it asks, and what it answers.
+The provisioner beside it is the real one (:mod:`tests.provisioner_app`, fake machines, its own
+SQLite file) on the same in-memory bus, so the lifecycle's rules are its own; only a provisioner
+that fails (hangs, answers outside its contract) is a stand-in.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from faststream import TestApp
+from faststream.asgi import AsgiFastStream
 from faststream.exceptions import SubscriberNotFound
 from faststream.nats import NatsBroker, TestNatsBroker
 from nats.errors import NoRespondersError
 from starlette.testclient import TestClient
 
 from claudecloud_common.bus import publish
-from claudecloud_common.contracts.base import ErrorBody, RpcReply, utcnow
 from claudecloud_common.contracts.instances import (
-    LIVE_STATUSES,
     CreateInstance,
+    DestroyInstance,
     GetInstance,
-    InstanceAccepted,
-    InstanceList,
-    InstanceRefusal,
-    InstanceRejected,
-    InstanceRequested,
-    InstanceRunning,
+    InstanceCommand,
     InstanceStatus,
-    InstanceSubject,
-    InstanceView,
     ListInstances,
     PauseInstance,
-    WakeInstance,
 )
 from gateway.app import create_app
 from gateway.auth.service import AccountService
 from gateway.settings import GatewaySettings
 from gateway.state import GatewayState, app_state
+from provisioner.app import create_app as create_provisioner
+from tests.provisioner_app import provisioner_settings
+from tests.support import eventually
 
 JWT_SECRET = "gateway-fast-tests-" + "s" * 32
 ADMIN_KEY = "admin-" + "k" * 40
 BASE_URL = "http://testserver"
+ADMIN = {"X-API-Key": ADMIN_KEY}
 
 
 class InMemoryNats:
     """The NATS client calls the bus glue makes itself (core request-reply, JetStream publish,
-    stream set-up), carried by FastStream's in-memory broker to the subscribers on it.
+    stream set-up), carried by FastStream's in-memory broker to the subscribers of every broker
+    under the same ``TestNatsBroker`` (the gateway's and the provisioner's).
 
     ``claudecloud_common.bus`` publishes and asks straight on the NATS client, which
     ``TestNatsBroker`` replaces with a bare mock; this puts a client that delivers in its place.
@@ -97,136 +95,27 @@ class InMemoryNats:
         return SimpleNamespace(data=reply.body)
 
 
-@dataclass
-class Provisioner:
-    """A stand-in provisioner on the in-memory bus: it keeps instances in a dict, admits or
-    refuses commands by the lifecycle's rules, and answers ``get`` and ``list``. ``hang`` makes
-    it stop answering queries (a provisioner that is down or overloaded); ``garbled`` makes it
-    answer them with what the contract does not allow (a bug on either side)."""
+PROVISIONER_QUERIES = (GetInstance, ListInstances)
 
-    instances: dict[UUID, InstanceView] = field(default_factory=dict)
-    hang: asyncio.Event | None = None
+
+@dataclass
+class BrokenProvisioner:
+    """In the provisioner's place, a fault: queries that wait forever (``hang``: down or
+    overloaded) or answers the contract does not allow (``garbled``: a bug on either side).
+    It keeps no instances and applies no rule: tests of what the gateway does with instances
+    run the real provisioner (:func:`running`)."""
+
+    hang: bool = False
     garbled: bool = False
 
     def attach(self, broker: NatsBroker) -> None:
-        broker.subscriber(str(InstanceSubject.CREATE))(self.create)
-        broker.subscriber(str(InstanceSubject.PAUSE))(self.pause)
-        broker.subscriber(str(InstanceSubject.WAKE))(self.wake)
-        broker.subscriber(str(InstanceSubject.GET))(self.get)
-        broker.subscriber(str(InstanceSubject.LIST))(self.list)
-        self.broker = broker
+        for query in PROVISIONER_QUERIES:
+            broker.subscriber(str(query.subject))(self.answer)
 
-    def add(self, user_id: UUID, instance_id: UUID, status: InstanceStatus, provider: str) -> None:
-        now = utcnow()
-        self.instances[instance_id] = InstanceView(
-            id=instance_id,
-            user_id=user_id,
-            status=status,
-            provider=provider,
-            created_at=now,
-            updated_at=now,
-        )
-
-    async def create(self, command: CreateInstance) -> None:
-        live = [
-            v
-            for v in self.instances.values()
-            if v.user_id == command.user_id and v.status in LIVE_STATUSES
-        ]
-        if live:
-            await self._reject(
-                command.id,
-                live[0],
-                InstanceRefusal.ALREADY_EXISTS,
-                f"user {command.user_id} already has instance {live[0].id}",
-                existing=live[0].id,
-            )
-            return
-        self.add(command.user_id, command.instance_id, InstanceStatus.RUNNING, "fake")
-        ids = {"instance_id": command.instance_id, "user_id": command.user_id}
-        await publish(
-            self.broker,
-            InstanceRequested(**ids, status=InstanceStatus.PROVISIONING, command_id=command.id),
-        )
-        await publish(self.broker, InstanceRunning(**ids, status=InstanceStatus.RUNNING))
-
-    async def pause(self, command: PauseInstance) -> None:
-        await self._transition(command.id, command.instance_id, "pause", InstanceStatus.RUNNING)
-
-    async def wake(self, command: WakeInstance) -> None:
-        await self._transition(command.id, command.instance_id, "wake", InstanceStatus.PAUSED)
-
-    async def _transition(
-        self, command_id: UUID, instance_id: UUID, verb: str, allowed_from: InstanceStatus
-    ) -> None:
-        view = self.instances[instance_id]
-        if view.status is not allowed_from:
-            detail = f"cannot {verb} instance {instance_id}: it is {view.status.value}"
-            await self._reject(command_id, view, InstanceRefusal.ILLEGAL_TRANSITION, detail)
-            return
-        status = InstanceStatus.PAUSING if verb == "pause" else InstanceStatus.WAKING
-        self.instances[instance_id] = view.model_copy(update={"status": status})
-        await publish(
-            self.broker,
-            InstanceAccepted(
-                instance_id=instance_id,
-                user_id=view.user_id,
-                status=status,
-                command=verb,
-                command_id=command_id,
-            ),
-        )
-
-    async def _reject(
-        self,
-        command_id: UUID,
-        view: InstanceView,
-        error: InstanceRefusal,
-        detail: str,
-        *,
-        existing: UUID | None = None,
-    ) -> None:
-        rejected = InstanceRejected(
-            instance_id=view.id,
-            user_id=view.user_id,
-            status=view.status,
-            command_id=command_id,
-            command="",
-            error=error,
-            detail=detail,
-            existing_instance_id=existing,
-        )
-        await publish(self.broker, rejected)
-
-    async def get(self, query: GetInstance) -> bytes:
-        if (trouble := await self._trouble()) is not None:
-            return trouble
-        view = self.instances.get(query.instance_id)
-        if view is None:
-            missing = ErrorBody(
-                error="InstanceNotFound",
-                detail=f"no instance with id {query.instance_id}",
-                status_code=404,
-            )
-            return RpcReply[Any](error=missing).model_dump_json().encode()
-        return RpcReply[Any](result=view).model_dump_json().encode()
-
-    async def list(self, query: ListInstances) -> bytes:
-        if (trouble := await self._trouble()) is not None:
-            return trouble
-        found = [
-            v
-            for v in sorted(self.instances.values(), key=lambda v: v.created_at, reverse=True)
-            if (query.user_id is None or v.user_id == query.user_id)
-            and (not query.live_only or v.status in LIVE_STATUSES)
-        ]
-        return RpcReply[Any](result=InstanceList(items=found)).model_dump_json().encode()
-
-    async def _trouble(self) -> bytes | None:
-        """Wait forever when hung; a reply outside the contract when garbled."""
-        if self.hang is not None:
-            await self.hang.wait()
-        return b'{"result": {"items": "not a list"}}' if self.garbled else None
+    async def answer(self, _query: dict[str, Any]) -> bytes:
+        if self.hang:
+            await asyncio.Event().wait()
+        return b'{"result": {"items": "not a list"}}'
 
 
 def settings_for(tmp_path: Path, **overrides: Any) -> GatewaySettings:
@@ -253,10 +142,9 @@ def state_of(app: FastAPI) -> GatewayState:
 
 @dataclass
 class Gateway:
-    """A gateway app on the in-memory bus, the stand-in provisioner beside it, and a client."""
+    """A gateway app on the in-memory bus, the provisioner beside it, and a client."""
 
     app: FastAPI
-    provisioner: Provisioner
     client: httpx.AsyncClient
 
     @property
@@ -266,6 +154,36 @@ class Gateway:
     async def sign_in(self, email: str) -> str:
         """A session token for ``email``, spent from a sign-in link as a CLI would."""
         return await session_for(self.app, self.client, email)
+
+    async def instance(self, owner: UUID, status: InstanceStatus = InstanceStatus.RUNNING) -> UUID:
+        """A new instance of ``owner``'s, brought to ``status`` (running, paused or destroyed)
+        by the provisioner's own commands and rules, as an operator would."""
+        instance_id = uuid4()
+        await self._command(CreateInstance(instance_id=instance_id, user_id=owner))
+        await self._reaches(instance_id, InstanceStatus.RUNNING)
+        then: dict[InstanceStatus, InstanceCommand] = {
+            InstanceStatus.PAUSED: PauseInstance(instance_id=instance_id),
+            InstanceStatus.DESTROYED: DestroyInstance(instance_id=instance_id),
+        }
+        if status is not InstanceStatus.RUNNING:
+            await self._command(then[status])
+            await self._reaches(instance_id, status)
+        return instance_id
+
+    async def status(self, instance_id: UUID) -> InstanceStatus:
+        """The instance's status, as an operator reads it through the gateway."""
+        response = await self.client.get(f"/instances/{instance_id}", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return InstanceStatus(response.json()["status"])
+
+    async def _command(self, command: InstanceCommand) -> None:
+        await publish(self.state.broker, command)
+
+    async def _reaches(self, instance_id: UUID, status: InstanceStatus) -> None:
+        async def reached() -> bool:
+            return await self.status(instance_id) is status
+
+        await eventually(reached, what=f"instance {instance_id} {status.value}")
 
 
 async def sign_in_link(app: FastAPI, email: str) -> str:
@@ -287,41 +205,72 @@ async def session_for(app: FastAPI, client: httpx.AsyncClient, email: str) -> st
 
 
 @asynccontextmanager
-async def in_memory_bus(app: FastAPI) -> AsyncIterator[NatsBroker]:
-    """``TestNatsBroker`` around the app's broker, with :class:`InMemoryNats` as its client."""
-    broker = state_of(app).broker
-    async with TestNatsBroker(broker) as test_broker:
-        client = InMemoryNats(test_broker)
-        test_broker.config.broker_config.connection_state.connect(client, client)  # type: ignore[arg-type]
-        yield test_broker
+async def in_memory_bus(app: FastAPI, *peers: NatsBroker) -> AsyncIterator[NatsBroker]:
+    """``TestNatsBroker`` around the app's broker and the ``peers`` (other services' brokers),
+    each with :class:`InMemoryNats` as its client: what one publishes, the others receive."""
+    brokers = (state_of(app).broker, *peers)
+    async with TestNatsBroker(*brokers):
+        for broker in brokers:
+            client = InMemoryNats(broker)
+            broker.config.broker_config.connection_state.connect(client, client)  # type: ignore[arg-type]
+        yield brokers[0]
 
 
-def build(tmp_path: Path, provisioner: Provisioner, **overrides: Any) -> FastAPI:
+def build(tmp_path: Path, broken: BrokenProvisioner | None = None, **overrides: Any) -> FastAPI:
+    """The gateway app (``overrides`` to its settings), a broken provisioner beside it if given."""
     app = create_app(settings_for(tmp_path, **overrides))
-    provisioner.attach(state_of(app).broker)
+    if broken is not None:
+        broken.attach(state_of(app).broker)
     return app
 
 
-@pytest.fixture
-def provisioner() -> Provisioner:
-    return Provisioner()
+def provisioner_app(tmp_path: Path) -> AsgiFastStream:
+    """The real provisioner (fake machines) with its own SQLite file, for the in-memory bus."""
+    data_dir = tmp_path / "provisioner"
+    settings = provisioner_settings(
+        database_url=f"sqlite+aiosqlite:///{data_dir / 'provisioner.db'}",
+        nats_url="nats://in-memory.invalid:4222",  # never dialled: its broker is in memory
+        data_dir=data_dir,
+        check_interval_seconds=0,
+        reconcile_on_start=False,
+    )
+    return create_provisioner(settings)
 
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, provisioner: Provisioner, **overrides: Any
+    tmp_path: Path, broken: BrokenProvisioner | None = None, **overrides: Any
 ) -> AsyncIterator[Gateway]:
-    """A gateway (settings ``overrides`` applied) started and served in this event loop."""
-    app = build(tmp_path, provisioner, **overrides)
-    async with in_memory_bus(app), app.router.lifespan_context(app):
+    """A gateway (settings ``overrides`` applied) started and served in this event loop, with
+    the real provisioner beside it on the in-memory bus, or ``broken`` in its place."""
+    app = build(tmp_path, broken, **overrides)
+    async with started(app, tmp_path, provisioner=broken is None) as gateway:
+        yield gateway
+
+
+@asynccontextmanager
+async def started(
+    app: FastAPI, tmp_path: Path, *, provisioner: bool = True
+) -> AsyncIterator[Gateway]:
+    """``app`` started and served in this event loop, the real provisioner beside it."""
+    async with AsyncExitStack() as stack:
+        if provisioner:
+            peer = provisioner_app(tmp_path)
+            assert isinstance(peer.broker, NatsBroker)
+            await stack.enter_async_context(in_memory_bus(app, peer.broker))
+            await stack.enter_async_context(TestApp(peer))
+        else:
+            await stack.enter_async_context(in_memory_bus(app))
+        await stack.enter_async_context(app.router.lifespan_context(app))
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # as a server does
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
-            yield Gateway(app, provisioner, client)
+        client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+        await stack.enter_async_context(client)
+        yield Gateway(app, client)
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, provisioner: Provisioner) -> AsyncIterator[Gateway]:
-    async with running(tmp_path, provisioner) as started:
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with running(tmp_path) as started:
         yield started
 
 

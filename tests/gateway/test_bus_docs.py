@@ -20,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 
+from claudecloud_common.contracts.base import Query
 from claudecloud_common.contracts.catalogue import CATALOGUE, SUBJECT_ENUMS, channel_for
 from devstack.services import SERVICES
 from gateway.app import create_app
@@ -149,6 +150,19 @@ def test_every_subject_enum_is_in_the_catalogue() -> None:
             ):
                 enums.add(value)
     assert enums == set(SUBJECT_ENUMS)
+
+
+def test_every_rpc_subject_is_asked_by_one_query_that_names_its_answer() -> None:
+    queries: dict[str, type[Query[Any]]] = {}
+    for channel in CATALOGUE:
+        if channel.kind == "rpc":
+            assert isinstance(channel.example, Query), channel.subject
+            assert channel.example.subject == channel.subject
+            assert isinstance(channel.reply, channel.example.reply), channel.subject
+            queries[str(channel.subject)] = type(channel.example)
+    rpc = {str(m) for m in enum_subjects() if m.startswith("rpc.")}
+    assert set(queries) == rpc
+    assert len(set(queries.values())) == len(queries), "one query class per subject"
 
 
 async def test_the_schemas_are_what_the_handlers_take(

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
 
 from claudecloud_common.contracts.instances import InstanceStatus
 
-from .conftest import ADMIN_KEY, Gateway
+from .conftest import ADMIN_KEY, BrokenProvisioner, Gateway, running
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
 
@@ -48,10 +48,10 @@ async def test_not_signed_in_is_a_script_that_says_so(gateway: Gateway) -> None:
 
 
 async def test_a_provisioner_that_does_not_answer_is_a_script_that_says_so(
-    gateway: Gateway,
+    tmp_path: Path,
 ) -> None:
-    gateway.provisioner.hang = asyncio.Event()  # queries wait forever: the rpc times out
-    response = await connect(gateway, f"?user_id={uuid4()}", **ADMIN)
+    async with running(tmp_path, BrokenProvisioner(hang=True)) as gateway:  # the rpc times out
+        response = await connect(gateway, f"?user_id={uuid4()}", **ADMIN)
     ran = run_in_bash(response.text)
 
     assert response.status_code == 503
@@ -59,9 +59,9 @@ async def test_a_provisioner_that_does_not_answer_is_a_script_that_says_so(
     assert "claude-cloud: the platform is busy or restarting" in ran.stderr
 
 
-async def test_a_server_error_is_a_script_that_says_so(gateway: Gateway) -> None:
-    gateway.provisioner.garbled = True  # answers that are not the contract's: a bug somewhere
-    response = await connect(gateway, f"?user_id={uuid4()}", **ADMIN)
+async def test_a_server_error_is_a_script_that_says_so(tmp_path: Path) -> None:
+    async with running(tmp_path, BrokenProvisioner(garbled=True)) as gateway:  # a bug somewhere
+        response = await connect(gateway, f"?user_id={uuid4()}", **ADMIN)
     ran = run_in_bash(response.text)
 
     assert response.status_code == 500
@@ -69,21 +69,20 @@ async def test_a_server_error_is_a_script_that_says_so(gateway: Gateway) -> None
     assert "claude-cloud: the server could not prepare your connection" in ran.stderr
 
 
-async def test_a_paused_instance_is_a_script_that_says_how_to_wake_it(gateway: Gateway) -> None:
+async def test_a_paused_instance_is_woken_before_its_script_is_made(gateway: Gateway) -> None:
     owner = uuid4()
-    gateway.provisioner.add(owner, uuid4(), InstanceStatus.PAUSED, "docker")
+    instance_id = await gateway.instance(owner, InstanceStatus.PAUSED)
     response = await connect(gateway, f"?user_id={owner}", **ADMIN)
-    ran = run_in_bash(response.text)
 
-    assert response.status_code == 409
-    assert ran.returncode == 1
-    assert "your instance is paused" in ran.stderr
-    assert "claude-cloud wake" in ran.stderr
+    assert response.status_code == 200
+    assert "demo mode" in run_in_bash(response.text).stderr  # the running fake's script
+    view = await gateway.client.get(f"/instances/{instance_id}", headers=ADMIN)
+    assert view.json()["status"] == "running"
 
 
 async def test_a_destroyed_instance_is_no_instance(gateway: Gateway) -> None:
     owner = uuid4()
-    gateway.provisioner.add(owner, uuid4(), InstanceStatus.DESTROYED, "docker")
+    await gateway.instance(owner, InstanceStatus.DESTROYED)
     response = await connect(gateway, f"?user_id={owner}", **ADMIN)
     ran = run_in_bash(response.text)
 

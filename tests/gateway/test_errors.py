@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import ADMIN_KEY, Gateway, Provisioner, running
+from .conftest import ADMIN_KEY, BrokenProvisioner, Gateway, running
 
 ADMIN = {"X-API-Key": ADMIN_KEY}
 
@@ -34,9 +34,9 @@ async def test_a_refused_caller_is_told_how_to_authenticate(gateway: Gateway) ->
     assert response.headers["www-authenticate"] == "Bearer"
 
 
-async def test_an_unexpected_failure_is_a_500_without_internals(gateway: Gateway) -> None:
-    gateway.provisioner.garbled = True
-    response = await gateway.client.get("/instances", headers=ADMIN)
+async def test_an_unexpected_failure_is_a_500_without_internals(tmp_path: Path) -> None:
+    async with running(tmp_path, BrokenProvisioner(garbled=True)) as gateway:
+        response = await gateway.client.get("/instances", headers=ADMIN)
 
     assert response.status_code == 500
     assert response.json() == {"error": "InternalError", "detail": "internal error"}
@@ -44,7 +44,7 @@ async def test_an_unexpected_failure_is_a_500_without_internals(gateway: Gateway
 
 
 async def test_over_the_rate_limit_is_a_429_with_retry_after(tmp_path: Path) -> None:
-    async with running(tmp_path, Provisioner(), rate_limit_api="2/minute") as gateway:
+    async with running(tmp_path, rate_limit_api="2/minute") as gateway:
         user = {"Authorization": f"Bearer {await gateway.sign_in('ada@example.com')}"}
         codes = [(await gateway.client.get("/auth/me", headers=user)).status_code for _ in range(3)]
         refused = await gateway.client.get("/auth/me", headers=user)

@@ -1,4 +1,5 @@
-"""The instance API answering the provisioner's refusals, each kind with its own error body."""
+"""The instance API answering the provisioner's refusals (the real provisioner's rules), each
+kind with its own error body."""
 
 from __future__ import annotations
 
@@ -28,10 +29,8 @@ async def test_a_second_create_and_waking_a_running_instance_are_different_409s(
     assert again.json()["error"] == "InstanceAlreadyExists"
     assert again.json()["existing_instance_id"] == instance_id
     assert wake.status_code == 409
-    assert wake.json() == {
-        "error": "IllegalTransition",
-        "detail": f"cannot wake instance {instance_id}: it is running",
-    }
+    assert wake.json()["error"] == "IllegalTransition"
+    assert wake.json()["detail"].startswith(f"cannot wake instance {instance_id}: ")
 
 
 async def test_the_openapi_document_declares_both_refusals(gateway: Gateway) -> None:
@@ -63,8 +62,7 @@ async def test_every_route_declares_its_error_bodies(gateway: Gateway) -> None:
 
 
 async def test_someone_elses_instance_is_not_found(gateway: Gateway) -> None:
-    owner, instance_id = uuid4(), uuid4()
-    gateway.provisioner.add(owner, instance_id, InstanceStatus.RUNNING, "fake")
+    instance_id = await gateway.instance(uuid4())
     token = await gateway.sign_in("eve@example.com")
 
     response = await gateway.client.post(
@@ -73,12 +71,12 @@ async def test_someone_elses_instance_is_not_found(gateway: Gateway) -> None:
 
     assert response.status_code == 404
     assert response.json()["error"] == "InstanceNotFound"
-    assert gateway.provisioner.instances[instance_id].status is InstanceStatus.RUNNING
+    assert await gateway.status(instance_id) is InstanceStatus.RUNNING
 
 
 async def test_an_operator_pauses_any_instance(gateway: Gateway) -> None:
-    owner, instance_id = uuid4(), uuid4()
-    gateway.provisioner.add(owner, instance_id, InstanceStatus.RUNNING, "fake")
+    owner = uuid4()
+    instance_id = await gateway.instance(owner)
 
     response = await gateway.client.post(f"/instances/{instance_id}/pause", headers=ADMIN)
 

@@ -32,6 +32,13 @@ def _export(folder: Path) -> Path:
     (folder / "signin" / "index.html").write_bytes(PAGE.replace(b"landing", b"sign in"))
     (folder / "icon.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
     (folder / "_next" / "static" / "chunks" / "app.js").write_bytes(ASSET)
+    (folder / "index.txt").write_text("0:page data for client-side navigation")
+    # What the build leaves beside the pages: none of it is served.
+    (folder / ".source-hash").write_text("0123abcd")
+    (folder / "_next" / "static" / ".cache").mkdir()
+    (folder / "_next" / "static" / ".cache" / "state.json").write_text("{}")
+    (folder / "_next" / "static" / "chunks" / "app.js.map").write_text('{"sources": []}')
+    (folder / "build.sh").write_text("#!/bin/sh\n")
     return folder
 
 
@@ -85,6 +92,24 @@ async def test_assets_are_gzipped_once_and_cached_for_good(client: httpx.AsyncCl
     assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert zipped.headers["content-type"].startswith("text/javascript")
     assert missing.status_code == 404
+
+
+async def test_only_the_exports_pages_and_assets_are_served(client: httpx.AsyncClient) -> None:
+    navigation = await client.get("/index.txt")
+    refused = {
+        path: await client.get(path)
+        for path in (
+            "/.source-hash",
+            "/_next/static/.cache/state.json",
+            "/_next/static/chunks/app.js.map",
+            "/build.sh",
+        )
+    }
+
+    assert navigation.status_code == 200  # the pages' data for client-side navigation
+    for path, answer in refused.items():
+        assert answer.status_code == 404, path
+        assert b"0123abcd" not in answer.content
 
 
 async def test_the_api_keeps_its_answers_and_the_session_probe_never_401s(

@@ -27,15 +27,15 @@ from nats.aio.client import Client as NatsClient
 from nats.js.errors import NotFoundError
 from pydantic import SecretStr
 
-from claudecloud_common.contracts.base import Message, RpcReply
+from claudecloud_common.contracts.base import Message
 from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
     GetInstance,
-    InstanceSubject,
     InstanceView,
 )
-from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
+from claudecloud_common.contracts.netbird import GetDeviceKey
+from claudecloud_common.rpc import RemoteError, request_on
 from devstack.processes import Child
 from netbird.app import create_app as create_netbird
 from netbird.settings import NetbirdSettings
@@ -117,25 +117,18 @@ class Platform:
 
     async def instance(self, instance_id: uuid.UUID) -> InstanceView | None:
         """The instance as the provisioner answers ``rpc.instance.get``; None before it exists."""
-        reply = await self.bus.request(
-            str(InstanceSubject.GET),
-            GetInstance(instance_id=instance_id).model_dump_json().encode(),
-            timeout=5,
-        )
-        parsed = RpcReply[InstanceView].model_validate_json(reply.data)
-        if parsed.error is not None:
-            assert parsed.error.error == "InstanceNotFound", parsed.error
-        return parsed.result
+        try:
+            return await request_on(self.bus, GetInstance(instance_id=instance_id), timeout=5)
+        except RemoteError as exc:
+            if exc.error != "InstanceNotFound":
+                raise
+            return None
 
     async def device_key(self, instance_id: uuid.UUID, user_id: uuid.UUID) -> str:
         """A one-off key for the owner's device, as the gateway asks for it."""
         query = GetDeviceKey(instance_id=instance_id, user_id=user_id)
-        reply = await self.bus.request(
-            str(NetbirdSubject.DEVICE_KEY), query.model_dump_json().encode(), timeout=5
-        )
-        parsed = RpcReply[DeviceKey].model_validate_json(reply.data)
-        assert parsed.result is not None, parsed.error
-        return parsed.result.setup_key.get_secret_value()
+        found = await request_on(self.bus, query, timeout=5)
+        return found.setup_key.get_secret_value()
 
     async def until_status(
         self, instance_id: uuid.UUID, status: str, timeout: float = 20.0

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from claudecloud_common.contracts.base import RpcReply
-from claudecloud_common.contracts.ops import CheckReport, DriftKind, OpsSubject, RunCheck
+from claudecloud_common.contracts.ops import CheckNetbird, CheckReport, DriftKind
+from claudecloud_common.rpc import request_on
 from tests.netbird.conftest import Platform, PlatformFactory
 from tests.support import create_database, drop_database, eventually
 
@@ -34,13 +34,7 @@ async def provisioner_db() -> AsyncIterator[str]:
 
 
 async def check(p: Platform, *, fix: bool = False) -> CheckReport:
-    reply = await p.bus.request(
-        str(OpsSubject.CHECK_NETBIRD), RunCheck(fix=fix).model_dump_json().encode(), timeout=20
-    )
-    parsed = RpcReply[CheckReport].model_validate_json(reply.data)
-    assert parsed.error is None, parsed.error
-    assert parsed.result is not None
-    return parsed.result
+    return await request_on(p.bus, CheckNetbird(fix=fix), timeout=20)
 
 
 def mesh_resources(p: Platform) -> dict[str, int]:

@@ -3,6 +3,7 @@ again, and nothing is made twice."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -34,7 +35,15 @@ async def test_killed_mid_call_resumes_without_duplicates(
         try:
             held = p.netbird.hold(*call)
             instance_id, _ = await p.create()
-            await held.arrived.wait()
+            try:
+                async with asyncio.timeout(30):
+                    await held.arrived.wait()
+            except TimeoutError:
+                pytest.fail(
+                    f"{' '.join(call)} never reached Netbird; events seen: "
+                    f"{p.seen.types(instance_id)}; calls: {[c.template for c in p.netbird.calls]}; "
+                    f"the service {'runs' if service.child.running() else 'exited'}"
+                )
             service.kill()  # Netbird is making the resource; its answer will reach nobody
             held.released.set()
 

@@ -120,7 +120,7 @@ async def test_runs_for_one_user_are_serialised(tmp_path: Path) -> None:
     await hetzner.create(machine)
 
     # A pause and a wake at once: Terraform would refuse the second run on the state lock.
-    await asyncio.gather(hetzner.pause(machine), hetzner.wake(machine))
+    await asyncio.gather(hetzner.pause(machine, keep_memory=False), hetzner.wake(machine))
 
     applies = [
         json.loads(line)
@@ -136,7 +136,7 @@ async def test_pause_keeps_the_volume_and_wake_rejoins_without_a_new_key(tmp_pat
     made = await hetzner.create(machine)
     volume = tfstate(tmp_path, machine.user_id)["outputs"]["volume_id"]["value"]
 
-    await hetzner.pause(machine)
+    await hetzner.pause(machine, keep_memory=False)
     assert kinds(tfstate(tmp_path, machine.user_id)) == ["hcloud_network", "hcloud_volume"]
     assert await hetzner.inspect(machine) is None
 

@@ -7,19 +7,21 @@ from uuid import uuid4
 from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
+    InstanceStatus,
     InstanceSubject,
     InstanceView,
     PauseInstance,
+    PauseReason,
     WakeInstance,
 )
-from provisioner.service import InstanceService
+from provisioner.queries import InstanceQueries
 
 from .conftest import Harness
 
 
 async def view_of(h: Harness, instance_id: object) -> InstanceView:
     async with h.parts.db.transaction(notify=False) as session:
-        return await InstanceService(session, "fake").get(instance_id)  # type: ignore[arg-type]
+        return await InstanceQueries(session).get(instance_id)  # type: ignore[arg-type]
 
 
 async def status_of(h: Harness, instance_id: object) -> str:
@@ -121,3 +123,73 @@ async def test_a_refused_create_delivered_again_later_stays_refused(harness: Har
     state = harness.fake_state()
     assert state["calls"]["create"] == 1
     assert [e["type"] for e in await harness.outbox()].count("instance.rejected") == 1
+
+
+async def test_a_pause_that_keeps_memory_freezes_and_a_wake_thaws(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+    running = await view_of(harness, instance)
+    freeze = PauseInstance(instance_id=instance, keep_memory=True, reason=PauseReason.IDLE)
+    await harness.send(InstanceSubject.PAUSE, freeze)
+
+    frozen = await view_of(harness, instance)
+    assert (frozen.status, frozen.pause_reason) == (InstanceStatus.FROZEN, PauseReason.IDLE)
+    assert frozen.host == running.host  # the same machine, the same address
+    assert harness.fake_state()["machines"][str(user)]["frozen"] is True
+    await harness.send(InstanceSubject.PAUSE, PauseInstance(instance_id=instance, keep_memory=True))
+    rejected = [e for e in await harness.outbox() if e["type"] == "instance.rejected"]
+    assert "already frozen" in rejected[0]["detail"]
+
+    await harness.send(InstanceSubject.WAKE, WakeInstance(instance_id=instance))
+    assert await status_of(harness, instance) == "running"
+    assert harness.fake_state()["machines"][str(user)]["frozen"] is False
+    assert [e["type"] for e in await harness.outbox()] == [
+        "instance.requested",
+        "instance.running",
+        "instance.accepted",
+        "instance.frozen",
+        "instance.rejected",
+        "instance.accepted",
+        "instance.woken",
+    ]
+
+
+async def test_a_frozen_instance_can_be_stopped_the_second_tier(harness: Harness) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+    await harness.send(InstanceSubject.PAUSE, PauseInstance(instance_id=instance, keep_memory=True))
+    await harness.send(
+        InstanceSubject.PAUSE, PauseInstance(instance_id=instance, reason=PauseReason.IDLE)
+    )
+
+    stopped = await view_of(harness, instance)
+    assert (stopped.status, stopped.pause_reason, stopped.host) == (
+        InstanceStatus.PAUSED,
+        PauseReason.IDLE,
+        None,
+    )
+    machine = harness.fake_state()["machines"][str(user)]
+    assert (machine["running"], machine["frozen"]) == (False, False)
+    # The fake has no agent to checkpoint, so a frozen one is stopped as it is (no thaw first).
+    assert harness.fake_state()["calls"] == {"create": 1, "freeze": 1, "pause": 1}
+
+
+async def test_a_stop_whose_checkpoint_cannot_be_taken_still_stops_and_says_why(
+    harness: Harness,
+) -> None:
+    user, instance = uuid4(), uuid4()
+    await harness.send(InstanceSubject.CREATE, CreateInstance(instance_id=instance, user_id=user))
+    await harness.send(
+        InstanceSubject.PAUSE, PauseInstance(instance_id=instance, reason=PauseReason.IDLE)
+    )
+
+    async with harness.parts.db.read() as session:
+        left = await InstanceQueries(session).left_off(instance)
+    assert (left.status, left.pause_reason, left.checkpoint) == (
+        InstanceStatus.PAUSED,
+        PauseReason.IDLE,
+        None,
+    )
+    assert left.paused_at is not None
+    assert left.checkpoint_error is not None
+    assert "no agent" in left.checkpoint_error

@@ -17,8 +17,8 @@ from claudecloud_common.contracts.instances import (
     PauseInstance,
     WakeInstance,
 )
+from provisioner.queries import InstanceQueries
 from provisioner.rules import RULES
-from provisioner.service import InstanceService
 
 from .conftest import Harness
 
@@ -65,7 +65,7 @@ async def test_a_command_redelivered_after_a_crash_calls_the_provider_once(
     await harness.send(subject, command)  # the redelivery, to the restarted provisioner
 
     async with harness.parts.db.transaction(notify=False) as session:
-        view = await InstanceService(session, "fake").get(instance)
+        view = await InstanceQueries(session).get(instance)
     assert view.status.value == target
     assert harness.fake_state()["calls"][kind] == 1
     assert [e["type"] for e in await harness.outbox()].count(outcome) == 1

@@ -26,6 +26,9 @@ from tests.support import require_docker_engine
 from devstack.engine import ROOT, STANDIN_IMAGE, docker_answers
 from devstack.stack import free_port
 from devstack.web import ensure_web
+from tests.fakes.git_http import GitServer
+from tests.fakes.github import FakeGitHub
+from tests.gateway.git.conftest import git_settings
 from tests.mail import MailCatcher
 from tests.gateway.workspace.conftest import build_standin_image
 
@@ -42,6 +45,9 @@ class Platform:
     mail: MailCatcher
     engine: docker.DockerClient
     network: str
+    github: FakeGitHub | None = None
+    """The local GitHub the gateway's git provider is (tests/web/test_git.py)."""
+    git: GitServer | None = None
 
 
 @dataclass
@@ -83,6 +89,20 @@ def smtp() -> Iterator[tuple[MailCatcher, int]]:
 
 
 @pytest.fixture(scope="session")
+def web_github(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[FakeGitHub, GitServer]]:
+    """A local GitHub and its git server (containers reach it as host.docker.internal)."""
+    github = FakeGitHub(device_interval=1)
+    github.add_user("octocat", "The Octocat")
+    server = GitServer(github, tmp_path_factory.mktemp("web-git"))
+    with server.serve(), github.serve():
+        github.git_base = f"http://host.docker.internal:{server.port}"
+        server.create("octocat", "plans")
+        yield github, server
+
+
+@pytest.fixture(scope="session")
 def web_engine() -> Iterator[docker.DockerClient]:
     require_docker_engine()
     build_standin_image()
@@ -96,6 +116,7 @@ async def platform(
     web_export: str,
     smtp: tuple[MailCatcher, int],
     web_engine: docker.DockerClient,
+    web_github: tuple[FakeGitHub, GitServer],
     tmp_path_factory: pytest.TempPathFactory,
     request: Any,
 ) -> AsyncIterator[Platform]:
@@ -103,8 +124,12 @@ async def platform(
     tmp = tmp_path_factory.mktemp("web-stack")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
+    github, git = web_github
+    github.callback_url = f"{base_url}/me/git/github/callback"
+    connect_github = git_settings(github, git_host=github.git_base)
     env = {
         **isolation,
+        **{f"GATEWAY_{name.upper()}": str(value) for name, value in connect_github.items()},
         "PROVISIONER_DOCKER_MEMORY": "1g",
         "PROVISIONER_DOCKER_STOP_TIMEOUT_SECONDS": "3",
         "PROVISIONER_BUS_ACK_WAIT_SECONDS": "90",
@@ -122,7 +147,7 @@ async def platform(
     stack = Stack(local_config(tmp, provider="docker", env=env, port=port))
     await asyncio.to_thread(stack.start)
     try:
-        yield Platform(stack, base_url, smtp[0], web_engine, network)
+        yield Platform(stack, base_url, smtp[0], web_engine, network, github, git)
     finally:
         stack.stop_all()
         remove_deployment(web_engine, deployment, network)

@@ -104,7 +104,7 @@ async def test_a_newcomer_works_on_a_workstation(
     await expect(page.get_by_role("button", name="Wake")).to_be_disabled()
     await expect(page.get_by_label("Connect command")).to_contain_text("claude-cloud connect")
     why = page.get_by_role("region", name="Why is it still running?")
-    await expect(why).to_contain_text("Pauses when idle")
+    await expect(why).to_contain_text("Freezes when idle")  # docker keeps memory: idle freezes
     await watched.shot("overview-running")
 
     user_id = (await page.evaluate("fetch('/auth/me').then(r => r.json())"))["user_id"]
@@ -139,10 +139,31 @@ async def test_a_newcomer_works_on_a_workstation(
     await page.get_by_label("Message to Claude").fill("hello from the browser")
     await page.get_by_role("button", name="Send").click()
     await expect(page.get_by_test_id("reply").first).to_contain_text(
-        "You said: hello from the browser"
+        "You said: hello from the browser",
+        timeout=30_000,  # the first turn starts Claude's process
     )
     await expect(page.get_by_test_id("chat-state")).to_have_text("Connected")
     await watched.shot("chat")
+
+    # The chat continues the folder's conversation: after a reload it is shown first, and Claude
+    # remembers it; New conversation leaves it
+    await page.reload()
+    await page.get_by_role("tab", name="Chat").click()
+    await expect(page.get_by_test_id("earlier").first).to_have_text("hello from the browser")
+    await expect(page.get_by_test_id("continuing")).to_contain_text("continues this conversation")
+    await expect(page.get_by_test_id("chat-state")).to_have_text("Connected")
+    await page.get_by_label("Message to Claude").fill("and again")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.get_by_test_id("reply").first).to_contain_text(
+        "I remember you said before: hello from the browser"
+    )
+    await expect(page.get_by_test_id("chat-state")).to_have_text("Connected")
+    await page.get_by_role("button", name="New conversation").click()
+    await expect(page.get_by_test_id("earlier")).to_have_count(0)
+    await page.get_by_label("Message to Claude").fill("fresh start")
+    await page.get_by_role("button", name="Send").click()
+    await expect(page.get_by_test_id("reply").first).to_contain_text("You said: fresh start")
+    await expect(page.get_by_test_id("reply").first).not_to_contain_text("I remember")
 
     # Projects: clone over HTTP (a bad URL is refused first), open it in chat
     with serve_repository(tmp_path, "webdemo") as server:
@@ -183,13 +204,21 @@ async def test_a_newcomer_works_on_a_workstation(
     await page.get_by_role("tab", name="Overview").click()
     await page.get_by_role("button", name="Pause").click()
     await page.get_by_role("dialog").get_by_role("button", name="Pause").click()
-    await expect(status).to_have_text("Paused", timeout=RUNNING_WITHIN_MS)
-    await page.get_by_role("tab", name="Terminal").click()
-    await expect(page.get_by_test_id("terminal-state")).to_contain_text("not running")
-    await page.get_by_role("tab", name="Overview").click()
+    await expect(status).to_have_text("Frozen", timeout=RUNNING_WITHIN_MS)
     await expect(page.get_by_role("button", name="Wake")).to_be_enabled()
     await page.get_by_role("button", name="Wake").click()
     await page.get_by_role("dialog").get_by_role("button", name="Wake").click()
+    await expect(status).to_have_text("Running", timeout=RUNNING_WITHIN_MS)
+    await page.get_by_role("button", name="Stop").click()
+    await page.get_by_role("dialog").get_by_role("button", name="Stop").click()
+    await expect(status).to_have_text("Paused", timeout=RUNNING_WITHIN_MS)
+    # Opening the terminal on a stopped workstation wakes it, and says so first
+    await page.get_by_role("tab", name="Terminal").click()
+    await expect(page.locator(".xterm-rows")).to_contain_text(
+        "your workstation is stopped", timeout=RUNNING_WITHIN_MS
+    )
+    await expect(page.get_by_test_id("terminal-state")).to_contain_text("Connected")
+    await page.get_by_role("tab", name="Overview").click()
     await expect(status).to_have_text("Running", timeout=RUNNING_WITHIN_MS)
     await agent_answers(platform, page, user_id)
 

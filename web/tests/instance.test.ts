@@ -29,6 +29,22 @@ describe("why an instance is not running", () => {
     );
     expect(why({ ...base, status: "running", reason: "stale" })).toBeNull();
   });
+
+  it("names a failure's code before its sentence, from the snapshot and from the event", () => {
+    const failed: Instance = {
+      ...base,
+      status: "failed",
+      failure: "agent_unreachable",
+      reason: "the agent did not answer within 60s",
+    };
+    expect(why(failed)).toBe("Its agent never answered: the agent did not answer within 60s");
+    const fromEvent = reduce(
+      base,
+      event("instance.failed", { status: "failed", code: "stuck", reason: "timed out while waking" }),
+    );
+    expect(fromEvent).toMatchObject({ status: "failed", failure: "stuck" });
+    expect(why(fromEvent!)).toBe("It took too long: timed out while waking");
+  });
 });
 
 describe("the instance's event stream", () => {
@@ -62,8 +78,9 @@ describe("the instance's event stream", () => {
   it("enables only what the state machine allows", () => {
     const at = (status: Instance["status"]) => [...allowed({ ...base, status })].sort();
     expect([...allowed(null)]).toEqual(["create"]);
-    expect(at("running")).toEqual(["destroy", "pause"]);
+    expect(at("running")).toEqual(["destroy", "pause", "stop"]);
     expect(at("paused")).toEqual(["destroy", "wake"]);
+    expect(at("frozen")).toEqual(["destroy", "stop", "wake"]);
     expect(at("failed")).toEqual(["create", "destroy"]);
     for (const busy of ["provisioning", "pausing", "waking", "destroying"] as const) expect(at(busy)).toEqual([]);
   });

@@ -29,6 +29,9 @@ from nats.js.api import ConsumerInfo, RawStreamMsg
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from claudecloud_common.contracts.audit import AuditKind, Detail
+
+from .audit import Act, recorded, user_of
 from .display import age, error_text, preview, table
 from .options import options
 
@@ -122,6 +125,8 @@ def replay_dead_letters(
         return
     for outcome in outcomes:
         typer.echo(outcome.line())
+    acts = [_replayed(o) for o in outcomes if o.ok and not o.duplicate]
+    recorded(options(ctx).nats_urls, options(ctx).operator, acts)
     replayed = sum(1 for o in outcomes if o.ok)
     typer.echo(f"replayed {replayed} of {len(outcomes)}")
     if replayed < len(outcomes):
@@ -210,6 +215,8 @@ class Outcome:
     message_id: str = ""
     problem: str | None = None
     duplicate: bool = False
+    body: bytes = b""
+    """What was replayed (the audit record names whose it was)."""
 
     @property
     def ok(self) -> bool:
@@ -281,7 +288,18 @@ async def _replay_one(js: JetStreamContext, letter: DeadLetter) -> Outcome:
     except NatsError as exc:
         return Outcome(letter.seq, target, problem=f"{target} did not accept it ({exc})")
     await js.delete_msg(DLQ, letter.seq)
-    return Outcome(letter.seq, target, message_id, duplicate=bool(ack.duplicate))
+    return Outcome(letter.seq, target, message_id, duplicate=bool(ack.duplicate), body=letter.body)
+
+
+def _replayed(outcome: Outcome) -> Act:
+    """The audit record of one replay, on the chain of the user its message concerns."""
+    user_id, instance_id = user_of(outcome.body)
+    detail: Detail = {
+        "subject": outcome.subject,
+        "dlq_seq": outcome.seq,
+        "replay_id": outcome.message_id,
+    }
+    return Act(AuditKind.DEAD_LETTER_REPLAYED, detail, user_id=user_id, instance_id=instance_id)
 
 
 @dataclass(frozen=True)

@@ -20,25 +20,23 @@ import nats
 import typer
 from nats.aio.client import Client as NatsClient
 from nats.errors import Error as NatsError
-from nats.errors import NoRespondersError
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
 
-from claudecloud_common.contracts.base import RpcReply
+from claudecloud_common.contracts.audit import AuditKind, Detail
 from claudecloud_common.contracts.ops import (
     CHECKED_SERVICES,
     SAMPLES,
     CheckReport,
     DriftKind,
     Finding,
-    RunCheck,
-    check_subject,
+    check_query,
 )
+from claudecloud_common.contracts.providers import needs_mesh
+from claudecloud_common.errors import UnavailableError
+from claudecloud_common.rpc import NobodyAnswers, RemoteError, UnexpectedReply, request_on
 
+from .audit import Act, recorded
 from .options import options
-
-MESH_PROVIDERS = frozenset({"hetzner"})
-"""Providers that need the netbird service; with any other it is absent by design."""
 
 
 @dataclass
@@ -74,23 +72,16 @@ class Outcome:
 async def ask(nc: NatsClient, service: str, fix: bool, timeout: float) -> CheckReport | Row:
     """One service's report, or the row saying why there is none."""
     try:
-        reply = await nc.request(
-            str(check_subject(service)),
-            RunCheck(fix=fix).model_dump_json().encode(),
-            timeout=timeout,
-        )
-    except NoRespondersError:
+        return await request_on(nc, check_query(service, fix=fix), timeout=timeout)
+    except NobodyAnswers:
         return _unanswered(service, "not running (nobody answers its check)", absent=True)
-    except (NatsError, TimeoutError) as exc:
-        return _unanswered(service, f"no answer within {timeout:g}s ({type(exc).__name__})")
-    try:
-        parsed = RpcReply[CheckReport].model_validate_json(reply.data)
-    except ValidationError:
+    except RemoteError as exc:
+        return _unanswered(service, f"failed while checking: {exc.detail}")
+    except UnavailableError as exc:
+        cause = type(exc.__cause__).__name__
+        return _unanswered(service, f"no answer within {timeout:g}s ({cause})")
+    except UnexpectedReply:
         return _unanswered(service, "answered with something that is not a check report")
-    if parsed.error is not None or parsed.result is None:
-        detail = parsed.error.detail if parsed.error else "an empty answer"
-        return _unanswered(service, f"failed while checking: {detail}")
-    return parsed.result
 
 
 def _unanswered(service: str, detail: str, *, absent: bool = False) -> Row:
@@ -135,7 +126,7 @@ def _combine(answers: dict[str, CheckReport | Row], letters: list[Row], fix: boo
     provider = reports["provisioner"].notes.get("provider") if "provisioner" in reports else None
     for service, answer in answers.items():
         if isinstance(answer, Row):
-            if service == "netbird" and answer.absent and provider not in MESH_PROVIDERS:
+            if service == "netbird" and answer.absent and not needs_mesh(provider):
                 notes.append(f"netbird: not running (provider {provider}: no mesh to check)")
                 continue
             rows.append(answer)
@@ -206,6 +197,19 @@ def _samples(row: Row) -> str:
     )
 
 
+def _fixed(outcome: Outcome) -> Act:
+    """The audit record of a ``check --fix``: what it corrected and what it left, on the
+    platform's own chain."""
+    fixed = [r for r in outcome.rows if r.fixed]
+    kinds = ",".join(f"{r.service}/{r.kind}={r.fixed}" for r in fixed)
+    detail: Detail = {
+        "fixed": sum(r.fixed for r in fixed),
+        "left": sum(r.left for r in outcome.rows),
+        "kinds": kinds[:1000] or None,
+    }
+    return Act(AuditKind.CHECK_FIXED, detail)
+
+
 def _without_credentials(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.hostname else "?"
@@ -254,5 +258,7 @@ def register(app: typer.Typer) -> None:
             where = ", ".join(_without_credentials(url) for url in urls)
             typer.echo(f"error: the bus at {where} did not answer ({type(exc).__name__})", err=True)
             raise typer.Exit(1) from None
+        if fix:
+            recorded(urls, options(ctx).operator, [_fixed(outcome)])
         typer.echo(as_json(outcome) if output_json else render(outcome))
         raise typer.Exit(0 if outcome.clean else 1)

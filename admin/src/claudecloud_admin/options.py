@@ -1,4 +1,4 @@
-"""What every command is given: where the bus is."""
+"""What every command is given: where the bus is, and who runs it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import typer
 @dataclass(frozen=True)
 class Options:
     nats_urls: list[str]
+    operator: str = "operator"
+    """Who runs the command, as the audit log names them."""
 
 
 def options(ctx: typer.Context) -> Options:

@@ -8,8 +8,11 @@ Every failure prints one clear line and exits 1.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
+import time
+from collections.abc import Iterator
 from typing import Annotated, Any, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,30 +125,117 @@ def status(ctx: typer.Context) -> None:
     state = _ctx(ctx)
     me = state.call("GET", "/auth/me")
     typer.echo(f"Signed in as {me['email']}")
-    instance = _live_instance(state)
-    if instance is None:
+    instances: list[dict[str, Any]] = state.call("GET", "/instances")
+    instance = _live(instances) or next(iter(instances), None)  # else the newest: why it ended
+    if instance is None or instance["status"] == "destroyed":
         typer.echo("No instance: run `claude-cloud create`.")
         return
-    typer.echo(f"Instance {instance['id']}: {instance['status']} ({instance['provider']})")
+    typer.echo("\n".join(describe(instance)))
+
+
+def describe(instance: dict[str, Any]) -> list[str]:
+    """An instance as ``status`` prints it: its state, and why when it failed or paused."""
+    lines = [f"Instance {instance['id']}: {instance['status']} ({instance['provider']})"]
+    if instance.get("failure"):
+        reason = instance.get("reason")
+        lines.append(f"  failed ({instance['failure']})" + (f": {reason}" if reason else ""))
+        lines.append("  run `claude-cloud create` for a new one (your files are kept)")
+    elif instance.get("pause_reason"):
+        lines.append(f"  paused ({instance['pause_reason']}): run `claude-cloud wake`")
+    return lines
+
+
+NoWait = Annotated[
+    bool, typer.Option("--no-wait", help="Return once the command is accepted, without waiting")
+]
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for `running`")]
 
 
 @app.command()
-def create(ctx: typer.Context) -> None:
-    """Create your instance."""
-    accepted = _ctx(ctx).call("POST", "/instances", json={})
+def create(ctx: typer.Context, no_wait: NoWait = False, timeout: Timeout = 300) -> None:
+    """Create your instance and wait until it runs."""
+    state = _ctx(ctx)
+    accepted = state.call("POST", "/instances", json={})
     typer.echo(f"Instance {accepted['id']}: {accepted['status']}")
+    if not no_wait:
+        wait_running(state, accepted["id"], timeout)
 
 
 @app.command()
-def pause(ctx: typer.Context) -> None:
-    """Pause your instance (its files are kept)."""
-    _transition(_ctx(ctx), "POST", "pause")
+def pause(
+    ctx: typer.Context,
+    stop: Annotated[
+        bool,
+        typer.Option(
+            "--stop/--keep-memory",
+            help="Stop it (files kept, after a checkpoint) or freeze it (every process kept, "
+            "woken in milliseconds); default: the platform's",
+            show_default=False,
+        ),
+    ]
+    | None = None,
+) -> None:
+    """Pause your instance: frozen with every process kept, or stopped with its files kept."""
+    body = {} if stop is None else {"keep_memory": not stop}
+    _transition(_ctx(ctx), "POST", "pause", json=body)
 
 
 @app.command()
-def wake(ctx: typer.Context) -> None:
-    """Wake your paused instance."""
-    _transition(_ctx(ctx), "POST", "wake")
+def wake(ctx: typer.Context, no_wait: NoWait = False, timeout: Timeout = 300) -> None:
+    """Wake your paused or frozen instance and wait until it runs."""
+    state = _ctx(ctx)
+    accepted = _transition(state, "POST", "wake")
+    if not no_wait:
+        wait_running(state, accepted["id"], timeout)
+
+
+def wait_running(state: Context, instance_id: str, timeout: float) -> None:
+    """Follow the instance's event stream until it runs; one line per change, and one clear
+    line and exit 1 when it fails, ends up elsewhere or takes longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    try:
+        with (
+            state.client() as client,
+            client.stream(
+                "GET", f"/instances/{instance_id}/events", timeout=httpx.Timeout(20.0, connect=5.0)
+            ) as response,
+        ):
+            if response.is_error:
+                response.read()
+                fail(f"{_detail(response)} (HTTP {response.status_code})")
+            for view in _events(response):
+                if view["status"] != last:
+                    last = view["status"]
+                    typer.echo(f"  {last}")
+                if last == "running":
+                    return
+                if last in ("failed", "destroyed") or view.get("type") == "instance.rejected":
+                    fail(_ended(view))
+                if time.monotonic() > deadline:
+                    break
+    except httpx.HTTPError as exc:
+        fail(f"lost the instance's event stream: {exc}; `claude-cloud status` shows where it is")
+    fail(f"still {last} after {timeout:g} s; `claude-cloud status` shows where it is")
+
+
+def _events(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """Each server-sent event's data, as the instance it describes; keep-alives too (as the
+    last one seen), so a caller waiting for a deadline looks at the clock on each."""
+    last: dict[str, Any] = {"status": None}
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            with contextlib.suppress(ValueError):
+                last = {"type": None, **json.loads(line[5:])}
+                yield last
+        elif line.startswith(":"):
+            yield last
+
+
+def _ended(view: dict[str, Any]) -> str:
+    reason = view.get("reason") or view.get("detail") or ""
+    code = f" ({view['code']})" if view.get("code") else ""
+    return f"the instance is {view['status']}{code}" + (f": {reason}" if reason else "")
 
 
 @app.command()
@@ -160,17 +250,21 @@ def destroy(
     _transition(_ctx(ctx), "DELETE", "", params={"purge": str(purge).lower()})
 
 
-def _transition(state: Context, method: str, action: str, **kw: Any) -> None:
+def _transition(state: Context, method: str, action: str, **kw: Any) -> dict[str, Any]:
     instance = _live_instance(state)
     if instance is None:
         fail("you have no instance: run `claude-cloud create`")
     path = f"/instances/{instance['id']}" + (f"/{action}" if action else "")
-    accepted = state.call(method, path, **kw)
+    accepted: dict[str, Any] = state.call(method, path, **kw)
     typer.echo(f"Instance {accepted['id']}: {accepted['status']}")
+    return accepted
 
 
 def _live_instance(state: Context) -> dict[str, Any] | None:
-    instances: list[dict[str, Any]] = state.call("GET", "/instances")
+    return _live(state.call("GET", "/instances"))
+
+
+def _live(instances: list[dict[str, Any]]) -> dict[str, Any] | None:
     live = [i for i in instances if i["status"] not in ("destroyed", "failed")]
     return live[0] if live else None
 
@@ -251,6 +345,13 @@ def claude_key_clear(ctx: typer.Context) -> None:
     """Forget the stored key, here and in your instance."""
     _ctx(ctx).call("DELETE", "/me/claude-credential")
     typer.echo("Cleared: your instance's Claude no longer has a stored key.")
+
+
+from .billing import register as _register_billing  # noqa: E402 (they build on the helpers above)
+from .git import register as _register_git  # noqa: E402
+
+_register_git(app)
+_register_billing(app)
 
 
 def run() -> None:

@@ -60,6 +60,8 @@ resource "hcloud_server" "this" {
     setup_key    = var.setup_key
     agent_secret = var.agent_secret
     agent_port   = var.agent_port
+    instance_id  = var.instance_id
+    gateway_url  = var.gateway_url
     volume_id    = hcloud_volume.data.id
     hostname     = local.name
   })

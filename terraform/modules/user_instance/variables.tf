@@ -61,6 +61,12 @@ variable "setup_key" {
   description = "One-off Netbird setup key for the first server; empty on wake (the peer identity on the volume rejoins)."
 }
 
+variable "gateway_url" {
+  type        = string
+  default     = ""
+  description = "The gateway's workstation listener as the server reaches it (AGENT_GATEWAY_URL: git credentials); empty: none."
+}
+
 variable "agent_secret" {
   type        = string
   sensitive   = true

@@ -223,7 +223,10 @@ async def test_sign_in_survives_pause_and_wake_a_key_arrives_at_wake_and_purge_f
     api = Api(proxied, user)
     assert (await api.claude())["method"] == "subscription"
 
-    assert (await api.call("POST", f"/instances/{user.instance_id}/pause")).status_code == 202
+    stop = {"keep_memory": False}
+    assert (
+        await api.call("POST", f"/instances/{user.instance_id}/pause", json=stop)
+    ).status_code == 202
     await api.status_becomes("paused")
     stored = await api.store()  # while paused: delivered when it runs again
     assert stored.json()["delivered_to"] == []

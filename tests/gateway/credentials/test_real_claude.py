@@ -21,10 +21,10 @@ import pytest
 import websockets
 from docker.models.containers import Container
 
-from devstack.engine import ROOT, docker_answers
+from devstack.engine import DEFAULT_IMAGE, ROOT, docker_answers
 from tests.support import eventually
 
-IMAGE = "claudecloud/instance:latest"
+IMAGE = DEFAULT_IMAGE
 MADE_UP_KEY = f"sk-ant-api03-{secrets.token_urlsafe(40)}-madeUpAA"
 
 pytestmark = pytest.mark.timeout(600)

@@ -75,6 +75,10 @@ async def stack(
             "GATEWAY_RATE_LIMIT_API": "10000/minute",
             "OUTBOX_POLL_SECONDS": "0.5",
             "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
+            # Webhooks given up on in seconds, not a day (test_webhooks.py: the owner's mail).
+            "WEBHOOKS_RETRY_WINDOW_SECONDS": "2",
+            "WEBHOOKS_RETRY_BACKOFF_SECONDS": "[0.3]",
+            "WEBHOOKS_POLL_SECONDS": "0.2",
         },
     )
     platform = Stack(config)

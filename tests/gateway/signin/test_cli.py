@@ -69,6 +69,7 @@ async def test_the_cli_from_sign_in_to_connect(
 
     created = await cli("create")
     assert created.returncode == 0, created.stderr
+    assert created.stdout.rstrip().endswith("running")  # it waited for the instance to run
 
     async def status_says(word: str) -> bool:
         result = await cli("status")
@@ -86,9 +87,14 @@ async def test_the_cli_from_sign_in_to_connect(
     assert ran.returncode == 1
     assert "demo mode" in ran.stderr
 
-    assert (await cli("pause")).returncode == 0
-    await eventually(lambda: status_says("paused"), what="paused")
-    assert (await cli("wake")).returncode == 0
+    assert (await cli("pause")).returncode == 0  # the platform's default: keep memory
+    await eventually(lambda: status_says("frozen"), what="frozen")
+    woken = await cli("wake")
+    assert woken.returncode == 0, woken.stderr
+    assert woken.stdout.rstrip().endswith("running")
+    assert (await cli("pause", "--stop")).returncode == 0
+    await eventually(lambda: status_says("paused"), what="stopped")
+    assert (await cli("wake", "--no-wait")).returncode == 0
     await eventually(lambda: status_says("running"), what="running again")
     assert (await cli("destroy", "--yes")).returncode == 0
 

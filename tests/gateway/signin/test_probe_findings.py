@@ -169,7 +169,7 @@ async def test_someone_elses_instance_answers_like_a_missing_one(
 
     paused = await anonymous.post(f"/instances/{theirs}/pause", headers=bearer(b["token"]))
     assert paused.status_code == 202, paused.text
-    await eventually(lambda: status_is("paused"), what="B's instance paused")
+    await eventually(lambda: status_is("frozen"), what="B's instance frozen")
     assert await _answers(anonymous, ws_base, a["token"], theirs) == missing
 
 

@@ -30,6 +30,8 @@ from tests.ttyd import Terminal
 IMAGE = STANDIN_IMAGE
 ORIGIN = "http://dashboard.test"
 TICKET_TTL_SECONDS = 4.0
+PING_SECONDS = 2.0
+"""The gateway pings both legs of a socket this often (its default is 20 s)."""
 SESSION_SETUP = "/opt/claudecloud/bin/tmux-session.sh"
 SHELL_PANE = "'claude:0.{right}'"
 
@@ -131,7 +133,9 @@ async def proxied(
         "GATEWAY_ADMISSION_TIMEOUT_SECONDS": "2",
         "GATEWAY_DASHBOARD_ORIGINS": ORIGIN,
         "GATEWAY_TICKET_TTL_SECONDS": str(TICKET_TTL_SECONDS),
+        "GATEWAY_WS_PING_INTERVAL_SECONDS": str(PING_SECONDS),
         "GATEWAY_RATE_LIMIT_API": "100000/minute",
+        "GATEWAY_RATE_LIMIT_LOGIN": "1000/minute",  # tests sign in a user of their own each
         "LOG_LEVEL": "INFO",
     }
     config = local_config(tmp, provider="docker", env=env)
@@ -175,12 +179,17 @@ async def _user(
     container = engine.containers.get(f"claude-{view['user_id']}")
     # Claude signed in its own way (what /login leaves in the home), so chat turns answer.
     login = "mkdir -p ~/.claude && echo '{\"claudeAiOauth\": {}}' > ~/.claude/.credentials.json"
-    # Tests type commands: into the shell pane (the left one is Claude Code's, the stand-in).
-    code, output = exec_in(
-        container, f"{login} && {SESSION_SETUP} ensure && tmux select-pane -t {SHELL_PANE}"
-    )
+    code, output = exec_in(container, login)
     assert code == 0, output
+    select_shell_pane(container)
     return User(email, token, instance_id, container, view["host"])
+
+
+def select_shell_pane(container: Container) -> None:
+    """Tests type commands into the shell pane (the left one is Claude Code's, the stand-in);
+    a started container's session is new, so this is done again after each stop."""
+    code, output = exec_in(container, f"{SESSION_SETUP} ensure && tmux select-pane -t {SHELL_PANE}")
+    assert code == 0, output
 
 
 def exec_in(container: Container, command: str) -> tuple[int, str]:

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.support import eventually
 from tests.ttyd import Terminal
 
-from .conftest import ORIGIN, TICKET_TTL_SECONDS, Proxied
+from .conftest import ORIGIN, TICKET_TTL_SECONDS, Proxied, select_shell_pane
 from .sniffer import PortSniffer
 
 
@@ -123,25 +123,22 @@ async def test_the_users_token_never_reaches_the_instance(proxied: Proxied) -> N
     assert b"session=" not in seen
 
 
-async def test_a_paused_instance_says_so(proxied: Proxied) -> None:
+async def test_a_files_call_and_a_ticket_wake_a_stopped_instance(proxied: Proxied) -> None:
     b = proxied.b
-    response = await proxied.admin.post(f"/instances/{b.instance_id}/pause")
+    response = await proxied.admin.post(
+        f"/instances/{b.instance_id}/pause", json={"keep_memory": False}
+    )
     assert response.status_code == 202, response.text
 
-    async def paused() -> bool:
+    async def status_is(wanted: str) -> bool:
         view = (await proxied.admin.get(f"/instances/{b.instance_id}")).json()
-        return bool(view["status"] == "paused")
+        return bool(view["status"] == wanted)
 
-    await eventually(paused, timeout=60, what="b paused")
-    code, reason = await close_of(terminal_url(proxied, b.instance_id), additional_headers=b.bearer)
-    assert code == 4409
-    assert "paused" in reason
+    await eventually(lambda: status_is("paused"), timeout=60, what="b paused")
     async with proxied.api(b) as api:
-        files = await api.get(f"/instances/{b.instance_id}/files")
-        ticket = await api.post(f"/instances/{b.instance_id}/tickets")
-    assert files.status_code == 409
-    assert files.json()["error"] == "InstanceNotRunning"
-    assert ticket.status_code == 409
-    chat = f"{proxied.ws_base}/instances/{b.instance_id}/chat"
-    code, _ = await close_of(chat, additional_headers=b.bearer)
-    assert code == 4409
+        ticket = await api.post(f"/instances/{b.instance_id}/tickets")  # the socket will wake it
+        files = await api.get(f"/instances/{b.instance_id}/files")  # waits until it runs
+    assert ticket.status_code == 201, ticket.text
+    assert files.status_code == 200, files.text
+    assert await status_is("running")
+    select_shell_pane(b.container)  # its session is new: as the other tests expect it

@@ -16,16 +16,16 @@ from nats.aio.client import Client as NatsClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from claudecloud_common.contracts.base import RpcReply, utcnow
+from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.ops import (
+    CheckProvisioner,
     CheckReport,
     DriftKind,
     Finding,
     GetInstanceFacts,
     InstanceFacts,
-    OpsSubject,
-    RunCheck,
 )
+from claudecloud_common.rpc import request_on
 from provisioner.providers.fake import read_state
 from tests.provisioner_app import ProvisionerFactory
 from tests.support import create_database, drop_database, eventually
@@ -42,13 +42,7 @@ async def own_db() -> AsyncIterator[str]:
 
 
 async def check(bus: NatsClient, *, fix: bool = False) -> CheckReport:
-    reply = await bus.request(
-        str(OpsSubject.CHECK_PROVISIONER), RunCheck(fix=fix).model_dump_json().encode(), timeout=20
-    )
-    parsed = RpcReply[CheckReport].model_validate_json(reply.data)
-    assert parsed.error is None, parsed.error
-    assert parsed.result is not None
-    return parsed.result
+    return await request_on(bus, CheckProvisioner(fix=fix), timeout=20)
 
 
 def kind(report: CheckReport, wanted: DriftKind) -> Finding:
@@ -137,7 +131,10 @@ async def test_a_running_row_without_a_machine_is_found_and_fix_fails_it(
         assert (found.count, found.samples) == (1, [str(instance_id)])
 
         assert kind(await check(bus, fix=True), DriftKind.ROW_WITHOUT_MACHINE).fixed == 1
-        await eventually(lambda: events.of(instance_id, "instance.failed"), what="announced")
+        failed = await eventually(
+            lambda: events.of(instance_id, "instance.failed"), what="announced"
+        )
+        assert failed[0]["code"] == "machine_missing"
         assert kind(await check(bus), DriftKind.ROW_WITHOUT_MACHINE).count == 0
 
 
@@ -151,7 +148,8 @@ async def test_a_row_forced_into_waking_past_its_timeout_is_found_and_fix_fails_
         assert (found.count, found.samples) == (1, [f"{stuck} (waking)"])
 
         assert kind(await check(bus, fix=True), DriftKind.STUCK_TRANSITION).fixed == 1
-        await eventually(lambda: events.of(stuck, "instance.failed"), what="announced")
+        failed = await eventually(lambda: events.of(stuck, "instance.failed"), what="announced")
+        assert failed[0]["code"] == "stuck"
         assert events.of(fresh) == []
         assert kind(await check(bus), DriftKind.STUCK_TRANSITION).count == 0
 
@@ -181,12 +179,7 @@ async def test_the_other_checks_get_instance_facts_by_id_owner_and_running_page(
         paused = await insert_instance(own_db, "paused")
 
         async def facts(query: GetInstanceFacts) -> InstanceFacts:
-            reply = await bus.request(
-                str(OpsSubject.INSTANCE_FACTS), query.model_dump_json().encode(), timeout=5
-            )
-            result = RpcReply[InstanceFacts].model_validate_json(reply.data).result
-            assert result is not None
-            return result
+            return await request_on(bus, query, timeout=5)
 
         by_id = await facts(GetInstanceFacts(instance_ids=[running, paused, uuid4()]))
         page = await facts(GetInstanceFacts(running_page=True))

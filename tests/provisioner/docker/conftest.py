@@ -10,9 +10,11 @@ network, and removed at the end, so sessions never touch each other's containers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -21,11 +23,12 @@ import pytest
 from docker.models.containers import Container
 
 from devstack import Stack, docker_isolation, local_config, remove_deployment
-from devstack.engine import ensure_instance_image
+from devstack.engine import DEFAULT_IMAGE, ensure_instance_image
+from tests.provisioner.platform import Platform
+from tests.support import agent_secret_of, require_docker_engine
 from tests.support import eventually as _eventually
-from tests.support import require_docker_engine
 
-IMAGE = "claudecloud/instance:latest"
+IMAGE = DEFAULT_IMAGE
 DEPLOYMENT_LABEL = "io.claudecloud.deployment"
 
 pytestmark = pytest.mark.timeout(600)
@@ -39,15 +42,12 @@ async def eventually(
 
 
 @dataclass
-class DockerPlatform:
+class DockerPlatform(Platform):
     """The running platform on Docker, and what a test needs to look at it."""
 
-    stack: Stack
     engine: docker.DockerClient
-    api: httpx.AsyncClient
     deployment: str
     network: str
-    base_env: dict[str, str]
 
     def container(self, user_id: uuid.UUID) -> Container | None:
         try:
@@ -62,47 +62,6 @@ class DockerPlatform:
         except docker.errors.NotFound:
             return False
         return True
-
-    async def create(self, user_id: uuid.UUID) -> dict[str, Any]:
-        response = await self.api.post("/instances", json={"user_id": str(user_id)})
-        assert response.status_code == 202, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def get(self, instance_id: str) -> dict[str, Any]:
-        response = await self.api.get(f"/instances/{instance_id}")
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def act(self, instance_id: str, verb: str, *, purge: bool = False) -> None:
-        """``pause``, ``wake`` or ``destroy`` (``DELETE``, with ``purge``) through the gateway."""
-        if verb == "destroy":
-            params = {"purge": "true"} if purge else {}
-            response = await self.api.delete(f"/instances/{instance_id}", params=params)
-        else:
-            response = await self.api.post(f"/instances/{instance_id}/{verb}")
-        assert response.status_code == 202, response.text
-
-    async def wait_status(
-        self, instance_id: str, status: str, timeout: float = 60
-    ) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | None:
-            view = await self.get(instance_id)
-            if view["status"] == "failed" and status != "failed":
-                raise AssertionError(f"instance failed: {view['reason']}")
-            return view if view["status"] == status else None
-
-        found: dict[str, Any] = await eventually(
-            reached, timeout=timeout, interval=0.05, what=f"status {status}"
-        )
-        return found
-
-    def restart_provisioner(self, **env: str) -> None:
-        """Restart the provisioner with ``env`` over the session's settings."""
-        self.stack.stop("provisioner")
-        self.stack.config.extra_env = {**self.base_env, **env}
-        self.stack.start_service(self.stack.spec("provisioner"))
 
 
 @pytest.fixture(scope="session")
@@ -119,8 +78,18 @@ def engine() -> Iterator[docker.DockerClient]:
 async def platform(
     engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory, request: Any
 ) -> AsyncIterator[DockerPlatform]:
-    deployment, network, isolation = docker_isolation("test", IMAGE)
     tmp = tmp_path_factory.mktemp("docker-stack")
+    async with docker_platform(engine, tmp, request) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def docker_platform(
+    engine: docker.DockerClient, tmp: Path, request: Any
+) -> AsyncIterator[DockerPlatform]:
+    """The platform's processes on the docker provider with a deployment and network of their
+    own, removed afterwards (their logs printed when a test of the session failed)."""
+    deployment, network, isolation = docker_isolation("test", IMAGE)
     env = {
         **isolation,
         "PROVISIONER_DOCKER_MEMORY": "1g",
@@ -138,7 +107,7 @@ async def platform(
         timeout=30,
     )
     try:
-        yield DockerPlatform(stack, engine, api, deployment, network, env)
+        yield DockerPlatform(stack, api, env, engine, deployment, network)
     finally:
         await api.aclose()
         stack.stop_all()
@@ -154,5 +123,4 @@ def exec_in(container: Container, command: str, user: str = "claude") -> tuple[i
 
 
 def agent_secret(container: Container) -> str:
-    env = dict(e.split("=", 1) for e in container.attrs["Config"]["Env"])
-    return str(env["AGENT_SECRET"])
+    return agent_secret_of(container)

@@ -26,13 +26,8 @@ from typer.testing import CliRunner, Result
 
 from activity.app import create_app as create_activity
 from activity.settings import ActivitySettings
-from claudecloud_common.contracts.base import RpcReply
-from claudecloud_common.contracts.instances import (
-    CreateInstance,
-    GetInstance,
-    InstanceSubject,
-    InstanceView,
-)
+from claudecloud_common.contracts.instances import CreateInstance, GetInstance
+from claudecloud_common.rpc import RemoteError, request_on
 from devstack import docker_isolation, remove_deployment
 from provisioner.app import create_app
 from provisioner.settings import ProvisionerSettings
@@ -131,15 +126,15 @@ async def activity_db() -> AsyncIterator[str]:
 
 
 async def instance_status(bus: NatsClient, instance_id: uuid.UUID) -> str | None:
-    reply = await bus.request(
-        str(InstanceSubject.GET),
-        GetInstance(instance_id=instance_id).model_dump_json().encode(),
-        timeout=5,
-    )
-    view = RpcReply[InstanceView].model_validate_json(reply.data).result
-    if view is not None and view.status.value == "failed":
+    try:
+        view = await request_on(bus, GetInstance(instance_id=instance_id), timeout=5)
+    except RemoteError as exc:
+        if exc.error != "InstanceNotFound":
+            raise
+        return None
+    if view.status.value == "failed":
         raise AssertionError(f"the instance failed: {view.reason}")
-    return view.status.value if view is not None else None
+    return view.status.value
 
 
 async def test_an_agent_that_stops_answering_is_found(

@@ -1,19 +1,15 @@
 """What goes wrong on Docker ends in a state a user can act on: the engine going away in the
-middle of a create, an image that does not exist, and machines changed behind the platform's
-back while it was down."""
+middle of a create, an image that does not exist, a foreign container with our name. (Machines
+changed behind the platform's back, on every provider: ``tests/provisioner/lifecycle``.)"""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
-
-from tests.support import stream_messages
 
 from .conftest import IMAGE, DockerPlatform, eventually
 from .engine_proxy import EngineProxy
@@ -86,56 +82,6 @@ async def test_missing_image_fails_naming_it(platform: DockerPlatform) -> None:
         assert not ours(platform, user)
     finally:
         platform.restart_provisioner()
-
-
-async def test_start_up_reconciles_machines_changed_behind_its_back(
-    platform: DockerPlatform,
-) -> None:
-    stopped_user, gone_user, orphan_user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    stopped, gone = await platform.create(stopped_user), await platform.create(gone_user)
-    for instance in (stopped, gone):
-        await platform.wait_status(instance["id"], "running")
-
-    platform.stack.stop("provisioner")
-    platform.container(stopped_user).stop(timeout=2)  # type: ignore[union-attr]
-    platform.container(gone_user).remove(force=True)  # type: ignore[union-attr]
-    orphan = platform.engine.containers.run(
-        IMAGE,
-        ["sleep", "600"],
-        name=f"claude-{orphan_user}",
-        labels={
-            "io.claudecloud.managed": "true",
-            "io.claudecloud.deployment": platform.deployment,
-            "io.claudecloud.instance-id": str(uuid.uuid4()),
-            "io.claudecloud.user-id": str(orphan_user),
-        },
-        detach=True,
-    )
-    platform.restart_provisioner()
-    await eventually(lambda: not ours(platform, orphan_user), what="the orphan removed")
-    paused = await platform.wait_status(stopped["id"], "paused")
-    assert "found stopped" in paused["reason"]
-
-    async def announced() -> bool:
-        # Read from the EVT stream itself: what was announced, however late one looks.
-        url = platform.stack.config.resolved_nats_url
-        events = [json.loads(m.data) for m in await stream_messages(url, "EVT", "evt.instance.>")]
-        return _has(events, gone["id"], "instance.failed") and _has(
-            events, stopped["id"], "instance.paused"
-        )
-
-    await eventually(announced, what="both corrections announced")
-    failed = await platform.get(gone["id"])
-    assert failed["status"] == "failed"
-    assert "missing" in failed["reason"]
-    with pytest.raises(docker.errors.NotFound):
-        orphan.reload()
-    for instance in (stopped, gone):
-        await platform.act(instance["id"], "destroy", purge=True)
-
-
-def _has(events: list[dict[str, Any]], instance_id: str, kind: str) -> bool:
-    return any(e["instance_id"] == instance_id and e["type"] == kind for e in events)
 
 
 async def test_a_foreign_container_with_the_name_is_a_clear_conflict(

@@ -35,7 +35,7 @@ def test_racing_first_creates_make_one_network(engine: docker.DockerClient) -> N
     providers = [DockerProvider(options(network)), DockerProvider(options(network))]
     try:
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda p: p._ensure_network(), providers * 2))
+            list(pool.map(lambda p: p.engine.ensure_network(), providers * 2))
         made = engine.networks.list(names=[network])
         assert len(made) == 1
         assert made[0].attrs["Options"]["com.docker.network.bridge.enable_icc"] == "false"

@@ -4,6 +4,7 @@ import { useEffect, useState } from "react";
 import { Header } from "@/components/Header";
 import { api, type Plan } from "@/lib/api";
 import { session } from "@/lib/session";
+import { cpus } from "@/lib/usage";
 
 type Plans = { state: "loading" } | { state: "none" } | { state: "ready"; items: Plan[] };
 
@@ -49,7 +50,7 @@ export default function Landing() {
                 <p className="price">{plan.price}</p>
                 <ul>
                   <li>{plan.included_hours} hours included per month</li>
-                  {plan.machine.cpus !== undefined && <li>{plan.machine.cpus} CPUs</li>}
+                  {plan.machine.cpus !== undefined && <li>{cpus(plan.machine.cpus)}</li>}
                   {plan.machine.memory_mb !== undefined && <li>{Math.round(plan.machine.memory_mb / 1024)} GB memory</li>}
                   {plan.machine.disk_gb !== undefined && <li>{plan.machine.disk_gb} GB disk</li>}
                 </ul>

@@ -1,21 +1,27 @@
 "use client";
 
 import { useEffect, useReducer, useRef, useState } from "react";
-import { ApiError, socketUrl, ticket } from "@/lib/api";
-import { empty, prompted, received, type Transcript } from "@/lib/chat";
+import { api, ApiError, socketUrl, ticket } from "@/lib/api";
+import { empty, prompted, received, withHistory, type ChatHistory, type Transcript } from "@/lib/chat";
 import { closeVerdict } from "@/lib/closeCodes";
 
-type Action = { type: "prompt"; text: string } | { type: "event"; event: Record<string, unknown> } | { type: "reset" };
+type Action =
+  | { type: "prompt"; text: string }
+  | { type: "event"; event: Record<string, unknown> }
+  | { type: "history"; history: ChatHistory }
+  | { type: "reset" };
 
 function reducer(t: Transcript, action: Action): Transcript {
   if (action.type === "prompt") return prompted(t, action.text);
   if (action.type === "event") return received(t, action.event);
+  if (action.type === "history") return withHistory(t, action.history);
   return empty;
 }
 
 type Phase = "connecting" | "open" | "closed";
 
-/** Chat with Claude on the instance, in one project's folder. */
+/** Chat with Claude on the instance, in one project's folder. It continues the folder's previous
+ * conversation (shown first, from Claude's own transcripts), until New conversation. */
 export function ChatTab(props: { instanceId: string; running: boolean; cwd: string; projects: string[]; onCwd: (cwd: string) => void }) {
   const [transcript, dispatch] = useReducer(reducer, empty);
   const [phase, setPhase] = useState<Phase>("connecting");
@@ -24,6 +30,7 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
   const [attempt, setAttempt] = useState(0);
   const socket = useRef<WebSocket | null>(null);
   const end = useRef<HTMLDivElement>(null);
+  const continuing = useRef(true);
 
   useEffect(() => {
     if (!props.running) {
@@ -33,8 +40,17 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
     }
     let stopped = false;
     dispatch({ type: "reset" });
+    continuing.current = true;
     setPhase("connecting");
     setMessage(null);
+    const folder = new URLSearchParams({ cwd: props.cwd });
+    api<ChatHistory>(`/instances/${props.instanceId}/chat/history?${folder}`)
+      .then((history) => {
+        if (!stopped && continuing.current) dispatch({ type: "history", history });
+      })
+      .catch(() => {
+        /* the previous conversation is a nicety: the chat works without it */
+      });
     (async () => {
       let issued: string;
       try {
@@ -78,6 +94,13 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
     void end.current?.scrollIntoView?.({ block: "end" });
   }, [transcript]);
 
+  function startNew() {
+    if (socket.current?.readyState !== WebSocket.OPEN || transcript.busy) return;
+    socket.current.send(JSON.stringify({ type: "new" }));
+    continuing.current = false;
+    dispatch({ type: "reset" });
+  }
+
   function send(event: React.FormEvent) {
     event.preventDefault();
     const text = draft.trim();
@@ -104,6 +127,9 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
               <option key={f} value={f}>{f === "." ? "/claude-data (all projects)" : f}</option>
             ))}
           </select>
+          <button type="button" onClick={startNew} disabled={phase !== "open" || transcript.busy}>
+            New conversation
+          </button>
           <button type="button" onClick={() => setAttempt((n) => n + 1)} disabled={phase !== "closed" || !props.running}>
             Reconnect
           </button>
@@ -116,6 +142,12 @@ export function ChatTab(props: { instanceId: string; running: boolean; cwd: stri
           if (entry.kind === "assistant") return <div key={i} className="msg assistant" data-testid="reply">{entry.text}</div>;
           if (entry.kind === "error") return <div key={i} className="msg error" role="alert">{entry.text}</div>;
           if (entry.kind === "done") return <div key={i} className="msg done">{entry.summary}</div>;
+          if (entry.kind === "status") return <div key={i} className="msg done" role="status">{entry.text}</div>;
+          if (entry.kind === "divider") return <p key={i} className="muted divider" data-testid="continuing">{entry.text}</p>;
+          if (entry.kind === "earlier") {
+            if (entry.role === "tool") return <div key={i} className="msg tool-line earlier">Tool: {entry.text}{entry.isError ? " (failed)" : ""}</div>;
+            return <div key={i} className={`msg ${entry.role} earlier`} data-testid="earlier">{entry.text}</div>;
+          }
           return (
             <details key={i} className="tool">
               <summary>

@@ -4,10 +4,14 @@ import { useEffect, useState } from "react";
 import { ApiError, api, post, type BillingStatus, type Plan } from "@/lib/api";
 import { allowed, isTransitional, statusLabel, why, type Action, type Instance, type Status } from "@/lib/instance";
 import type { Live } from "@/lib/useInstance";
+import { cpus } from "@/lib/usage";
 import { Confirm } from "./Confirm";
+import { LeftOff } from "./LeftOff";
+import { SshKeyCard } from "./SshKeyCard";
 
 type Activity = {
   deadline_at: string | null;
+  deadline_action: "freeze" | "stop" | null;
   max_lifetime_at: string | null;
   last_activity_at: string | null;
   last_activity_reason: string | null;
@@ -16,7 +20,18 @@ type Activity = {
 };
 
 const QUESTIONS: Record<Exclude<Action, "create">, { title: string; text: string; label: string; danger: boolean }> = {
-  pause: { title: "Pause your workstation?", text: "Its compute stops; your files are kept. Wake it whenever you like.", label: "Pause", danger: false },
+  pause: {
+    title: "Pause your workstation?",
+    text: "Everything stays exactly as it is (every process, the terminal, Claude's conversation) and it wakes in a moment. Where a pause cannot keep memory, it stops instead.",
+    label: "Pause",
+    danger: false,
+  },
+  stop: {
+    title: "Stop your workstation?",
+    text: "Your uncommitted work is checkpointed and its compute stops; your files are kept, and it resumes your terminal and Claude's conversation when woken.",
+    label: "Stop",
+    danger: false,
+  },
   wake: { title: "Wake your workstation?", text: "It starts again where you left off.", label: "Wake", danger: false },
   destroy: {
     title: "Destroy your workstation?",
@@ -32,6 +47,7 @@ function when(iso: string | null | undefined): string {
 
 function dotClass(status: Status): string {
   if (status === "running" || status === "paused" || status === "failed") return status;
+  if (status === "frozen") return "paused";
   return isTransitional(status) ? "busy" : "";
 }
 
@@ -73,13 +89,15 @@ export function Overview(props: {
     setProblem(null);
     setPending(true);
     try {
+      const verb = action === "stop" ? "pause" : action;
       const path =
-        action === "create" ? "/instances" : action === "destroy" ? `/instances/${instance!.id}` : `/instances/${instance!.id}/${action}`;
+        action === "create" ? "/instances" : action === "destroy" ? `/instances/${instance!.id}` : `/instances/${instance!.id}/${verb}`;
+      const body = action === "stop" ? { keep_memory: false } : action === "pause" ? {} : undefined;
       const result =
         action === "destroy"
           ? await api<{ id: string; status: string }>(path, { method: "DELETE" })
-          : await post<{ id: string; status: string }>(path);
-      const entered = (result.status === "queued" ? ({ create: "provisioning", pause: "pausing", wake: "waking", destroy: "destroying" } as const)[action] : result.status) as Status;
+          : await post<{ id: string; status: string }>(path, body);
+      const entered = (result.status === "queued" ? ({ create: "provisioning", pause: "pausing", stop: "pausing", wake: "waking", destroy: "destroying" } as const)[action] : result.status) as Status;
       props.onAccepted(result.id, entered);
     } catch (e) {
       setProblem(e instanceof ApiError ? e.detail : "The platform did not answer. Try again.");
@@ -135,6 +153,10 @@ export function Overview(props: {
               <p>
                 {billing.hours_used.toFixed(1)} of {billing.hours_included ?? "∞"} hours used this period
               </p>
+              <p className="muted">
+                {billing.running_hours.toFixed(1)} h running · {billing.frozen_hours.toFixed(1)} h frozen
+                {billing.frozen_hour_weight ? ` (an hour frozen counts as ${billing.frozen_hour_weight} h)` : " (free)"}
+              </p>
               <label htmlFor="hours" className="sr-only">Hours used</label>
               {billing.hours_included ? (
                 <progress id="hours" max={billing.hours_included} value={Math.min(billing.hours_used, billing.hours_included)} />
@@ -171,6 +193,7 @@ export function Overview(props: {
             {instance && instance.status !== "destroyed" && (
               <>
                 <button type="button" disabled={pending || !can.has("pause")} onClick={() => setAsking("pause")}>Pause</button>
+                <button type="button" disabled={pending || !can.has("stop")} onClick={() => setAsking("stop")}>Stop</button>
                 <button type="button" disabled={pending || !can.has("wake")} onClick={() => setAsking("wake")}>Wake</button>
                 <button type="button" className="danger" disabled={pending || !can.has("destroy")} onClick={() => setAsking("destroy")}>Destroy</button>
               </>
@@ -178,6 +201,7 @@ export function Overview(props: {
           </div>
         </section>
       </div>
+      {instance && instance.status !== "destroyed" && <LeftOff instanceId={instance.id} status={instance.status} />}
       {needsPlan && plans.length > 0 && (
         <section className="card" aria-labelledby="choose-title">
           <h2 id="choose-title">Choose a plan</h2>
@@ -187,6 +211,7 @@ export function Overview(props: {
                 <h3>{plan.title}</h3>
                 <p className="price">{plan.price}</p>
                 <p className="muted">{plan.included_hours} hours included</p>
+                {plan.machine.cpus !== undefined && <p className="muted">{cpus(plan.machine.cpus)}</p>}
                 <button className="primary" type="button" onClick={() => void checkout(plan.name)}>
                   Choose {plan.title}
                 </button>
@@ -205,6 +230,7 @@ export function Overview(props: {
           </div>
         </section>
       )}
+      {running && instance && instance.capabilities?.agent !== false && <SshKeyCard instanceId={instance.id} />}
       {running && props.activityOn && (
         <section className="card" aria-labelledby="why-title">
           <h2 id="why-title">Why is it still running?</h2>
@@ -213,7 +239,10 @@ export function Overview(props: {
               <p>
                 Last activity: {activity.last_activity_reason ?? "none yet"} ({when(activity.last_activity_at)})
               </p>
-              <p>Pauses when idle at {when(activity.deadline_at)}; at the latest {when(activity.max_lifetime_at)} without your input.</p>
+              <p>
+                {activity.deadline_action === "stop" ? "Stops" : "Freezes"} when idle at {when(activity.deadline_at)}; at the latest{" "}
+                {when(activity.max_lifetime_at)} without your input.
+              </p>
               {activity.condition_detail && <p className="notice">{activity.condition_detail}</p>}
               {activity.decisions.length > 0 && (
                 <details>

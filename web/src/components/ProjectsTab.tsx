@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { ApiError, api, post } from "@/lib/api";
 import { cloneUrlProblem, defaultName, nameProblem } from "@/lib/git";
+import { GitProviderCard } from "./GitProviderCard";
 
 export type Project = { name: string; path: string; remote: string | null; branch: string | null };
 
@@ -66,7 +67,17 @@ export function ProjectsTab(props: { instanceId: string; running: boolean; onOpe
     }
   }
 
-  if (!running) return <p className="notice">The workstation is not running. Wake it from the Overview tab to see its projects.</p>;
+  const provider = (
+    <GitProviderCard instanceId={instanceId} running={running} remotes={(projects ?? []).flatMap((p) => (p.remote ? [p.remote] : []))} onCloned={() => void load()} />
+  );
+  if (!running) {
+    return (
+      <div>
+        <p className="notice">The workstation is not running. Wake it from the Overview tab to see its projects.</p>
+        {provider}
+      </div>
+    );
+  }
   return (
     <div>
       <section className="card" aria-labelledby="projects-title">
@@ -89,6 +100,7 @@ export function ProjectsTab(props: { instanceId: string; running: boolean; onOpe
           ))}
         </ul>
       </section>
+      {provider}
       <section className="card" aria-labelledby="clone-title">
         <h2 id="clone-title">Clone a repository</h2>
         <form onSubmit={clone} noValidate>

@@ -65,4 +65,7 @@ export type BillingStatus = {
   grace_until: string | null;
   hours_used: number;
   hours_included: number | null;
+  running_hours: number;
+  frozen_hours: number;
+  frozen_hour_weight: number | null;
 };

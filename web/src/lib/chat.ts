@@ -14,11 +14,35 @@ export type Entry =
   | { kind: "assistant"; text: string }
   | { kind: "tool"; call: ToolCall }
   | { kind: "error"; text: string }
-  | { kind: "done"; summary: string };
+  | { kind: "done"; summary: string }
+  | { kind: "status"; text: string }
+  | { kind: "earlier"; role: "user" | "assistant" | "tool"; text: string; isError: boolean }
+  | { kind: "divider"; text: string };
+
+/** The previous conversation in a folder, as the agent reads it from Claude's transcripts
+ * (GET /instances/{id}/chat/history): the one the chat continues. */
+export type HistoryMessage = { role: "user" | "assistant" | "tool"; text: string; tool?: string | null; is_error?: boolean };
+export type ChatHistory = {
+  cwd: string;
+  session_id: string | null;
+  updated_at: string | null;
+  messages: HistoryMessage[];
+  truncated: boolean;
+};
 
 export type Transcript = { entries: Entry[]; busy: boolean };
 
 export const empty: Transcript = { entries: [], busy: false };
+
+/** The transcript with the previous conversation before what this connection has shown. */
+export function withHistory(t: Transcript, history: ChatHistory, locale?: string): Transcript {
+  if (history.messages.length === 0) return t;
+  const earlier: Entry[] = history.messages.map((m) => ({ kind: "earlier", role: m.role, text: m.text, isError: Boolean(m.is_error) }));
+  const when = history.updated_at ? ` (last active ${new Date(history.updated_at).toLocaleString(locale)})` : "";
+  const cut: Entry[] = history.truncated ? [{ kind: "divider", text: "Earlier messages are not shown" }] : [];
+  const joined: Entry = { kind: "divider", text: `Claude continues this conversation${when}. New conversation starts afresh.` };
+  return { ...t, entries: [...cut, ...earlier, joined, ...t.entries] };
+}
 
 export function prompted(t: Transcript, text: string): Transcript {
   return { entries: [...t.entries, { kind: "user", text }], busy: true };
@@ -72,6 +96,10 @@ export function received(t: Transcript, event: Record<string, unknown>): Transcr
     case "error":
       entries.push({ kind: "error", text: String(event.detail ?? "Something went wrong") });
       return { entries, busy: false };
+    case "status":
+      // The gateway's word while it wakes the workstation ("your workstation is frozen: …").
+      entries.push({ kind: "status", text: String(event.text ?? "") });
+      return { entries, busy: t.busy };
     default:
       return t;
   }

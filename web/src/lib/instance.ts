@@ -6,6 +6,7 @@ export type Status =
   | "running"
   | "pausing"
   | "paused"
+  | "frozen"
   | "waking"
   | "destroying"
   | "destroyed"
@@ -18,15 +19,19 @@ export type Instance = {
   provider: string;
   host?: string | null;
   reason?: string | null;
+  failure?: FailureCode | null;
   pause_reason?: PauseReason | null;
+  /** What its provider's machines can do (the demo's have no agent: no SSH key to show). */
+  capabilities?: { agent: boolean; keeps_memory: boolean; mesh: boolean; warm_pool: boolean };
   created_at: string;
   updated_at: string;
 };
 
-export type Action = "create" | "pause" | "wake" | "destroy";
+/** "pause" keeps every process (frozen, where the provider can); "stop" keeps the files only. */
+export type Action = "create" | "pause" | "stop" | "wake" | "destroy";
 
 /** Why a paused instance was paused (the provisioner's PauseReason). */
-export type PauseReason = "user" | "idle" | "billing" | "stopped" | "max_lifetime";
+export type PauseReason = "user" | "idle" | "billing" | "stopped" | "max_lifetime" | "host_memory";
 
 const PAUSED_BECAUSE: Record<PauseReason, string> = {
   user: "you paused it.",
@@ -34,13 +39,39 @@ const PAUSED_BECAUSE: Record<PauseReason, string> = {
   billing: "your subscription is not active: subscribe again and it wakes by itself.",
   stopped: "its machine was found stopped.",
   max_lifetime: "it ran the longest allowed without anyone typing.",
+  host_memory: "it had been frozen the longest when the host ran short of memory, so it was stopped; your files are kept.",
 };
+
+/** Why an instance failed, in a type (the provisioner's FailureCode). */
+export type FailureCode =
+  | "provider_error"
+  | "agent_unreachable"
+  | "stuck"
+  | "mesh_step_failed"
+  | "machine_missing";
+
+const FAILED_BECAUSE: Record<FailureCode, string> = {
+  provider_error: "The compute provider failed",
+  agent_unreachable: "Its agent never answered",
+  stuck: "It took too long",
+  mesh_step_failed: "Its private network could not be set up",
+  machine_missing: "Its machine was found missing",
+};
+
+/** What a failure code means, for a person. */
+export function failureLabel(code: FailureCode): string {
+  return FAILED_BECAUSE[code] ?? code;
+}
 
 /** Why the instance is not running, for a person; null when there is nothing to say. */
 export function why(instance: Instance): string | null {
   if (instance.status === "running") return null;
-  if (instance.status === "paused" && instance.pause_reason) {
+  if ((instance.status === "paused" || instance.status === "frozen") && instance.pause_reason) {
     return PAUSED_BECAUSE[instance.pause_reason] ?? null;
+  }
+  if (instance.status === "failed" && instance.failure) {
+    const label = failureLabel(instance.failure);
+    return instance.reason ? `${label}: ${instance.reason}` : `${label}.`;
   }
   return instance.reason ?? null;
 }
@@ -48,9 +79,10 @@ export function why(instance: Instance): string | null {
 /** What the provisioner allows from each state (services/provisioner/.../rules.py). */
 const ALLOWED: Record<Status, readonly Action[]> = {
   provisioning: [],
-  running: ["pause", "destroy"],
+  running: ["pause", "stop", "destroy"],
   pausing: [],
   paused: ["wake", "destroy"],
+  frozen: ["wake", "stop", "destroy"],
   waking: [],
   destroying: [],
   destroyed: ["create"],
@@ -59,6 +91,11 @@ const ALLOWED: Record<Status, readonly Action[]> = {
 
 export function allowed(instance: Instance | null): ReadonlySet<Action> {
   return new Set(instance ? ALLOWED[instance.status] : ["create"]);
+}
+
+/** Whether the terminal, chat and projects may open: running, or woken by opening them. */
+export function reachable(status: Status): boolean {
+  return ["running", "paused", "frozen", "waking", "pausing"].includes(status);
 }
 
 export function isTransitional(status: Status): boolean {
@@ -81,10 +118,13 @@ export function reduce(current: Instance | null, { event, data }: StreamEvent): 
   }
   const next: Instance = { ...current, status: parsed.status as Status };
   if (typeof parsed.host === "string") next.host = parsed.host;
-  if (event === "instance.paused") {
+  if (event === "instance.paused" || event === "instance.frozen") {
     next.pause_reason = typeof parsed.reason === "string" ? (parsed.reason as PauseReason) : null;
     next.reason = null;
-  } else if (event === "instance.failed" || event === "instance.rejected") {
+  } else if (event === "instance.failed") {
+    next.reason = typeof parsed.reason === "string" ? parsed.reason : next.reason;
+    next.failure = typeof parsed.code === "string" ? (parsed.code as FailureCode) : null;
+  } else if (event === "instance.rejected") {
     next.reason = typeof parsed.reason === "string" ? parsed.reason : next.reason;
   } else if (event === "instance.running" || event === "instance.woken") {
     next.reason = null;
@@ -98,6 +138,7 @@ const LABELS: Record<Status, string> = {
   running: "Running",
   pausing: "Pausing…",
   paused: "Paused",
+  frozen: "Frozen",
   waking: "Waking…",
   destroying: "Destroying…",
   destroyed: "Destroyed",

@@ -11,6 +11,7 @@ const EVENTS = [
   "instance.rejected",
   "instance.running",
   "instance.paused",
+  "instance.frozen",
   "instance.woken",
   "instance.destroyed",
   "instance.failed",

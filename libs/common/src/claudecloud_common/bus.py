@@ -1,4 +1,5 @@
-"""The bus: one broker factory, the streams, durable subscribers, publishing, dead letters.
+"""The bus: one broker factory, the streams, durable subscribers, publishing, dead letters
+(queries, over request-reply, are :mod:`claudecloud_common.rpc`).
 
 Delivery is at-least-once. Effects become exactly-once through three things this module sets up
 and the services use: ``Nats-Msg-Id`` on every publish (JetStream drops duplicates within its
@@ -9,13 +10,12 @@ redelivery with backoff that ends on ``dlq.<subject>`` instead of silently dropp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import functools
-import inspect
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, TypeVar, cast
@@ -25,13 +25,14 @@ from faststream import AckPolicy, BaseMiddleware
 from faststream.exceptions import AckMessage, HandlerException, IncorrectState, NackMessage
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.message import NatsMessage
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 from nats.js.api import ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from .contracts.base import ErrorBody, Message, RpcReply
+from .contracts.base import Message
 from .errors import AppError, UnavailableError
 from .logging import describe_error, get_logger
 from .metrics import (
@@ -45,7 +46,6 @@ from .settings import ServiceSettings
 from .telemetry import trace_headers
 
 __all__ = [
-    "RemoteError",
     "RetryPolicy",
     "command_subscriber",
     "delivery_attempt",
@@ -54,9 +54,6 @@ __all__ = [
     "make_broker",
     "publish",
     "publish_raw",
-    "request",
-    "rpc_reply",
-    "rpc_subscriber",
 ]
 
 log = get_logger(__name__)
@@ -195,22 +192,36 @@ def _stream_subscriber(
     return cast("HandlerDecorator", subscriber)
 
 
-def rpc_subscriber(
-    broker: NatsBroker, subject: StrEnum, *, settings: ServiceSettings
-) -> HandlerDecorator:
-    """A request-reply responder; replicas share requests through a queue group."""
-    subscriber = broker.subscriber(
-        str(subject), queue=settings.service_name, max_workers=settings.bus_max_workers
-    )
-    return cast("HandlerDecorator", subscriber)
-
-
 def delivery_attempt(message: StreamMessage[Any]) -> int:
     """Which delivery of this message this is (1 on the first), for JetStream messages."""
     try:
         return int(message.raw_message.metadata.num_delivered)
     except (AttributeError, NatsError, TypeError):
         return 1
+
+
+@contextlib.asynccontextmanager
+async def still_working(message: NatsMessage, every: float) -> AsyncIterator[None]:
+    """Tell JetStream the message is in hand every ``every`` seconds while its handler runs
+    (a third of the ack wait): an outside call longer than the ack wait (a container's boot, a
+    slow Netbird) would otherwise have the message handed out again, and the redelivery would
+    run beside the first, making the outside call a second time at once (make chaos on Docker
+    found it in the provisioner; the netbird saga made a second setup key under load). Should
+    the process die, the beats stop and the message is handed out again after the ack wait."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            with contextlib.suppress(NatsError):  # the bus away: a redelivery resumes it later
+                await message.in_progress()
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def publish(broker: NatsBroker, message: Message) -> None:
@@ -251,80 +262,6 @@ async def publish_raw(
     await js.publish(
         subject, payload, timeout=timeout, stream=_stream_for(subject), headers=headers
     )
-
-
-T = TypeVar("T", bound=BaseModel)
-
-_JSON = {"content-type": "application/json"}
-
-
-async def request(
-    broker: NatsBroker, subject: StrEnum, query: BaseModel, result: type[T], *, timeout: float
-) -> T | None:
-    """Ask ``rpc.*`` and return the result; an error reply is raised as the matching AppError.
-
-    Raises :class:`UnavailableError` when nobody answers within ``timeout``.
-    """
-    # Straight on the NATS client: a query is on the hot path of every read, and FastStream's
-    # publish machinery around a plain request-reply costs more than the request itself.
-    try:
-        reply = await broker.connection.request(
-            str(subject),
-            query.model_dump_json().encode(),
-            timeout=timeout,
-            headers={**_JSON, **trace_headers()},
-        )
-    except (NatsError, TimeoutError, OSError, IncorrectState) as exc:
-        raise UnavailableError(f"{subject.split('.')[1]} service did not answer in time") from exc
-    parsed = RpcReply[result].model_validate_json(reply.data)  # type: ignore[valid-type]
-    if parsed.error is not None:
-        raise RemoteError(parsed.error)
-    return parsed.result
-
-
-class RemoteError(AppError):
-    """An error another service answered with; keeps its name, detail and status code."""
-
-    def __init__(self, body: ErrorBody) -> None:
-        super().__init__(body.detail, **body.extra)
-        self.body = body
-        self.status_code = body.status_code  # type: ignore[misc]
-
-    @property
-    def error(self) -> str:
-        return self.body.error
-
-
-def rpc_reply(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an rpc handler so any AppError it raises travels back as an error reply, and any other
-    failure (its database down, say) as an immediate 503: the caller answers its own caller at
-    once instead of waiting out its timeout. What failed is logged here, never sent."""
-
-    async def wrapper(*args: Any, **kwargs: Any) -> bytes:
-        try:
-            value = await handler(*args, **kwargs)
-        except AppError as exc:
-            failure: AppError = exc
-        except Exception as exc:
-            log.error("rpc.failed", handler=handler.__name__, error=describe_error(exc))
-            failure = UnavailableError("the service could not answer right now; try again shortly")
-        else:
-            return RpcReply[Any](result=value).model_dump_json().encode()
-        body = ErrorBody(
-            error=failure.error,
-            detail=failure.detail,
-            status_code=failure.status_code,
-            extra={k: str(v) for k, v in failure.extra.items()},
-        )
-        return RpcReply[Any](error=body).model_dump_json().encode()
-
-    functools.update_wrapper(wrapper, handler)
-    # FastStream validates the handler's return against its annotation: ours is the reply bytes.
-    wrapper.__signature__ = inspect.signature(handler).replace(  # type: ignore[attr-defined]
-        return_annotation=bytes
-    )
-    wrapper.__annotations__ = {**handler.__annotations__, "return": bytes}
-    return wrapper
 
 
 BARE_MESSAGE_NAMESPACE = UUID("0b6f1d2e-4c1a-4e8e-9a53-7f0c2d9b6a11")

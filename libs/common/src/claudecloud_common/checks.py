@@ -11,7 +11,6 @@ from faststream.nats import NatsBroker
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from .bus import request
 from .contracts.base import utcnow
 from .contracts.ops import (
     SAMPLES,
@@ -19,13 +18,12 @@ from .contracts.ops import (
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    InstanceFacts,
-    OpsSubject,
     OutboxBacklog,
 )
 from .db import AsyncSession
 from .errors import UnavailableError
 from .outbox import OutboxMessage
+from .rpc import request
 from .settings import ServiceSettings
 
 __all__ = ["finding", "instance_facts", "outbox_backlog"]
@@ -74,13 +72,9 @@ async def instance_facts(
     """The provisioner's answer to ``rpc.ops.instances``; :class:`UnavailableError` naming it
     when it does not answer."""
     try:
-        found = await request(
-            broker, OpsSubject.INSTANCE_FACTS, query, InstanceFacts, timeout=timeout
-        )
+        found = await request(broker, query, timeout=timeout)
     except UnavailableError:
         raise UnavailableError(
-            f"the provisioner did not answer {OpsSubject.INSTANCE_FACTS} within {timeout:g}s"
+            f"the provisioner did not answer {query.subject} within {timeout:g}s"
         ) from None
-    if found is None:
-        raise UnavailableError(f"the provisioner answered {OpsSubject.INSTANCE_FACTS} with nothing")
     return found.items

@@ -2,7 +2,14 @@
 
 ``postgresql+asyncpg://`` in production and tests, ``sqlite+aiosqlite:///`` for the embedded
 default. The edge (an HTTP request or a bus handler) opens a transaction with
-:meth:`Database.transaction`; services and repositories only use the session they are given.
+:meth:`Database.transaction`, or :meth:`Database.read` when it only reads; services and
+repositories only use the session they are given.
+
+A read refuses to write on both backends alike, so a write in the wrong kind of session fails in
+the unit tier and never only in production: reads go through their own engine, whose connections
+the database itself holds read-only (``default_transaction_read_only`` on PostgreSQL, given when
+the connection opens; ``PRAGMA query_only`` on SQLite), and a statement that writes is refused
+before it is sent.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ __all__ = [
     "NoUnitOfWork",
     "Timeouts",
     "UTCDateTime",
+    "WriteInRead",
     "Written",
     "defer_insert",
 ]
@@ -41,6 +49,11 @@ _UNIT_OF_WORK = "claudecloud.unit_of_work"
 class NoUnitOfWork(RuntimeError):
     """Rows for the inbox or outbox were written on a session that no
     :meth:`Database.transaction` owns: nothing would ever insert them, so refuse at once."""
+
+
+class WriteInRead(RuntimeError):
+    """A write inside :meth:`Database.read`: reads never write; open a
+    :meth:`Database.transaction` for work that changes rows."""
 
 
 Written = dict[str, Sequence[Row[Any]]]
@@ -131,7 +144,11 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, timeouts: Timeouts | None = None) -> None:
         self.url = url
-        self.engine = _make_engine(url, pool_size=pool_size, timeouts=timeouts or Timeouts())
+        timeouts = timeouts or Timeouts()
+        self.engine = _make_engine(url, pool_size=pool_size, timeouts=timeouts)
+        self.reader = _make_engine(url, pool_size=pool_size, timeouts=timeouts, read_only=True)
+        """Connections that cannot write (opened on first use, so a service that never reads
+        this way holds none)."""
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._after_commit: list[Callable[[Written], None]] = []
 
@@ -169,16 +186,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries only. On Postgres it runs in autocommit (no BEGIN/ROLLBACK
-        round trips around a single SELECT); on SQLite it is an ordinary transaction."""
-        if self.is_sqlite:
-            async with self.transaction(notify=False) as session:
-                yield session
-            return
-        async with self.engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=autocommit, expire_on_commit=False) as session:
-                yield session
+        """A session for queries only: any write raises (:class:`WriteInRead`, or the database's
+        own refusal). On PostgreSQL each query runs on its own, in autocommit (no BEGIN/ROLLBACK
+        round trips around a single SELECT); on SQLite in a transaction that takes no write lock.
+        """
+        async with AsyncSession(bind=self.reader, expire_on_commit=False) as session:
+            yield session
+            if session.new or session.dirty or session.deleted:  # nothing would ever flush them
+                raise WriteInRead(
+                    "rows were changed inside Database.read(), which never writes; "
+                    "open the unit of work with `async with db.transaction() as session:`"
+                )
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -187,41 +205,92 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.reader.dispose()
 
 
-def _make_engine(url: str, *, pool_size: int, timeouts: Timeouts) -> AsyncEngine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        # No pre-ping (a round trip on every checkout): a connection the server dropped fails
-        # its statement once, SQLAlchemy discards the pool, and the caller's retry succeeds.
-        # asyncpg's own timeouts: without them a database that stops answering (a partition)
-        # holds every caller until the kernel gives up on the connection, many minutes later.
-        return create_async_engine(
-            url,
-            pool_size=pool_size,
-            max_overflow=pool_size,
-            pool_recycle=1800,
-            pool_timeout=timeouts.pool,
-            connect_args={"timeout": timeouts.connect, "command_timeout": timeouts.command},
-        )
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-    event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
+def _make_engine(
+    url: str, *, pool_size: int, timeouts: Timeouts, read_only: bool = False
+) -> AsyncEngine:
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, read_only=read_only)
+    else:
+        engine = _postgres_engine(url, pool_size=pool_size, timeouts=timeouts, read_only=read_only)
+    if read_only:
+        event.listen(engine.sync_engine, "before_execute", _refuse_writes)
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy drive transactions, then take the write lock up front (BEGIN IMMEDIATE) so two
-    # writers queue on the busy timeout instead of failing on a lock upgrade.
+def _sqlite_engine(url: str, *, read_only: bool) -> AsyncEngine:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        # Reads have an engine of their own, and each would see its own empty database.
+        raise ValueError("an in-memory SQLite database is one per connection: name a file")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+    on_connect = functools.partial(_sqlite_on_connect, read_only=read_only)
+    event.listen(engine.sync_engine, "connect", on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_begin_read if read_only else _sqlite_begin)
+    return engine
+
+
+def _postgres_engine(
+    url: str, *, pool_size: int, timeouts: Timeouts, read_only: bool
+) -> AsyncEngine:
+    # No pre-ping (a round trip on every checkout): a connection the server dropped fails
+    # its statement once, SQLAlchemy discards the pool, and the caller's retry succeeds.
+    # asyncpg's own timeouts: without them a database that stops answering (a partition)
+    # holds every caller until the kernel gives up on the connection, many minutes later.
+    connect_args: dict[str, Any] = {
+        "timeout": timeouts.connect,
+        "command_timeout": timeouts.command,
+    }
+    options: dict[str, Any] = {}
+    if read_only:
+        # Sent with the connection's start-up message, so it costs no round trip; autocommit
+        # sends no BEGIN/ROLLBACK around each read.
+        connect_args["server_settings"] = {"default_transaction_read_only": "on"}
+        options["isolation_level"] = "AUTOCOMMIT"
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        pool_timeout=timeouts.pool,
+        connect_args=connect_args,
+        **options,
+    )
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, read_only: bool) -> None:
+    # Let SQLAlchemy drive transactions (the "begin" listeners below say how each one starts).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    if read_only:
+        cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock up front, so two writers queue on the busy timeout instead of failing
+    # on a lock upgrade.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_begin_read(conn: Any) -> None:
+    # A snapshot for the reads that follow, without the write lock (WAL: writers go on).
+    conn.exec_driver_sql("BEGIN")
+
+
+def _refuse_writes(
+    _conn: Any, statement: Any, _multiparams: Any, _params: Any, _options: Any
+) -> None:
+    # INSERT/UPDATE/DELETE, from the ORM's flush or written out, refused before it is sent;
+    # raw SQL text the database itself refuses.
+    if getattr(statement, "is_dml", False):
+        raise WriteInRead(
+            "a write inside Database.read(), which never writes; "
+            "open the unit of work with `async with db.transaction() as session:`"
+        )

@@ -1,9 +1,10 @@
 """Alembic per service: each service keeps its own scripts and its own version table.
 
 A service's ``migrations/env.py`` is two lines that call :func:`run_env`; the service (and
-``make run``) upgrades with :func:`upgrade_to_head` before it starts handling anything. A service's
+``make run``) upgrades with :func:`upgrade_to_head` before it starts handling anything. A worker's
 first revision creates the inbox and outbox with :func:`create_inbox_and_outbox` (and drops them
-with :func:`drop_inbox_and_outbox`), so every service has the same two tables.
+with :func:`drop_inbox_and_outbox`), so every worker has the same two tables; the gateway, which
+consumes no command and emits no event of its own, has neither.
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ async def upgrade_to_head(database_url: str, script_location: Path, version_tabl
     await asyncio.to_thread(command.upgrade, config, "head")
 
 
-def run_env(metadata: MetaData, tables: set[str]) -> None:
+def run_env(metadata: MetaData, tables: set[str], *, messaging: bool = True) -> None:
     """The body of every service's ``env.py``: migrate only the tables this service owns
-    (``tables``, plus the inbox and outbox every service has)."""
+    (``tables``, plus the inbox and outbox every worker has; ``messaging=False`` for a service
+    that consumes no command and emits no event of its own, as the gateway)."""
     from . import inbox, outbox  # noqa: F401  (registers both tables on SQLModel's metadata)
 
-    tables = tables | {"inbox", "outbox"}
+    if messaging:
+        tables = tables | {"inbox", "outbox"}
     config = context.config
     version_table = config.attributes.get("version_table", "alembic_version")
     url = config.get_main_option("sqlalchemy.url")

@@ -10,13 +10,21 @@ the limit means, 431 Request Header Fields Too Large, before parsing a single he
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Sequence
 from typing import Any
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["DEFAULT_HEAD_BYTES", "HeadLimitedH11Protocol", "serve"]
+__all__ = [
+    "DEFAULT_HEAD_BYTES",
+    "HeadLimitedH11Protocol",
+    "http_server",
+    "listen_socket",
+    "serve",
+]
 
 DEFAULT_HEAD_BYTES = 16 * 1024  # h11's own default, should uvicorn be given none
 
@@ -55,15 +63,14 @@ class HeadLimitedH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def serve(
-    app: Any, host: str, port: int, *, max_header_bytes: int = DEFAULT_HEAD_BYTES, **options: Any
-) -> None:
-    """Run an ASGI app under uvicorn with our logging (no uvicorn log config of its own) and
-    request heads capped at ``max_header_bytes`` (431 beyond); ``options`` are more of uvicorn's."""
-    uvicorn.run(
+def http_server(
+    app: Any, *, max_header_bytes: int = DEFAULT_HEAD_BYTES, **options: Any
+) -> uvicorn.Server:
+    """A uvicorn server for an ASGI app with our logging (no uvicorn log config of its own) and
+    request heads capped at ``max_header_bytes`` (431 beyond); ``options`` are more of uvicorn's.
+    Started on sockets of :func:`listen_socket`, one server can listen on several ports."""
+    config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
@@ -71,3 +78,35 @@ def serve(
         h11_max_incomplete_event_size=max_header_bytes,
         **options,
     )
+    return uvicorn.Server(config)
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` for :func:`http_server` (the server listens on it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    max_header_bytes: int = DEFAULT_HEAD_BYTES,
+    also: Sequence[tuple[str, int]] = (),
+    **options: Any,
+) -> None:
+    """Run an ASGI app on ``host:port`` and on each other ``(host, port)`` of ``also`` (a
+    worker's public listener), in one server: one lifespan, one process."""
+    server = http_server(app, max_header_bytes=max_header_bytes, **options)
+    sockets = [listen_socket(host, port), *(listen_socket(h, p) for h, p in also)]
+    server.run(sockets=sockets)
+    if not server.started:  # as uvicorn.run: a start-up that failed is an exit status
+        raise SystemExit(3)

@@ -7,6 +7,8 @@ configure several services at once while each can still be told apart.
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import zlib
 from collections import Counter
 from enum import StrEnum
@@ -26,6 +28,7 @@ __all__ = [
     "Environment",
     "ServiceSettings",
     "is_default_secret",
+    "kept_secret",
     "secret_problems",
 ]
 
@@ -86,6 +89,30 @@ def estimated_bits(secret: str) -> float:
     spread = -n * sum(c / n * math.log2(c / n) for c in Counter(secret).values())
     compressed = 8 * (len(zlib.compress(secret.encode(), 9)) - _ZLIB_OVERHEAD_BYTES)
     return min(spread, compressed)
+
+
+def kept_secret(path: Path) -> SecretStr:
+    """Outside production, a service's own random secret kept in ``path`` (0600), made on the
+    first start. Concurrent first starts agree: each writes a private temporary file and links it
+    into place, which never replaces one already there, so every process reads the same one."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process got there first: use its secret
+        finally:
+            draft.unlink()
+    secret = path.read_text().strip()
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(f"{path} holds no usable secret: remove it")
+    return SecretStr(secret)
 
 
 class ServiceSettings(BaseSettings):

@@ -1,8 +1,11 @@
-"""How a bus worker runs: one ASGI process with the broker, ``/healthz`` and ``/metrics``.
+"""How a bus worker runs: one ASGI process with the broker, ``/healthz``, ``/metrics`` and its
+AsyncAPI document on its own (internal) HTTP port, and what outsiders must reach on a public
+listener of its own (:mod:`claudecloud_common.listeners`).
 
 Every worker service builds a :class:`WorkerParts` and hands it to :func:`make_worker_app`;
-start-up is the same everywhere: migrate, connect, ensure the streams, start the outbox relay,
-then the subscribers; shutdown drains in reverse.
+start-up is the same everywhere: migrate, connect, ensure the streams (:func:`prepare_service`,
+which the gateway's own start-up shares), start the outbox relay, then the subscribers; shutdown
+drains in reverse.
 """
 
 from __future__ import annotations
@@ -14,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from faststream import AsyncAPI
-from faststream.asgi import AsgiFastStream, AsgiResponse, AsyncAPIRoute, get
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.asgi.response import JSONResponse
 from faststream.asgi.types import ASGIApp
 from faststream.nats import NatsBroker
 from prometheus_client import make_asgi_app
 
 from .bus import ensure_streams
 from .db import Database
+from .listeners import DOCS_POLICY, OnListener, PublicListener, asyncapi_page
 from .logging import get_logger
 from .metrics import HttpMetrics
 from .migrations import upgrade_to_head
@@ -29,7 +34,14 @@ from .reconnect import ReconnectGuard
 from .server import serve
 from .settings import ServiceSettings
 
-__all__ = ["WorkerParts", "health_report", "make_worker_app", "serve"]
+__all__ = [
+    "PublicListener",
+    "WorkerParts",
+    "health_report",
+    "make_worker_app",
+    "prepare_service",
+    "serve",
+]
 
 
 log = get_logger(__name__)
@@ -48,8 +60,12 @@ class WorkerParts:
     on_started: Sequence[Hook] = field(default_factory=list)
     on_stopping: Sequence[Hook] = field(default_factory=list)
     http_routes: Sequence[tuple[str, ASGIApp]] = field(default_factory=list)
-    """Extra HTTP endpoints beside ``/healthz``, ``/metrics`` and ``/asyncapi``, by exact path
-    (billing receives Stripe's webhook on its own worker this way)."""
+    """Extra HTTP endpoints beside ``/healthz``, ``/metrics`` and ``/asyncapi``, by exact path,
+    on the worker's own (internal) port."""
+    public: PublicListener | None = None
+    """A port for callers outside the platform, serving its routes and ``/healthz`` alone
+    (billing receives Stripe's webhook this way); the worker's own port then serves none of
+    them. The process listens on it too (``serve(..., also=...)``)."""
 
 
 async def health_report(broker: NatsBroker, db: Database) -> tuple[bool, dict[str, str]]:
@@ -65,6 +81,15 @@ async def health_report(broker: NatsBroker, db: Database) -> tuple[bool, dict[st
     except Exception:
         checks["database"] = "unreachable"
     return all(v == "ok" for v in checks.values()), checks
+
+
+async def prepare_service(settings: ServiceSettings, broker: NatsBroker, migrations: Path) -> None:
+    """What every service does before it handles anything, in this order: bring its database to
+    the newest schema (its own version table), connect to the bus, make sure the streams exist."""
+    version_table = f"alembic_version_{settings.service_name}"
+    await upgrade_to_head(settings.resolved_database_url, migrations, version_table)
+    await broker.connect()
+    await ensure_streams(broker, replicas=settings.bus_stream_replicas)
 
 
 def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
@@ -85,13 +110,7 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         return AsgiResponse(body, 200 if ok else 503, {"content-type": "application/json"})
 
     async def on_startup() -> None:
-        await upgrade_to_head(
-            settings.resolved_database_url,
-            parts.migrations,
-            f"alembic_version_{settings.service_name}",
-        )
-        await broker.connect()
-        await ensure_streams(broker, replicas=settings.bus_stream_replicas)
+        await prepare_service(settings, broker, parts.migrations)
 
     async def after_startup() -> None:
         relay.start()
@@ -120,9 +139,50 @@ def make_worker_app(parts: WorkerParts) -> AsgiFastStream:
         specification=AsyncAPI(
             broker, title=f"ClaudeCloud {settings.service_name}", schema_version="3.0.0"
         ),
-        asyncapi_path=AsyncAPIRoute("/asyncapi", asyncapi_json_path="/asyncapi.json"),
+        # No asyncapi_path: FastStream's page runs a CDN's script, and its "try it out" route
+        # publishes any body to any subject on the real bus. Ours: the document and a page.
     )
+    _mount_docs(app, settings.service_name)
+    for path, route in parts.public.routes if parts.public else ():
+        app.mount(path, route)
+    _place(app, parts.public)
     # Counted and timed by route; each is an exact path, so the path is its template. (Wrapped
     # once registered: FastStream configures its own handlers when it is given them.)
     app.routes = [(path, HttpMetrics(route, route=path)) for path, route in app.routes]
     return app
+
+
+def _mount_docs(app: AsgiFastStream, service: str) -> None:
+    """``/asyncapi.json`` (the document) and ``/asyncapi`` (a page of it that runs nothing)."""
+
+    @get(include_in_schema=False)
+    async def document(scope: object) -> AsgiResponse:
+        return JSONResponse(app.schema.to_specification().to_jsonable())
+
+    @get(include_in_schema=False)
+    async def page(scope: object) -> AsgiResponse:
+        found = app.schema.to_specification().to_jsonable()
+        headers = {
+            "content-type": "text/html; charset=utf-8",
+            "content-security-policy": DOCS_POLICY,
+        }
+        return AsgiResponse(asyncapi_page(service, found).encode(), 200, headers)
+
+    app.mount("/asyncapi.json", document)
+    app.mount("/asyncapi", page)
+
+
+def _place(app: AsgiFastStream, public: PublicListener | None) -> None:
+    """Each route on its listener: the public one's routes there alone, the rest on the worker's
+    own port, ``/healthz`` on both."""
+    if public is None:
+        return
+    outside = {path for path, _ in public.routes}
+    app.routes = [
+        (path, route if path == "/healthz" else _on(route, public.port, path in outside))
+        for path, route in app.routes
+    ]
+
+
+def _on(route: ASGIApp, port: int, public: bool) -> ASGIApp:
+    return OnListener(route, public_port=port, public=public)

@@ -7,10 +7,11 @@ embedded SQLite files and NATS server, and every service's own settings (``GATEW
 ``PROVISIONER_*``, ...) as they are documented, ``<SERVICE>_HTTP_PORT`` included (free when
 unset). Billing is on (``BILLING_ENABLED=false`` turns it off): against Stripe when
 ``STRIPE_SECRET_KEY`` is set, else against a local stand-in the billing service serves, labelled
-in the banner. The URL is printed once every service answers its health check; a service that exits
-during start is named with its last lines and the launcher exits 1. Afterwards a service that
-exits is restarted with backoff. Ctrl-C (or SIGTERM) stops everything; should the launcher itself
-be killed, the kernel stops every process it started.
+in the banner, which also gives Stripe's webhook address (``BILLING_WEBHOOK_PORT``, free when
+unset: forward Stripe's CLI there). The URL is printed once every service answers its health
+check; a service that exits during start is named with its last lines and the launcher exits 1.
+Afterwards a service that exits is restarted with backoff. Ctrl-C (or SIGTERM) stops everything;
+should the launcher itself be killed, the kernel stops every process it started.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -57,6 +59,9 @@ def choose_billing() -> str:
         return "stripe"
     env.setdefault("BILLING_STRIPE_STANDIN", "true")
     return "standin"
+
+
+MAKE_RUN_POOL_SIZE = 2
 
 
 def choose_provider() -> str:
@@ -98,14 +103,31 @@ def _raise_stop(signum: int, _: FrameType | None) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
-def banner(config: StackConfig) -> str:
-    return (
-        f"\n  ClaudeCloud is up:   http://localhost:{config.port}   (API docs: /docs)\n"
-        f"  Admin API key:       {config.admin_api_key}\n"
-        f"  Data:                {config.data_dir}\n"
-        f"  Bus:                 {config.resolved_nats_url}\n"
-        "  Ctrl-C stops everything.\n"
-    )
+def banner(config: StackConfig, environ: Mapping[str, str] | None = None) -> str:
+    """What ``make run`` prints once everything answers: the URL, the operator key, where the
+    data and the bus are, and each public listener of a service (Stripe's webhook: its port is
+    free, so it changes every run)."""
+    lines = [
+        f"  ClaudeCloud is up:   http://localhost:{config.port}   (API docs: /docs)",
+        f"  Admin API key:       {config.admin_api_key}",
+        f"  Data:                {config.data_dir}",
+        f"  Bus:                 {config.resolved_nats_url}",
+        *_listener_lines(config, os.environ if environ is None else environ),
+        "  Ctrl-C stops everything.",
+    ]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+def _listener_lines(config: StackConfig, environ: Mapping[str, str]) -> list[str]:
+    lines = []
+    for spec in config.services:
+        if spec.name != spec.service.name:
+            continue  # another replica: the first one's address is enough
+        for listener in spec.service.listeners:
+            if listener.when is None or listener.when(environ):
+                label = f"{listener.title}:"
+                lines.append(f"  {label:<21}{spec.listener_url(listener.setting, 'localhost')}")
+    return lines
 
 
 def main() -> None:
@@ -117,6 +139,9 @@ def main() -> None:
         except RuntimeError as exc:
             say(str(exc))
             sys.exit(1)
+        # Two started machines wait for creates (a new workstation runs in milliseconds);
+        # production keeps none unless it says so.
+        os.environ.setdefault("PROVISIONER_WARM_POOL_SIZE", str(MAKE_RUN_POOL_SIZE))
     if not os.environ.get("GATEWAY_WEB_DIR"):  # yours is served as it is
         web = ensure_web()  # the dashboard under /, built when missing or stale
         if web:

@@ -10,8 +10,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[4]
 BUILD_SCRIPT = ROOT / "docker" / "instance" / "build.sh"
-DEFAULT_IMAGE = "claudecloud/instance:latest"
-STANDIN_IMAGE = "claudecloud/instance:standin"
+DEFAULT_IMAGE = os.environ.get("CLAUDECLOUD_INSTANCE_IMAGE", "claudecloud/instance:latest")
+"""The instance image; two checkouts testing at once on one engine give each its own tag
+(``CLAUDECLOUD_INSTANCE_IMAGE``), or each rebuilds the other's away."""
+STANDIN_IMAGE = os.environ.get("CLAUDECLOUD_STANDIN_IMAGE", "claudecloud/instance:standin")
 """The image with the tests' stand-in ``claude`` (``CLAUDE_CODE=standin``)."""
 
 

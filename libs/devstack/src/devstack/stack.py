@@ -42,6 +42,8 @@ class ServiceSpec:
     name: str
     service: Service
     http_port: int
+    listener_ports: tuple[int, ...] = ()
+    """The port of each of the service's :attr:`Service.listeners`, in order."""
 
     @property
     def module(self) -> str:
@@ -50,6 +52,13 @@ class ServiceSpec:
     @property
     def health_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}{self.service.health_path}"
+
+    def listener_url(self, setting: str, host: str = "127.0.0.1") -> str:
+        """Where the listener of ``setting`` answers (``WEBHOOK_PORT``: Stripe's webhook)."""
+        for listener, port in zip(self.service.listeners, self.listener_ports, strict=True):
+            if listener.setting == setting:
+                return f"http://{host}:{port}{listener.path}"
+        raise KeyError(f"{self.name} has no listener {setting}")
 
 
 def free_port() -> int:
@@ -92,8 +101,18 @@ def plan_services(
                 port = int(environ[service.port_variable])
             else:
                 port = free_port()
-            specs.append(ServiceSpec(name, service, port))
+            listeners = tuple(
+                _port(environ, service.listener_variable(listener), first=index == 0)
+                for listener in service.listeners
+            )
+            specs.append(ServiceSpec(name, service, port, listeners))
     return tuple(specs)
+
+
+def _port(environ: Mapping[str, str], variable: str, *, first: bool) -> int:
+    """The port ``variable`` gives (the first replica only: the others need their own), else a
+    free one."""
+    return int(environ[variable]) if first and environ.get(variable) else free_port()
 
 
 @dataclass
@@ -178,8 +197,23 @@ class Stack:
             "DATABASE_URL": service_database_url(cfg.database_url, spec.service.name, cfg.data_dir),
             spec.service.port_variable: str(spec.http_port),
         }
+        for listener, port in zip(spec.service.listeners, spec.listener_ports, strict=True):
+            env[spec.service.listener_variable(listener)] = str(port)
         env.update(cfg.extra_env)
+        for name, url in self.exported().items():
+            env.setdefault(name, url)
         return env
+
+    def exported(self) -> dict[str, str]:
+        """What the services' listeners export to every service (see ``Listener.export``), from
+        each service's first process."""
+        found: dict[str, str] = {}
+        for spec in self.config.services:
+            for listener, port in zip(spec.service.listeners, spec.listener_ports, strict=True):
+                if listener.export and spec.name == spec.service.name:
+                    name, template = listener.export
+                    found.setdefault(name, template.format(port=port))
+        return found
 
     def service_child(self, spec: ServiceSpec) -> Child:
         argv = [sys.executable, "-m", spec.module]
@@ -188,6 +222,8 @@ class Stack:
     def start_service(self, spec: ServiceSpec, *, wait: bool = True) -> None:
         variable = "PORT" if spec.service.public else spec.service.port_variable
         _refuse_busy_port(spec.http_port, variable, spec.name)
+        for listener, port in zip(spec.service.listeners, spec.listener_ports, strict=True):
+            _refuse_busy_port(port, spec.service.listener_variable(listener), spec.name)
         child = self.children[spec.name] = self.service_child(spec)
         child.start()
         if wait:

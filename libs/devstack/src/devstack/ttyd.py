@@ -18,8 +18,8 @@ import pyte
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-INPUT, RESIZE, PAUSE, RESUME = b"0", b"1", b"2", b"3"
-OUTPUT, TITLE, PREFERENCES = b"0", b"1", b"2"
+from claudecloud_agentapi.terminal import INPUT, OUTPUT, RESIZE, SUBPROTOCOL, TITLE
+
 STATUS_BACKGROUND = "green"  # tmux's default status-style
 DIVIDER = "│"
 
@@ -90,7 +90,7 @@ class Terminal:
             url,
             additional_headers=headers,
             origin=origin,  # type: ignore[arg-type]
-            subprotocols=["tty"],  # type: ignore[list-item]
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             max_size=None,
             open_timeout=20,
             **kwargs,

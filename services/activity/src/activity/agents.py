@@ -1,5 +1,6 @@
 """Asking instance agents what is really going on: ``GET /activity`` with the instance's secret,
-a bounded number at a time, each within a timeout.
+a bounded number at a time, each within a timeout. What the rules read of the answer is the
+agent's own :class:`~claudecloud_agentapi.ActivitySignals`.
 
 aiohttp rather than httpx here: a poll asks thousands of agents at once, and httpx's connection
 pool re-examines every pooled connection on every request (most of the poll's CPU at 10,000).
@@ -10,27 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import SecretStr, ValidationError
 
-__all__ = ["AgentClient", "AgentReport", "AgentUnreachable"]
+from claudecloud_agentapi import ActivitySignals
 
-
-class AgentReport(BaseModel):
-    """What the activity rules read from an agent's ``/activity`` (it says more)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    terminals: int = 0
-    tmux_clients: int = 0
-    tmux_input_at: float | None = None
-    chat_turns: int = 0
-    boot_id: str = ""
-    inputs: int = 0
-    seconds_since_input: float | None = None
-    turns_started: int = 0
-    turns_ended: int = 0
-    seconds_since_turn_ended: float | None = None
-    oom_kills: int | None = None
+__all__ = ["AgentClient", "AgentUnreachable"]
 
 
 class AgentUnreachable(Exception):
@@ -50,7 +35,8 @@ class AgentClient:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    async def report(self, host: str, secret: SecretStr) -> AgentReport:
+    async def report(self, host: str, secret: SecretStr) -> ActivitySignals:
+        """The part of the agent's ``GET /activity`` the rules read."""
         headers = {"Authorization": f"Bearer {secret.get_secret_value()}"}
         try:
             async with (
@@ -63,7 +49,7 @@ class AgentClient:
         if response.status != 200:
             raise AgentUnreachable(f"the agent answered {response.status}")
         try:
-            return AgentReport.model_validate_json(body)
+            return ActivitySignals.model_validate_json(body)
         except ValidationError as exc:
             raise AgentUnreachable("the agent's report was not readable") from exc
 

@@ -39,10 +39,13 @@ class Activity:
 def policy_of(settings: ActivitySettings) -> Policy:
     return Policy(
         interval=timedelta(seconds=settings.interval_seconds),
-        idle_threshold=timedelta(seconds=settings.idle_threshold_seconds),
+        freeze_after=timedelta(seconds=settings.freeze_after_seconds),
+        stop_after=timedelta(seconds=settings.stop_after_seconds),
         grace=timedelta(seconds=settings.grace_seconds),
         max_lifetime=timedelta(seconds=settings.max_lifetime_seconds),
         unhealthy_after=settings.unhealthy_after,
+        min_available_bytes=settings.min_available_memory_mb << 20,
+        idle_warning=timedelta(seconds=settings.idle_warning_seconds),
     )
 
 

@@ -4,13 +4,14 @@ running instances' agents answer.
 The provisioner owns which instances run; activity asks it over the bus (``rpc.ops.instances``, in
 pages) and compares with its own rows. Three kinds of drift are found here:
 
-- a usage interval open on an instance that does not run (activity follows it as running, so it
-  would keep metering it); ``fix`` records the status the provisioner has, unless an event
+- usage open on an instance that does not run (activity follows it as running, or as frozen,
+  so it would keep metering it); ``fix`` records the status the provisioner has, unless an event
   changed the row meanwhile;
 - a running instance activity does not follow (never paused when idle, never metered); ``fix``
   starts following it, as the hourly resync would;
 - a running instance whose agent does not answer ``GET /activity`` now (the fake provider's
-  instances have no agent and are not asked).
+  instances have no agent and are not asked). A frozen machine's agent cannot answer and is
+  never asked: frozen is not a fault.
 """
 
 from __future__ import annotations
@@ -22,29 +23,27 @@ from uuid import UUID
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import request, rpc_reply, rpc_subscriber
 from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
     InstanceStatus,
-    InstanceSubject,
     MachineActivity,
-    MachineActivityList,
     RunningInstance,
 )
 from claudecloud_common.contracts.ops import (
     FACTS_BATCH,
+    CheckActivity,
     CheckReport,
     DriftKind,
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    OpsSubject,
-    RunCheck,
 )
+from claudecloud_common.contracts.providers import capabilities
 from claudecloud_common.db import Database
 from claudecloud_common.errors import UnavailableError
 from claudecloud_common.logging import get_logger
+from claudecloud_common.rpc import request, rpc_reply, rpc_subscriber
 
 from .agents import AgentClient, AgentUnreachable
 from .clock import Clock
@@ -56,8 +55,12 @@ from .settings import ActivitySettings
 log = get_logger(__name__)
 
 S = InstanceStatus
-NO_AGENTS = frozenset({"fake"})
-"""Providers whose instances have no agent to ask (the labelled demo and the tests' fake)."""
+_STILL_UP = {
+    S.RUNNING: (S.RUNNING,),
+    S.FROZEN: (S.FROZEN, S.RUNNING, S.PAUSING, S.WAKING),  # thawed, or a stop or wake under way
+}
+"""What the provisioner may say of an instance activity follows as running, or as frozen, that is
+not drift (a thawed one is the other finding's: running and not followed as running)."""
 
 
 class ActivityCheck:
@@ -81,18 +84,20 @@ class ActivityCheck:
         async with self.db.read() as session:
             repo = ActivityRepository(session)
             following = await repo.following()
+            frozen = await repo.following(InstanceStatus.FROZEN)
             known = await repo.known_ids(list(running))
-        unasked = [f for f in running.values() if f.provider in NO_AGENTS]
+        # The labelled demo's machines (and the tests' fake) have no agent to ask.
+        unasked = [f for f in running.values() if not capabilities(f.provider).agent]
         findings = [
-            await self._open_on_stopped(following, running, fix),
+            await self._open_on_stopped(following, frozen, running, fix),
             await self._not_metered(running, following, known, fix),
-            await self._agents([f for f in running.values() if f.provider not in NO_AGENTS]),
+            await self._agents([f for f in running.values() if capabilities(f.provider).agent]),
         ]
         async with self.db.read() as session:
             backlog = await outbox_backlog(session, self.settings)
         notes = {}
         if unasked:
-            notes["agents"] = f"not asked for {len(unasked)} fake-provider instance(s) (no agent)"
+            notes["agents"] = f"not asked for {len(unasked)} demo instance(s) (no agent)"
         return CheckReport(service="activity", findings=findings, outbox=backlog, notes=notes)
 
     async def _instance_facts(self, query: GetInstanceFacts) -> list[InstanceFact]:
@@ -123,35 +128,38 @@ class ActivityCheck:
         """Where the running ones' agents answer (the provisioner's ``rpc.instance.activity``)."""
         found: list[MachineActivity] = []
         for batch in _batches(ids, self.settings.provider_batch):
+            query = GetMachineActivity(instance_ids=batch)
             try:
                 answer = await request(
-                    self.broker,
-                    InstanceSubject.ACTIVITY,
-                    GetMachineActivity(instance_ids=batch),
-                    MachineActivityList,
-                    timeout=self.settings.provider_timeout_seconds,
+                    self.broker, query, timeout=self.settings.provider_timeout_seconds
                 )
             except UnavailableError:
                 raise UnavailableError(
-                    f"the provisioner did not answer {InstanceSubject.ACTIVITY} in time"
+                    f"the provisioner did not answer {query.subject} in time"
                 ) from None
-            found += [m for m in (answer.items if answer else []) if m.status is S.RUNNING]
+            found += [m for m in answer.items if m.status is S.RUNNING and not m.frozen]
         return found
 
     async def _open_on_stopped(
-        self, following: dict[UUID, datetime], running: dict[UUID, InstanceFact], fix: bool
+        self,
+        following: dict[UUID, datetime],
+        frozen: dict[UUID, datetime],
+        running: dict[UUID, InstanceFact],
+        fix: bool,
     ) -> Finding:
-        facts = await self._facts([i for i in following if i not in running])
-        stopped = {
-            instance_id: facts[instance_id].status if instance_id in facts else S.DESTROYED
-            for instance_id in following
-            if instance_id not in running
-            and (instance_id not in facts or facts[instance_id].status is not S.RUNNING)
-        }
+        facts = await self._facts([i for i in [*following, *frozen] if i not in running])
+        stopped: dict[UUID, tuple[S, S, datetime]] = {}
+        for followed_as, rows in ((S.RUNNING, following), (S.FROZEN, frozen)):
+            for instance_id, seen_at in rows.items():
+                fact = facts.get(instance_id)
+                status = fact.status if fact else (S.RUNNING if instance_id in running else None)
+                if status not in _STILL_UP[followed_as]:
+                    found = status or S.DESTROYED
+                    stopped[instance_id] = (followed_as, found, seen_at)
         fixed = 0
         if fix:
-            for instance_id, status in stopped.items():
-                fixed += await self._stop_following(instance_id, status, following[instance_id])
+            for instance_id, (followed_as, status, seen_at) in stopped.items():
+                fixed += await self._stop_following(instance_id, followed_as, status, seen_at)
         return finding(
             DriftKind.USAGE_OPEN_ON_STOPPED,
             stopped,
@@ -160,14 +168,16 @@ class ActivityCheck:
             detail="fix records the provisioner's status (metering stops)",
         )
 
-    async def _stop_following(self, instance_id: UUID, status: S, seen_at: datetime) -> int:
+    async def _stop_following(
+        self, instance_id: UUID, followed_as: S, status: S, seen_at: datetime
+    ) -> int:
         """Record ``status`` unless an event moved the row since it was read (that one wins)."""
         async with self.db.transaction() as session:
             repo = ActivityRepository(session)
             row = await repo.get(instance_id, for_update=True)
-            if row is None or row.status is not S.RUNNING or row.status_at != seen_at:
+            if row is None or row.status is not followed_as or row.status_at != seen_at:
                 return 0
-            await repo.apply([(instance_id, {"status": status})])
+            await repo.apply([(instance_id, {"status": status, "frozen_at": None})])
         log.warning("activity.usage_closed", instance_id=str(instance_id), status=status.value)
         return 1
 
@@ -230,8 +240,8 @@ def _batches(ids: Iterable[UUID], size: int) -> list[list[UUID]]:
 def register_check(broker: NatsBroker, check: ActivityCheck) -> None:
     """Answer ``rpc.ops.check.activity``."""
 
-    @rpc_subscriber(broker, OpsSubject.CHECK_ACTIVITY, settings=check.settings)
+    @rpc_subscriber(broker, CheckActivity, settings=check.settings)
     @rpc_reply
-    async def on_check(query: RunCheck) -> CheckReport:
+    async def on_check(query: CheckActivity) -> CheckReport:
         """What activity meters against what runs, and the running agents (``fix``: follow)."""
         return await check.run(fix=query.fix)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import event_subscriber, rpc_reply, rpc_subscriber
-from claudecloud_common.contracts.activity import ActivitySubject, ActivityView, GetActivity
+from claudecloud_common.bus import event_subscriber
+from claudecloud_common.contracts.activity import ActivityView, GetActivity
 from claudecloud_common.contracts.instances import AnyInstanceEvent, InstanceSubject
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 
 from .clock import Clock
 from .rules import Policy
@@ -28,7 +29,7 @@ def register(
             async with db.transaction() as session:
                 await ActivityService(session, policy).apply_event(event, clock.now())
 
-    @rpc_subscriber(broker, ActivitySubject.GET, settings=settings)
+    @rpc_subscriber(broker, GetActivity, settings=settings)
     @rpc_reply
     async def on_get(query: GetActivity) -> ActivityView:
         """An instance's deadline, condition and latest decisions: why it runs or why it stopped."""

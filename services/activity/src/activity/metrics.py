@@ -30,8 +30,8 @@ POLL_SECONDS = Histogram(
 )
 DECISIONS = Counter(
     "claudecloud_activity_decisions_total",
-    "Decisions taken, by reason (active, idle, started, stopped, unhealthy, recovered, "
-    "and the pause reasons idle and max_lifetime).",
+    "Decisions taken, by reason (active, idle, started, frozen, stopped, unhealthy, recovered, "
+    "and the freezes and stops sent: idle, max_lifetime, host_memory).",
     ["decision", "reason"],
 )
 POLLS_FAILED = Counter(
@@ -45,5 +45,7 @@ UNHEALTHY = Counter(
     ["condition"],
 )
 USAGE_SAMPLES = Counter(
-    "claudecloud_activity_usage_samples_total", "Usage samples sent to billing."
+    "claudecloud_activity_usage_samples_total",
+    "Usage samples sent to billing, by kind (running: active use; frozen: time frozen).",
+    ["kind"],
 )

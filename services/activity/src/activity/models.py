@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Enum
+from sqlalchemy import BigInteger, Enum, Text
 from sqlmodel import Field, SQLModel
 
 from claudecloud_common.contracts.activity import DecisionView, HealthCondition
@@ -61,6 +61,17 @@ class InstanceActivity(SQLModel, table=True):
     processes: int = 0
     cpu_seconds: float | None = None
 
+    keeps_memory: bool | None = None
+    """Whether its provider can freeze it (keep memory when paused), as the last poll said."""
+    frozen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """Since when it is frozen (this service's clock); None unless frozen or being stopped."""
+    frozen_metered_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """How far its frozen time went into usage samples."""
+    memory_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    """The memory its machine held at the last poll, when the provider can tell."""
+    claude_spend_seen: str = Field(default="", sa_type=Text)
+    """Claude's totals per day and source last sent to billing (JSON; see :mod:`.spend`)."""
+
 
 class Decision(SQLModel, table=True):
     """A decision about an instance and why. Its id is derived from what it decides about, so
@@ -86,3 +97,16 @@ class Decision(SQLModel, table=True):
             detail=self.detail,
             deadline_at=self.deadline_at,
         )
+
+
+class MemoryRelief(SQLModel, table=True):
+    """One poll interval's answer to host memory pressure (stopping the longest-frozen). Its key
+    is the interval, so replicas ticking together relieve the host once, not once each."""
+
+    __tablename__ = "memory_reliefs"
+
+    interval: int = Field(primary_key=True)
+    decided_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    available_bytes: int = Field(sa_type=BigInteger)
+    minimum_bytes: int = Field(sa_type=BigInteger)
+    stopped: int = 0

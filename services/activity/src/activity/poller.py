@@ -18,18 +18,19 @@ from uuid import UUID
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import request
 from claudecloud_common.contracts.instances import (
     GetMachineActivity,
-    InstanceSubject,
+    HostMemory,
+    InstanceStatus,
     ListRunning,
     MachineActivity,
     MachineActivityList,
-    RunningPage,
 )
+from claudecloud_common.contracts.providers import capabilities
 from claudecloud_common.db import Database
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
+from claudecloud_common.rpc import request
 
 from .agents import AgentClient, AgentUnreachable
 from .clock import Clock
@@ -84,6 +85,8 @@ class Poller:
         self._last_resync: datetime | None = None
         self.ticks: list[TickReport] = []
         self._ticked = asyncio.Condition()
+        self._host_memory: HostMemory | None = None
+        """The shared host's memory as the provisioner said during the current tick."""
 
     # The loop
 
@@ -118,10 +121,12 @@ class Poller:
         self._resync_if_due(now)
         started, cpu = time.perf_counter(), time.process_time()
         interval = self.interval_of(now)
+        self._host_memory = None
         workers = [
             self._claim_and_poll(now, interval) for _ in range(self.settings.provider_concurrency)
         ]
         polled = sum(await asyncio.gather(*workers))
+        await self._relieve_memory(now, interval)
         elapsed = time.perf_counter() - started
         POLL_SECONDS.observe(elapsed)
         await self._housekeeping(now)
@@ -159,15 +164,13 @@ class Poller:
             try:
                 page = await request(
                     self.broker,
-                    InstanceSubject.RUNNING_PAGE,
                     ListRunning(after=after, limit=RESYNC_PAGE),
-                    RunningPage,
                     timeout=self.settings.provider_timeout_seconds,
                 )
             except AppError as exc:  # tried again at the next tick
                 log.warning("activity.resync_failed", error=exc.detail)
                 return
-            items = page.items if page else []
+            items = page.items
             async with self.db.transaction() as session:
                 added += await ActivityService(session, self.policy).seed(items, now)
             if len(items) < RESYNC_PAGE:
@@ -199,37 +202,55 @@ class Poller:
             polled += len(rows)
 
     async def _observe(self, rows: list[InstanceActivity]) -> list[Observation]:
-        machines = await self._machines([row.instance_id for row in rows])
-        return list(await asyncio.gather(*(self._agent(machines.get(r.instance_id)) for r in rows)))
+        found = await self._machines([row.instance_id for row in rows])
+        if found is None:
+            return [Observation(None, None, "the provisioner did not answer") for _ in rows]
+        if found.host_memory is not None:
+            self._host_memory = found.host_memory
+        keeps = found.provider is not None and capabilities(found.provider).keeps_memory
+        machines = {item.instance_id: item for item in found.items}
+        asked = (self._agent(machines.get(r.instance_id), keeps) for r in rows)
+        return list(await asyncio.gather(*asked))
 
-    async def _machines(self, ids: list[UUID]) -> dict[UUID, MachineActivity]:
-        """The provider's view, or nothing when the provisioner did not answer (then the agent
+    async def _machines(self, ids: list[UUID]) -> MachineActivityList | None:
+        """The provider's view, or None when the provisioner did not answer (then the agent
         cannot be reached either: its address comes with this answer)."""
         try:
-            found = await request(
+            return await request(
                 self.broker,
-                InstanceSubject.ACTIVITY,
                 GetMachineActivity(instance_ids=ids),
-                MachineActivityList,
                 timeout=self.settings.provider_timeout_seconds,
             )
         except AppError as exc:
             POLLS_FAILED.labels("provider").inc(len(ids))
             log.warning("activity.provider_unanswered", instances=len(ids), error=exc.detail)
-            return {}
-        return {item.instance_id: item for item in (found.items if found else [])}
+            return None
 
-    async def _agent(self, machine: MachineActivity | None) -> Observation:
+    async def _agent(self, machine: MachineActivity | None, keeps: bool) -> Observation:
         if machine is None:
-            return Observation(None, None, "the provisioner did not answer")
+            return Observation(None, None, "the provisioner did not answer", keeps)
+        if machine.status is InstanceStatus.FROZEN or machine.frozen:
+            return Observation(machine, None, "frozen: nothing in it can answer", keeps)
         if machine.host is None or machine.agent_secret is None:
-            return Observation(machine, None, "the instance has no agent address")
+            return Observation(machine, None, "the instance has no agent address", keeps)
         try:
             report = await self.agents.report(machine.host, machine.agent_secret)
         except AgentUnreachable as exc:
             POLLS_FAILED.labels("agent").inc()
-            return Observation(machine, None, str(exc))
-        return Observation(machine, report)
+            return Observation(machine, None, str(exc), keeps)
+        return Observation(machine, report, keeps_memory=keeps)
+
+    async def _relieve_memory(self, now: datetime, interval: int) -> None:
+        """Under host memory pressure, stop the longest-frozen (after the polls: their memory
+        is as fresh as it gets)."""
+        host = self._host_memory
+        if host is None or host.available_bytes >= self.policy.min_available_bytes:
+            return
+        async with self.db.transaction() as session:
+            stopped = await ActivityService(session, self.policy).relieve_memory(
+                host, now, interval
+            )
+        DECISIONS.labels("stop", "host_memory").inc(stopped)
 
     async def _housekeeping(self, now: datetime) -> None:
         retention = timedelta(hours=self.settings.decision_retention_hours)
@@ -248,4 +269,5 @@ def _count(summary: PollSummary) -> None:
         DECISIONS.labels(decision, reason).inc(n)
     for condition, n in summary.unhealthy.items():
         UNHEALTHY.labels(condition).inc(n)
-    USAGE_SAMPLES.inc(summary.samples)
+    for kind, n in summary.samples.items():
+        USAGE_SAMPLES.labels(kind).inc(n)

@@ -15,10 +15,11 @@ from sqlmodel import col, select
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.db import AsyncSession
 
-from .models import Decision, InstanceActivity
+from .models import Decision, InstanceActivity, MemoryRelief
 
 ACTIVITY: Table = InstanceActivity.__table__  # type: ignore[attr-defined]
 DECISIONS: Table = Decision.__table__  # type: ignore[attr-defined]
+RELIEFS: Table = MemoryRelief.__table__  # type: ignore[attr-defined]
 _INSERT = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
@@ -43,10 +44,13 @@ class ActivityRepository:
         )
         return set((await self.session.exec(query)).all())
 
-    async def following(self) -> dict[UUID, datetime]:
-        """The instances followed as running (their usage interval is open), with ``status_at``."""
+    async def following(
+        self, status: InstanceStatus = InstanceStatus.RUNNING
+    ) -> dict[UUID, datetime]:
+        """The instances followed as running (or ``status``: frozen; their usage is open), with
+        ``status_at``."""
         query = select(col(InstanceActivity.instance_id), col(InstanceActivity.status_at)).where(
-            InstanceActivity.status == InstanceStatus.RUNNING
+            InstanceActivity.status == status
         )
         return {row[0]: row[1] for row in (await self.session.exec(query)).all()}
 
@@ -67,7 +71,10 @@ class ActivityRepository:
             .where(
                 col(InstanceActivity.next_poll_at) <= now,
                 or_(
-                    col(InstanceActivity.status) == InstanceStatus.RUNNING,
+                    # frozen ones too: the provider's view only (their time, their memory)
+                    col(InstanceActivity.status).in_(
+                        [InstanceStatus.RUNNING, InstanceStatus.FROZEN]
+                    ),
                     # a pause asked for long ago and never answered: look again
                     and_(
                         col(InstanceActivity.status) == InstanceStatus.PAUSING,
@@ -104,6 +111,29 @@ class ActivityRepository:
             )
             await connection.execute(statement, rows)
 
+    async def frozen_oldest_first(self, limit: int) -> Sequence[InstanceActivity]:
+        """The frozen instances, the longest-frozen first."""
+        query = (
+            select(InstanceActivity)
+            .where(InstanceActivity.status == InstanceStatus.FROZEN)
+            .order_by(col(InstanceActivity.frozen_at), col(InstanceActivity.instance_id))
+            .limit(limit)
+        )
+        return (await self.session.exec(query)).all()
+
+    async def claim_relief(self, relief: MemoryRelief) -> bool:
+        """Record the interval's memory relief; False when another replica recorded it first
+        (an uncommitted one is waited for)."""
+        connection = await self.session.connection()
+        values = {c.key: getattr(relief, c.key) for c in RELIEFS.c}
+        insert = _INSERT[connection.dialect.name](RELIEFS).values(values)
+        claimed = await connection.execute(insert.on_conflict_do_nothing())  # type: ignore[attr-defined]
+        return bool(claimed.rowcount)
+
+    async def relief_done(self, interval: int, stopped: int) -> None:
+        statement = update(RELIEFS).where(RELIEFS.c.interval == interval).values(stopped=stopped)
+        await self.session.exec(statement)
+
     async def record(self, decisions: Sequence[dict[str, Any]]) -> None:
         """Insert decisions; one already recorded (the same id) is left as it is."""
         if not decisions:
@@ -124,6 +154,7 @@ class ActivityRepository:
 
     async def forget_decisions(self, before: datetime) -> None:
         await self.session.exec(delete(Decision).where(col(Decision.decided_at) < before))
+        await self.session.exec(delete(MemoryRelief).where(col(MemoryRelief.decided_at) < before))
 
     async def counts(self, active_since: datetime) -> tuple[list[tuple[str, str, int]], int]:
         """Instances by status and condition, and how many running ones were active lately."""

@@ -1,44 +1,87 @@
-"""The activity rules, as one pure function of what was known, what a poll saw, and the time.
+"""The activity rules, as pure functions of what was known, what a poll saw, and the time.
 
-Real activity pushes the deadline (now + idle threshold) forward: terminal input since the last
-poll, a running chat turn, or a turn that ended less than the grace period ago. Passive things
-never do: an open terminal or dashboard, status polling, health checks, processes or CPU.
-Past the deadline the instance is paused (``idle``); a run with no human input at all (typing, a
-prompt, a wake) longer than the maximum lifetime is paused however busy (``max_lifetime``).
-An interval with terminal input or chat work is a usage sample.
+Real activity pushes the deadline forward: terminal input since the last poll, a running chat
+turn, or a turn that ended less than the grace period ago. Passive things never do: an open
+terminal or dashboard, status polling, health checks, processes or CPU.
+
+Idle goes through two tiers. Past the deadline (the freeze setting after the last real activity)
+the instance is frozen: memory and every process kept, nothing runs. A frozen instance is stopped
+(only its volume kept) once frozen for the stop setting, whatever froze it. Where the provider
+cannot keep memory there is one tier: stopped once idle for the stop setting. A run with no human
+input at all (typing, a prompt, a wake) longer than the maximum lifetime goes the same way however
+busy (``max_lifetime``).
+
+A frozen machine's agent cannot answer and is never asked: frozen is not unhealthy, so no poll of
+a frozen instance fails, names a condition or escalates one found before. When the shared host
+runs short of memory, the longest-frozen instances are stopped first (:func:`relieve`).
+
+An interval with terminal input or chat work is a running usage sample; time frozen is a frozen
+one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from claudecloud_agentapi import ActivitySignals
 from claudecloud_common.contracts.activity import HealthCondition
-from claudecloud_common.contracts.instances import InstanceStatus, MachineActivity, PauseReason
+from claudecloud_common.contracts.instances import (
+    HostMemory,
+    InstanceStatus,
+    MachineActivity,
+    PauseReason,
+)
 
-from .agents import AgentReport
 from .models import InstanceActivity
 
-__all__ = ["Observation", "Outcome", "Policy", "Verdict", "decide"]
+__all__ = ["Observation", "Outcome", "Pause", "Policy", "Verdict", "decide", "relieve"]
+
+S = InstanceStatus
+MAX_SAMPLE_SECONDS = 86_400.0
+"""The longest usage sample (the contract's bound); a longer frozen stretch unseen is caught up a
+day per poll."""
+MB = 1 << 20
 
 
 @dataclass(frozen=True)
 class Policy:
     interval: timedelta
-    idle_threshold: timedelta
+    freeze_after: timedelta
+    stop_after: timedelta
     grace: timedelta
     max_lifetime: timedelta
     unhealthy_after: int
+    min_available_bytes: int = 0
+    """Host memory pressure below this many available bytes; 0: never."""
+    idle_warning: timedelta = timedelta(0)
+    """An idle instance whose deadline is this close is warned about (the user's webhooks);
+    0: never."""
+
+    def idle_after(self, keeps_memory: bool) -> timedelta:
+        """How long idle before the first step: a freeze, or a stop where memory cannot be kept."""
+        return self.freeze_after if keeps_memory else self.stop_after
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One poll of one instance: the provider's view and the agent's (None when not had)."""
+    """One poll of one instance: the provider's view and the agent's (None when not had), and
+    whether its provider can freeze it."""
 
     machine: MachineActivity | None
-    agent: AgentReport | None
+    agent: ActivitySignals | None
     agent_error: str | None = None
+    keeps_memory: bool = False
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A pause to send: freeze (``keep_memory``) or stop."""
+
+    reason: PauseReason
+    keep_memory: bool
 
 
 @dataclass(frozen=True)
@@ -54,9 +97,12 @@ class Outcome:
     changes: dict[str, Any] = field(default_factory=dict)
     verdicts: list[Verdict] = field(default_factory=list)
     usage_seconds: float = 0.0
-    pause: PauseReason | None = None
+    frozen_seconds: float = 0.0
+    pause: Pause | None = None
     unhealthy: tuple[HealthCondition, str] | None = None
     recovered: HealthCondition | None = None
+    idle_warning: datetime | None = None
+    """The deadline an idle instance is close to (it is frozen or stopped then)."""
 
 
 def decide(row: InstanceActivity, seen: Observation, now: datetime, policy: Policy) -> Outcome:
@@ -67,13 +113,18 @@ def decide(row: InstanceActivity, seen: Observation, now: datetime, policy: Poli
         # The provisioner did not answer: nothing was seen, not even where the agent is. Neither
         # the agent's health nor the deadline is judged on that (no pause while blind).
         return out
-    if (
-        machine is not None
-        and machine.error is None
-        and machine.status is not InstanceStatus.RUNNING
-    ):
-        # The provisioner says it no longer runs (an event we have not handled yet, or missed).
-        out.changes["status"] = machine.status or InstanceStatus.DESTROYED
+    out.changes["keeps_memory"] = seen.keeps_memory
+    if machine.error is None:
+        out.changes["memory_bytes"] = machine.memory_bytes
+        if machine.status is S.FROZEN:
+            _frozen(row, now, policy, out)
+            return out
+        if machine.status is not S.RUNNING:
+            # The provisioner says it no longer runs (an event we have not handled yet, or missed).
+            out.changes["status"] = machine.status or S.DESTROYED
+            return out
+    if row.status is S.FROZEN:
+        # Thawed, and the wake's event (which starts a new run) is not handled yet.
         return out
     _health(row, seen, now, policy, out)
     reasons = _activity(row, seen.agent, now, policy, out)
@@ -81,8 +132,60 @@ def decide(row: InstanceActivity, seen: Observation, now: datetime, policy: Poli
     return out
 
 
+def _frozen(row: InstanceActivity, now: datetime, policy: Policy, out: Outcome) -> None:
+    """A frozen instance: its frozen time metered, stopped once frozen long enough. Nothing about
+    its health: its agent cannot answer, and that is not a fault."""
+    since = row.frozen_at or now  # frozen without our hearing of it: from now on
+    if row.status is not S.FROZEN or row.frozen_at is None:
+        out.changes |= {"status": S.FROZEN, "frozen_at": since}
+    metered = row.frozen_metered_until or since
+    seconds = min(max(0.0, (now - metered).total_seconds()), MAX_SAMPLE_SECONDS)
+    if seconds > 0:
+        out.frozen_seconds = seconds
+        out.changes["frozen_metered_until"] = metered + timedelta(seconds=seconds)
+    if now >= since + policy.stop_after:
+        detail = (
+            f"frozen since {at(since)} ({_hours(policy.stop_after)}), idle since "
+            f"{at(row.last_activity_at)}: only its volume is kept"
+        )
+        out.pause = Pause(PauseReason.IDLE, keep_memory=False)
+        out.verdicts.append(Verdict("stop", "idle", detail))
+        out.changes |= {"status": S.PAUSING, "pause_requested_at": now}
+
+
+def relieve(
+    frozen: Sequence[InstanceActivity], host: HostMemory, policy: Policy
+) -> list[tuple[InstanceActivity, Verdict]]:
+    """Which frozen instances to stop when the host runs short of memory: the longest-frozen
+    first, as many as the memory they hold covers the shortfall, and at least one (one whose
+    memory the provider cannot tell ends the choice: the next poll sees what it freed)."""
+    shortfall = policy.min_available_bytes - host.available_bytes
+    if policy.min_available_bytes <= 0 or shortfall <= 0:
+        return []
+    chosen: list[tuple[InstanceActivity, Verdict]] = []
+    freed = 0
+    for row in sorted(frozen, key=lambda r: (r.frozen_at or r.status_at, str(r.instance_id))):
+        if chosen and freed >= shortfall:
+            break
+        held = "an unknown amount" if row.memory_bytes is None else f"{row.memory_bytes // MB} MB"
+        detail = (
+            f"the host has {host.available_bytes // MB} MB available, under the "
+            f"{policy.min_available_bytes // MB} MB minimum: the longest-frozen are stopped "
+            f"first (frozen since {at(row.frozen_at or row.status_at)}, holding {held})"
+        )
+        chosen.append((row, Verdict("stop", PauseReason.HOST_MEMORY.value, detail)))
+        if row.memory_bytes is None:
+            break  # what it frees is unknown: the next poll sees whether it was enough
+        freed += row.memory_bytes
+    return chosen
+
+
 def _activity(
-    row: InstanceActivity, agent: AgentReport | None, now: datetime, policy: Policy, out: Outcome
+    row: InstanceActivity,
+    agent: ActivitySignals | None,
+    now: datetime,
+    policy: Policy,
+    out: Outcome,
 ) -> list[str]:
     """The real activity seen since the last poll, newest first; records the agent's counters."""
     reasons = []
@@ -142,37 +245,53 @@ def _deadlines(
     policy: Policy,
     out: Outcome,
 ) -> None:
-    deadline = row.deadline_at
+    keeps = seen.keeps_memory
+    action = "freeze" if keeps else "stop"
+    deadline = (now if reasons else row.last_activity_at) + policy.idle_after(keeps)
+    out.changes["deadline_at"] = deadline
     if reasons:
-        deadline = now + policy.idle_threshold
         out.changes |= {
             "last_activity_at": now,
             "last_activity_reason": reasons[0],
-            "deadline_at": deadline,
             "idle_recorded": False,
         }
         if out.usage_seconds > 0 or reasons[0] != "chat_turn_ended":
-            detail = f"{_REASON_TEXT[reasons[0]]}; pauses when idle after {_at(deadline)}"
+            detail = f"{_REASON_TEXT[reasons[0]]}; {action}s when idle after {at(deadline)}"
             out.verdicts.append(Verdict("active", reasons[0], detail, deadline))
     human = out.changes.get("last_human_input_at", row.last_human_input_at)
     if now >= human + policy.max_lifetime:
-        hours = policy.max_lifetime.total_seconds() / 3600
-        detail = f"no human input for {hours:g} h (since {_at(human)}), however busy"
-        out.pause = PauseReason.MAX_LIFETIME
-        out.verdicts.append(Verdict("pause", "max_lifetime", detail, deadline))
+        hours = _hours(policy.max_lifetime)
+        detail = f"no human input for {hours} (since {at(human)}), however busy"
+        _pause(PauseReason.MAX_LIFETIME, detail + _then(keeps, now, policy), keeps, out)
     elif now >= deadline:
-        detail = f"no real activity since {_at(row.last_activity_at)}; {_passive(seen.agent)}"
-        out.pause = PauseReason.IDLE
-        out.verdicts.append(Verdict("pause", "idle", detail, deadline))
-    elif not reasons and not row.idle_recorded:
-        detail = f"no real activity ({_passive(seen.agent)}); pauses after {_at(deadline)}"
-        out.changes["idle_recorded"] = True
-        out.verdicts.append(Verdict("idle", "idle", detail, deadline))
-    if out.pause is not None:
-        out.changes |= {"status": InstanceStatus.PAUSING, "pause_requested_at": now}
+        detail = f"idle since {at(row.last_activity_at)}: {_passive(seen.agent)}"
+        _pause(PauseReason.IDLE, detail + _then(keeps, now, policy), keeps, out)
+    else:
+        if not reasons and not row.idle_recorded:
+            detail = f"no real activity ({_passive(seen.agent)}); {action}s after {at(deadline)}"
+            out.changes["idle_recorded"] = True
+            out.verdicts.append(Verdict("idle", "idle", detail, deadline))
+        if not reasons and policy.idle_warning and deadline - now <= policy.idle_warning:
+            out.idle_warning = deadline
 
 
-def _passive(agent: AgentReport | None) -> str:
+def _pause(reason: PauseReason, detail: str, keeps: bool, out: Outcome) -> None:
+    out.pause = Pause(reason, keep_memory=keeps)
+    out.verdicts.append(Verdict("freeze" if keeps else "stop", reason.value, detail))
+    out.changes |= {"status": S.PAUSING, "pause_requested_at": out.changes["last_polled_at"]}
+
+
+def _then(keeps: bool, now: datetime, policy: Policy) -> str:
+    if keeps:
+        return f"; frozen now, stops at {at(now + policy.stop_after)} unless woken"
+    return "; stopped (its provider cannot keep memory, so there is no frozen step)"
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g} h"
+
+
+def _passive(agent: ActivitySignals | None) -> str:
     if agent is None:
         return "the agent did not answer"
     seen = []
@@ -184,7 +303,9 @@ def _passive(agent: AgentReport | None) -> str:
 def _health(
     row: InstanceActivity, seen: Observation, now: datetime, policy: Policy, out: Outcome
 ) -> None:
-    failed = 0 if seen.agent is not None else row.failed_polls + 1
+    frozen = seen.machine is not None and seen.machine.frozen
+    # A machine frozen outside a freeze we know of (one under way): its silence is no failure.
+    failed = 0 if seen.agent is not None else row.failed_polls + (0 if frozen else 1)
     out.changes["failed_polls"] = failed
     condition, detail = _condition(row, seen, failed, policy)
     machine, agent = seen.machine, seen.agent
@@ -231,5 +352,6 @@ def _condition(
     return None, None
 
 
-def _at(moment: datetime) -> str:
+def at(moment: datetime) -> str:
+    """A moment as decisions say it."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -12,20 +12,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
-from claudecloud_common.contracts.activity import (
-    ActivityView,
-    InstanceRecovered,
-    InstanceUnhealthy,
-    UsageSample,
-)
+from claudecloud_common.contracts.activity import ActivityView, UsageKind
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
+    HostMemory,
     InstanceEvent,
+    InstanceFrozen,
     InstancePaused,
     InstanceStatus,
-    PauseInstance,
+    PauseReason,
     RunningInstance,
 )
 from claudecloud_common.db import AsyncSession
@@ -33,23 +30,44 @@ from claudecloud_common.inbox import already_processed, mark_processed
 from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
+from . import events, spend
 from .errors import ActivityNotFound
-from .models import InstanceActivity
+from .events import derived_id
+from .models import InstanceActivity, MemoryRelief
 from .repository import ActivityRepository
-from .rules import Observation, Outcome, Policy, Verdict, decide
+from .rules import (
+    MAX_SAMPLE_SECONDS,
+    Observation,
+    Outcome,
+    Pause,
+    Policy,
+    Verdict,
+    at,
+    decide,
+    relieve,
+)
 
 log = get_logger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NAMESPACE = UUID("0b7e3c52-6a0d-4d8e-9f5e-3c1f7a9d2b64")
+RELIEF_CANDIDATES = 500
+"""The longest-frozen instances looked at per memory relief (the rest wait for the next poll)."""
 EVENTS_CONSUMER = "activity.instance-events"
 S = InstanceStatus
 _STARTS = {"instance.running", "instance.woken"}
 _STOPS = frozenset({S.PAUSED, S.DESTROYED, S.FAILED})
-
-
-def derived_id(kind: str, instance_id: UUID, key: object) -> UUID:
-    return uuid5(NAMESPACE, f"{kind}:{instance_id}:{key}")
+_KEPT_ACROSS_RUNS = (
+    "keeps_memory",
+    "agent_boot_id",
+    "agent_inputs",
+    "tmux_input_at",
+    "agent_turns_started",
+    "agent_turns_ended",
+    "claude_spend_seen",
+)
+"""What a new run keeps of the last: its provider's capability, and the agent's counters as last
+read. A thawed agent is the same process, its counters go on (what it counted before the freeze
+is not new activity); a restarted one has a new boot id, and counts from zero anyway."""
 
 
 @dataclass
@@ -58,7 +76,8 @@ class PollSummary:
 
     verdicts: Counter[tuple[str, str]] = field(default_factory=Counter)
     unhealthy: Counter[str] = field(default_factory=Counter)
-    samples: int = 0
+    samples: Counter[str] = field(default_factory=Counter)
+    """Usage samples sent, by kind (running, frozen)."""
     pauses: int = 0
 
 
@@ -79,8 +98,12 @@ class ActivityService:
         row = await self.repo.get(event.instance_id, for_update=True)
         if row is not None and row.status_at > event.occurred_at:
             return  # an older event, delivered late
+        if row is not None and row.frozen_at is not None and event.status is not S.FROZEN:
+            self._thawed_or_stopped(row, event, now)
         if event.type in _STARTS:
             self._start(row, event.instance_id, event.user_id, event.occurred_at, now, event.type)
+        elif isinstance(event, InstanceFrozen) and row is not None:
+            self._freeze(row, event, now)
         elif row is not None:
             self._stop(row, event, now)
         elif event.status in _STOPS:
@@ -114,6 +137,34 @@ class ActivityService:
             self._record(row.instance_id, now, Verdict("stopped", str(reason), text), event.id)
         self.repo.add(row)
 
+    def _freeze(self, row: InstanceActivity, event: InstanceFrozen, now: datetime) -> None:
+        """Frozen: its agent is no longer asked, its frozen time is metered from now, and it is
+        stopped once frozen for the stop setting (unless woken before)."""
+        if row.status is not S.FROZEN or row.frozen_at is None:
+            row.frozen_at = row.frozen_metered_until = now  # a poll may have seen it first
+        row.status, row.status_at = S.FROZEN, event.occurred_at
+        self.repo.add(row)
+        stops_at = row.frozen_at + self.policy.stop_after
+        text = (
+            f"frozen ({event.reason.value}): memory and every process kept, nothing runs; "
+            f"stops at {at(stops_at)} unless woken"
+        )
+        self._record(row.instance_id, now, Verdict("frozen", event.reason.value, text), event.id)
+
+    def _thawed_or_stopped(
+        self, row: InstanceActivity, event: InstanceEvent, now: datetime
+    ) -> None:
+        """A frozen stretch ends (woken, stopped, destroyed): its last frozen time is metered."""
+        if event.type not in _STARTS and event.status not in _STOPS:
+            return  # under way (pausing, waking): still frozen
+        assert row.frozen_at is not None
+        metered = row.frozen_metered_until or row.frozen_at
+        seconds = min((now - metered).total_seconds(), MAX_SAMPLE_SECONDS)
+        if seconds > 0:
+            end = f"end:{row.frozen_at.isoformat()}"
+            add_to_outbox(self.session, events.usage(row, UsageKind.FROZEN, seconds, end))
+        row.frozen_at = row.frozen_metered_until = None
+
     async def seed(self, running: list[RunningInstance], now: datetime) -> int:
         """Start following running instances we have never heard of (first deploy, lost state)."""
         known = await self.repo.known_ids([found.id for found in running])
@@ -133,8 +184,11 @@ class ActivityService:
         now: datetime,
         how: str,
     ) -> None:
-        deadline = now + self.policy.idle_threshold
+        kept = {name: getattr(row, name) for name in _KEPT_ACROSS_RUNS} if row else {}
+        keeps = kept.get("keeps_memory")
+        deadline = now + self.policy.idle_after(keeps is not False)
         fresh = InstanceActivity(
+            **kept,
             instance_id=instance_id,
             user_id=user_id,
             status=S.RUNNING,
@@ -153,7 +207,7 @@ class ActivityService:
                 setattr(row, name, value)
         self.repo.add(row)
         started = {"instance.running": "created", "instance.woken": "woken"}.get(how, "found")
-        text = f"running ({started}); pauses when idle after {deadline:%Y-%m-%d %H:%M:%S} UTC"
+        text = f"running ({started}); {_first_step(keeps)} when idle after {at(deadline)}"
         self._record(instance_id, now, Verdict("started", started, text, deadline), now)
 
     # Polls
@@ -167,6 +221,7 @@ class ActivityService:
         changes: list[tuple[UUID, dict[str, Any]]] = []
         for row, seen in polled:
             outcome = decide(row, seen, now, self.policy)
+            self._claude_spend(row, seen, outcome, interval)
             changes.append((row.instance_id, outcome.changes))
             self._effects(row, outcome, now, interval, summary)
         await self.repo.apply(changes)
@@ -176,27 +231,20 @@ class ActivityService:
     def _effects(
         self, row: InstanceActivity, out: Outcome, now: datetime, interval: int, sums: PollSummary
     ) -> None:
-        common = {"user_id": row.user_id, "instance_id": row.instance_id}
         for verdict in out.verdicts:
             self._record(row.instance_id, now, verdict, interval)
             sums.verdicts[(verdict.decision, verdict.reason)] += 1
-        if out.usage_seconds > 0:
-            sample_id = derived_id("usage", row.instance_id, interval)
-            sample = UsageSample(
-                id=sample_id, sample_id=sample_id, seconds=out.usage_seconds, **common
-            )
-            add_to_outbox(self.session, sample)
-            sums.samples += 1
+        for kind, seconds in (
+            (UsageKind.RUNNING, out.usage_seconds),
+            (UsageKind.FROZEN, out.frozen_seconds),
+        ):
+            if seconds > 0:
+                add_to_outbox(self.session, events.usage(row, kind, seconds, interval))
+                sums.samples[kind] += 1
         if out.unhealthy is not None:
             condition, detail = out.unhealthy
             failed = int(out.changes.get("failed_polls", 0))
-            event_id = derived_id(f"unhealthy.{condition.value}", row.instance_id, interval)
-            add_to_outbox(
-                self.session,
-                InstanceUnhealthy(
-                    id=event_id, condition=condition, detail=detail, failed_polls=failed, **common
-                ),
-            )
+            add_to_outbox(self.session, events.unhealthy(row, condition, detail, failed, interval))
             sums.unhealthy[condition.value] += 1
             log.warning(
                 "activity.unhealthy",
@@ -205,25 +253,71 @@ class ActivityService:
                 detail=detail,
             )
         if out.recovered is not None:
-            event_id = derived_id(f"recovered.{out.recovered.value}", row.instance_id, interval)
-            add_to_outbox(
-                self.session, InstanceRecovered(id=event_id, condition=out.recovered, **common)
-            )
+            add_to_outbox(self.session, events.recovered(row, out.recovered, interval))
             log.info(
                 "activity.recovered",
                 instance_id=str(row.instance_id),
                 condition=out.recovered.value,
             )
         if out.pause is not None:
-            # One pause per run, whoever sends it and however often: the provisioner's inbox
-            # makes a repeated command id a no-op.
-            command_id = derived_id("pause", row.instance_id, row.run_started_at.isoformat())
-            add_to_outbox(
-                self.session,
-                PauseInstance(id=command_id, instance_id=row.instance_id, reason=out.pause),
-            )
+            frozen_at = out.changes.get("frozen_at", row.frozen_at)
+            self._send_pause(row, out.pause, frozen_at)
             sums.pauses += 1
-            log.info("activity.pause", instance_id=str(row.instance_id), reason=out.pause.value)
+        elif out.idle_warning is not None:
+            add_to_outbox(self.session, events.idle_warning(row, out.idle_warning))
+
+    def _claude_spend(
+        self, row: InstanceActivity, seen: Observation, out: Outcome, interval: int
+    ) -> None:
+        """Send billing the days whose Claude totals grew since the last poll."""
+        reported = seen.agent.claude_spend if seen.agent is not None else []
+        grew, kept = spend.grown(row.claude_spend_seen, reported) if reported else ([], "")
+        if grew:
+            out.changes["claude_spend_seen"] = kept
+            add_to_outbox(self.session, events.claude_spend(row, grew, interval))
+
+    def _send_pause(self, row: InstanceActivity, pause: Pause, frozen_at: datetime | None) -> None:
+        instance_id = row.instance_id
+        command = events.pause_command(instance_id, pause, row.run_started_at, frozen_at)
+        add_to_outbox(self.session, command)
+        add_to_outbox(self.session, events.pause_audited(row.user_id, command))
+        log.info(
+            "activity.pause",
+            instance_id=str(instance_id),
+            reason=pause.reason.value,
+            keep_memory=pause.keep_memory,
+        )
+
+    async def relieve_memory(self, host: HostMemory, now: datetime, interval: int) -> int:
+        """Stop the longest-frozen instances while the host is short of memory, once per
+        interval however many replicas tick; how many were stopped."""
+        if self.policy.min_available_bytes <= host.available_bytes:
+            return 0
+        relief = MemoryRelief(
+            interval=interval,
+            decided_at=now,
+            available_bytes=host.available_bytes,
+            minimum_bytes=self.policy.min_available_bytes,
+        )
+        if not await self.repo.claim_relief(relief):
+            return 0  # another replica relieved the host in this interval
+        chosen = relieve(await self.repo.frozen_oldest_first(RELIEF_CANDIDATES), host, self.policy)
+        for row, verdict in chosen:
+            await self.repo.apply(
+                [(row.instance_id, {"status": S.PAUSING, "pause_requested_at": now})]
+            )
+            self._record(row.instance_id, now, verdict, interval)
+            stop = Pause(PauseReason.HOST_MEMORY, keep_memory=False)
+            self._send_pause(row, stop, row.frozen_at or now)
+        await self.repo.relief_done(interval, len(chosen))
+        await self.flush()
+        log.warning(
+            "activity.host_memory_low",
+            available_mb=host.available_bytes >> 20,
+            minimum_mb=self.policy.min_available_bytes >> 20,
+            stopped=len(chosen),
+        )
+        return len(chosen)
 
     def _record(self, instance_id: UUID, now: datetime, verdict: Verdict, key: object) -> None:
         self._pending_decisions.append(
@@ -253,7 +347,8 @@ class ActivityService:
         row = await self.repo.get(instance_id)
         if row is None:
             raise ActivityNotFound(f"no activity known for instance {instance_id}")
-        running = row.status is S.RUNNING
+        running, frozen = row.status is S.RUNNING, row.status is S.FROZEN
+        keeps = row.keeps_memory is not False
         return ActivityView(
             instance_id=row.instance_id,
             user_id=row.user_id,
@@ -261,7 +356,11 @@ class ActivityService:
             condition=row.condition,
             condition_detail=row.condition_detail,
             deadline_at=row.deadline_at if running else None,
+            deadline_action=("freeze" if keeps else "stop") if running else None,
             max_lifetime_at=row.last_human_input_at + self.policy.max_lifetime if running else None,
+            frozen_at=row.frozen_at if frozen else None,
+            stops_at=row.frozen_at + self.policy.stop_after if frozen and row.frozen_at else None,
+            memory_bytes=row.memory_bytes,
             last_activity_at=row.last_activity_at,
             last_activity_reason=row.last_activity_reason,
             last_human_input_at=row.last_human_input_at,
@@ -271,3 +370,9 @@ class ActivityService:
             cpu_seconds=row.cpu_seconds,
             decisions=[d.view() for d in await self.repo.decisions(instance_id, decisions)],
         )
+
+
+def _first_step(keeps_memory: bool | None) -> str:
+    if keeps_memory is None:  # not polled yet: its provider's capability comes with the poll
+        return "freezes (stops, where its provider cannot keep memory)"
+    return "freezes" if keeps_memory else "stops"

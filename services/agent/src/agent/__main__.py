@@ -5,12 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from .app import create_app
+from .git import bind_local_socket
 from .settings import AgentSettings
 
 
 def main() -> None:
     settings = AgentSettings()
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -19,7 +20,19 @@ def main() -> None:
         timeout_graceful_shutdown=2,
         ws_max_size=settings.ws_max_message_bytes,
         ws="websockets-sansio",
+        # The gateway pings; pings from here would end every connection at a thaw, their
+        # answers due while the instance was frozen and could not read them.
+        ws_ping_interval=None,
     )
+    # One server on the agent's port and on the credential helper's Unix socket (agent.git).
+    sockets = [config.bind_socket()]
+    local = bind_local_socket(settings)
+    if local is not None:
+        sockets.append(local)
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    if not server.started:
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

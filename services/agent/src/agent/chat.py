@@ -1,7 +1,10 @@
 """Chat with Claude through the Claude Agent SDK, one turn at a time, as JSON events.
 
 A connection is one conversation: the SDK starts Claude Code (``claude``) on the first prompt, in
-the working directory the connection named, and keeps it for the next turns. Each turn streams
+the working directory the connection named, and keeps it for the next turns. It continues the
+folder's latest conversation, the one Claude's own ``--continue`` would take (read from Claude's
+transcript files, so it survives the instance's stop and start), through the SDK's resume;
+:meth:`ChatSession.start_new` leaves it for a new one. Each turn streams
 ``text``, ``tool_use`` and ``tool_result`` events and ends with ``done`` (or ``error``). When the
 client goes away the running turn is interrupted and Claude Code is stopped.
 
@@ -17,6 +20,7 @@ import asyncio
 import contextlib
 import shutil
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,8 @@ from claude_agent_sdk.types import Message, PermissionMode
 
 from .credentials import NOT_SIGNED_IN, WAYS_IN, CredentialStore
 from .service import LiveCounts
+from .spend import ChatSpend
+from .transcripts import latest_session
 
 Event = dict[str, Any]
 Send = Callable[[Event], Awaitable[None]]
@@ -86,6 +92,7 @@ class ChatSession:
         live: LiveCounts,
         send: Send,
         credentials: CredentialStore | None = None,
+        spend: ChatSpend | None = None,
     ) -> None:
         self.cwd = cwd
         self.credentials = credentials or CredentialStore(Path.home())
@@ -95,8 +102,12 @@ class ChatSession:
         self.permission_mode = permission_mode
         self.live = live
         self.send = send
+        self.spend = spend
         self.client: ClaudeSDKClient | None = None
         self.turn: asyncio.Task[None] | None = None
+        self.continuing = True
+        """Until the first turn (or :meth:`start_new`): continue the folder's latest
+        conversation."""
 
     @property
     def busy(self) -> bool:
@@ -104,6 +115,12 @@ class ChatSession:
 
     def start_turn(self, prompt: str) -> None:
         self.turn = asyncio.create_task(self._run_turn(prompt))
+
+    async def start_new(self) -> None:
+        """The next prompt starts a new conversation instead of continuing this one."""
+        await self._drop_client()
+        self.session_id = None
+        self.continuing = False
 
     async def interrupt(self) -> None:
         if self.client is not None and self.busy:
@@ -130,7 +147,10 @@ class ChatSession:
             await client.query(prompt)
             refused = False
             async for message in client.receive_response():
+                self.continuing = False  # Claude answered: the conversation is this one now
                 refused = refused or signed_out(message)
+                if isinstance(message, ResultMessage) and self.spend is not None:
+                    self.spend.add(message.total_cost_usd, message.usage, datetime.now(UTC))
                 for event in [] if refused else events_of(message):
                     if event["type"] == "done":
                         self.session_id = event["session_id"]
@@ -141,12 +161,19 @@ class ChatSession:
         except CLINotFoundError:
             await self.send({"type": "error", "detail": "Claude Code is not installed here"})
         except ClaudeSDKError as exc:
-            await self.send({"type": "error", "detail": f"Claude Code failed: {exc}"})
+            detail = f"Claude Code failed: {exc}"
+            if self.continuing:  # the earlier conversation would not load: do not retry it
+                detail += " (the earlier conversation could not be continued; the next starts anew)"
+                await self.start_new()
+            await self.send({"type": "error", "detail": detail})
             await self._drop_client()
         finally:
             self.live.turn_ended()
 
     async def _client(self) -> ClaudeSDKClient:
+        if self.continuing and self.session_id is None:
+            found = await asyncio.to_thread(latest_session, self.cwd)
+            self.session_id = found.session_id if found else None
         env = self.credentials.environment()
         if self.client is not None and env != self.client_env:
             await self._drop_client()  # the credential changed: a fresh Claude Code picks it up

@@ -20,10 +20,11 @@ import contextlib
 import os
 import secrets
 import signal
-from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import SecretStr
+
+from claudecloud_agentapi import ClaudeStatus, CredentialKind, CredentialPush, SignInMethod
 
 CLAUDE_EXECUTABLE = "claude"
 NOT_SIGNED_IN = "claude_not_signed_in"
@@ -33,60 +34,6 @@ WAYS_IN = (
     "store an Anthropic API key or Claude Code OAuth token with `claude-cloud claude-key set` "
     "(PUT /me/claude-credential)."
 )
-
-
-class CredentialKind(StrEnum):
-    API_KEY = "api_key"
-    OAUTH_TOKEN = "oauth_token"  # noqa: S105 (a kind, not a token)
-
-    @property
-    def variable(self) -> str:
-        """The environment variable Claude Code reads this kind from."""
-        return _VARIABLES[self]
-
-
-_VARIABLES = {
-    CredentialKind.API_KEY: "ANTHROPIC_API_KEY",
-    CredentialKind.OAUTH_TOKEN: "CLAUDE_CODE_OAUTH_TOKEN",
-}
-
-
-class SignInMethod(StrEnum):
-    SUBSCRIPTION = "subscription"
-    API_KEY = "api_key"
-    OAUTH_TOKEN = "oauth_token"  # noqa: S105 (a method, not a token)
-    NONE = "none"
-
-
-class CredentialPush(BaseModel):
-    """``PUT /credentials``: the credential the user stored, at the gateway's revision."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: CredentialKind
-    value: SecretStr = Field(min_length=1, max_length=4096)
-    revision: int = Field(ge=0)
-
-    @field_validator("value")
-    @classmethod
-    def _one_printable_word(cls, value: SecretStr) -> SecretStr:
-        # One line of printable ASCII: it is written as a line and exported as a variable.
-        if not all("!" <= c <= "~" for c in value.get_secret_value()):
-            raise ValueError("must be printable ASCII without spaces or line breaks")
-        return value
-
-
-class ClaudeStatus(BaseModel):
-    """Whether Claude Code can sign in here, and how (the first way it would use)."""
-
-    signed_in: bool
-    method: SignInMethod
-    subscription: bool
-    """``~/.claude/.credentials.json`` is there (Claude's own sign-in)."""
-    stored_credential: CredentialKind | None
-    """The credential the gateway delivered, if any (never its value)."""
-    revision: int | None
-    """The gateway's revision of the last credential change applied here."""
 
 
 class CredentialStore:

@@ -11,40 +11,12 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel
+from claudecloud_agentapi import Entry, EntryKind, FileText, Listing
 
 from .errors import BadPath, NotAFile, NotAFolder, NotText, OutsideData, PathNotFound
 
 MAX_PATH_LENGTH = 4096
-EntryKind = Literal["file", "folder", "symlink", "other"]
-
-
-class Entry(BaseModel):
-    name: str
-    path: str
-    """Relative to the data folder."""
-    kind: EntryKind
-    size: int
-    modified: datetime
-
-
-class Listing(BaseModel):
-    path: str
-    entries: list[Entry]
-    truncated: bool
-    """More entries exist than were listed."""
-
-
-class FileText(BaseModel):
-    path: str
-    size: int
-    """The file's whole size in bytes."""
-    content: str
-    truncated: bool
-    """Only the first ``limit`` bytes are in ``content``."""
-    limit: int
 
 
 @dataclass(frozen=True)

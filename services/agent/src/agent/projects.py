@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, Field
+from claudecloud_agentapi import CloneRequest, Project
 
 from .errors import BadProjectName, BadRepositoryUrl, CloneFailed, CloneTimedOut, ProjectExists
 from .files import DataFolder
@@ -29,21 +29,6 @@ GIT_PROTOCOLS = ":".join(ALLOWED_SCHEMES)
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]*):(?!/)\S+$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
 _SKIP = frozenset({"node_modules", "__pycache__", ".venv", "venv"})
-
-
-class Project(BaseModel):
-    name: str
-    path: str
-    """Relative to the data folder."""
-    remote: str | None
-    """``origin``'s URL (any password in it left out), or None for a local repository."""
-    branch: str | None
-
-
-class CloneRequest(BaseModel):
-    url: str = Field(min_length=1, max_length=2048)
-    name: str | None = Field(default=None, max_length=100)
-    """The folder to clone into (in the data folder); by default the repository's name."""
 
 
 def check_url(url: str) -> str:
@@ -101,7 +86,7 @@ class ProjectService:
 
     async def discover(self) -> list[Project]:
         """Git repositories up to three levels below the data folder (not inside one another)."""
-        found = await asyncio.to_thread(self._find, self.folder.root, 1)
+        found = await asyncio.to_thread(find_repositories, self.folder.root)
         return list(await asyncio.gather(*(self._describe(path) for path in found)))
 
     async def clone(self, request: CloneRequest) -> Project:
@@ -116,23 +101,6 @@ class ProjectService:
             await asyncio.to_thread(shutil.rmtree, target, True)
             raise CloneFailed(f"git could not clone the repository: {_last_lines(output)}")
         return await self._describe(target)
-
-    def _find(self, folder: Path, depth: int) -> list[Path]:
-        found: list[Path] = []
-        try:
-            children = sorted(folder.iterdir())
-        except OSError:
-            return found
-        for child in children:
-            if child.name.startswith(".") or child.name in _SKIP or child.is_symlink():
-                continue
-            if not child.is_dir():
-                continue
-            if (child / ".git").exists():
-                found.append(child)
-            elif depth < MAX_DEPTH:
-                found.extend(self._find(child, depth + 1))
-        return found
 
     async def _describe(self, path: Path) -> Project:
         remote = await _git_output(path, "config", "--get", "remote.origin.url")
@@ -171,6 +139,26 @@ class ProjectService:
                 f"the clone did not finish within {self.clone_timeout:.0f}s and was stopped"
             ) from None
         return process.returncode or 0, out.decode(errors="replace")
+
+
+def find_repositories(folder: Path, depth: int = 1) -> list[Path]:
+    """Git repositories up to :data:`MAX_DEPTH` levels below ``folder`` (not inside one another;
+    hidden folders, dependency folders and symlinks are not entered)."""
+    found: list[Path] = []
+    try:
+        children = sorted(folder.iterdir())
+    except OSError:
+        return found
+    for child in children:
+        if child.name.startswith(".") or child.name in _SKIP or child.is_symlink():
+            continue
+        if not child.is_dir():
+            continue
+        if (child / ".git").exists():
+            found.append(child)
+        elif depth < MAX_DEPTH:
+            found.extend(find_repositories(child, depth + 1))
+    return found
 
 
 def _git_env() -> dict[str, str]:

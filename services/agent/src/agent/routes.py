@@ -8,23 +8,37 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel
+
+from claudecloud_agentapi import (
+    ActivityReport,
+    ChatHistory,
+    Checkpoint,
+    CheckpointRequest,
+    ClaudeStatus,
+    CloneRequest,
+    CredentialPush,
+    FileText,
+    Health,
+    Listing,
+    Project,
+    SecretRotation,
+)
 
 from .auth import Authenticated
-from .credentials import ClaudeStatus, CredentialPush, CredentialStore
-from .files import DataFolder, FileService, FileText, Listing
-from .projects import CloneRequest, Project, ProjectService
-from .service import ActivityReport, ActivityService
+from .checkpoint import CheckpointService
+from .credentials import CredentialStore
+from .errors import NotAFolder
+from .files import DataFolder, FileService
+from .git import learn_git_setup
+from .history import read_history
+from .projects import ProjectService
+from .service import ActivityService
 from .settings import AgentSettings
 
 router = APIRouter(dependencies=[Authenticated])
+HISTORY_MESSAGES = 200
 
 STARTED = time.monotonic()
-
-
-class Health(BaseModel):
-    status: str
-    uptime_seconds: float
 
 
 def get_settings(request: Request) -> AgentSettings:
@@ -42,11 +56,20 @@ def get_projects(settings: Annotated[AgentSettings, Depends(get_settings)]) -> P
     return ProjectService(DataFolder.at(settings.data_dir), settings.clone_timeout_seconds)
 
 
+def get_checkpoints(
+    request: Request, settings: Annotated[AgentSettings, Depends(get_settings)]
+) -> CheckpointService:
+    folder = DataFolder.at(settings.data_dir)
+    return CheckpointService(folder.root, settings, request.app.state.checkpoint_lock)
+
+
 def get_credentials() -> CredentialStore:
     return CredentialStore(Path.home())
 
 
+Checkpoints = Annotated[CheckpointService, Depends(get_checkpoints)]
 Credentials = Annotated[CredentialStore, Depends(get_credentials)]
+Settings = Annotated[AgentSettings, Depends(get_settings)]
 Files = Annotated[FileService, Depends(get_files)]
 Projects = Annotated[ProjectService, Depends(get_projects)]
 PathQuery = Annotated[str, Query(max_length=4096, description="Relative to the data folder")]
@@ -58,11 +81,26 @@ async def healthz() -> Health:
     return Health(status="ok", uptime_seconds=round(time.monotonic() - STARTED, 3))
 
 
+@router.put("/secret", status_code=204)
+async def replace_secret(rotation: SecretRotation, request: Request) -> None:
+    """Replace the agent's secret (asked with the current one): from now on only the new one is
+    accepted, after a restart too."""
+    keeper = request.app.state.secret
+    learned = rotation.instance_id is not None and keeper.instance_id is None
+    keeper.replace(rotation.secret, str(rotation.instance_id) if rotation.instance_id else None)
+    if learned:  # a claimed pool machine: now it may ask the gateway for git's hosts
+        task = asyncio.create_task(learn_git_setup(request.app.state.settings, keeper))
+        request.app.state.background.add(task)
+        task.add_done_callback(request.app.state.background.discard)
+
+
 @router.get("/activity", response_model=ActivityReport)
 async def activity(request: Request) -> ActivityReport:
-    """Terminals attached to the tmux session, open terminals and chat turns, user processes."""
+    """Terminals attached to the tmux session, open terminals and chat turns, user processes,
+    and Claude's spend today and yesterday (chat and terminal)."""
     settings: AgentSettings = request.app.state.settings
-    service = ActivityService(settings.tmux_session, settings.own_commands, request.app.state.live)
+    state = request.app.state
+    service = ActivityService(settings.tmux_session, settings.own_commands, state.live, state.spend)
     return await service.report()
 
 
@@ -110,3 +148,22 @@ async def clear_credential(
     """Forget the stored credential; Claude processes started with it are stopped."""
     credentials.clear(revision)
     return credentials.status()
+
+
+@router.post("/checkpoint", response_model=Checkpoint)
+async def checkpoint(checkpoints: Checkpoints, body: CheckpointRequest) -> Checkpoint:
+    """Save the user's work before a stop, within the deadline: a WIP commit per repository with
+    changes (their HEAD, index and working tree untouched), the panes' scrollback, Claude's
+    sessions. What was not reached by the deadline says so; a repository never fails the call."""
+    return await checkpoints.take(body)
+
+
+@router.get("/chat/history", response_model=ChatHistory)
+async def chat_history(settings: Settings, cwd: PathQuery = ".") -> ChatHistory:
+    """The previous conversation in ``cwd`` (the one the chat continues), from Claude's own
+    transcript files: the latest messages, tool calls summarized."""
+    folder = DataFolder.at(settings.data_dir)
+    workdir = folder.resolve(cwd)
+    if not workdir.is_dir():
+        raise NotAFolder(f"{cwd!r} is not a folder")
+    return await read_history(workdir, folder.relative(workdir), HISTORY_MESSAGES)

@@ -9,16 +9,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
+from claudecloud_agentapi import ActivityReport, ProcessInfo
+
+from .spend import ClaudeSpend
 
 PROC = Path("/proc")
 MEMORY_EVENTS = Path("/sys/fs/cgroup/memory.events")
-
-
-class ProcessInfo(BaseModel):
-    pid: int
-    ppid: int
-    command: str
 
 
 @dataclass
@@ -50,43 +46,17 @@ class LiveCounts:
         self.last_turn_ended = time.monotonic()
 
 
-class ActivityReport(BaseModel):
-    tmux_session: bool
-    """Whether the ``claude`` tmux session exists."""
-    tmux_clients: int
-    """Terminals attached to it right now."""
-    tmux_input_at: float | None = None
-    """When a terminal attached to the session last sent a key (epoch seconds, this machine's
-    clock), ours or ``tmux attach`` over ``docker exec`` alike; None while none has typed."""
-    processes: int
-    """Processes of the user's (the instance's own machinery left out)."""
-    busy: list[ProcessInfo]
-    terminals: int = 0
-    """Terminal WebSockets open on this agent."""
-    chat_turns: int = 0
-    """Chat turns running right now."""
-    boot_id: str = ""
-    """Names this run of the agent: the counters below start again when it changes."""
-    inputs: int = 0
-    """Terminal input messages received since the agent started."""
-    seconds_since_input: float | None = None
-    turns_started: int = 0
-    """Chat prompts started since the agent started (each is a person's input)."""
-    turns_ended: int = 0
-    seconds_since_turn_ended: float | None = None
-    oom_kills: int | None = None
-    """Processes the kernel killed for lack of memory in this instance (cgroup v2), if readable."""
-
-
 @dataclass(frozen=True)
 class ActivityService:
     tmux_session: str
     own_commands: frozenset[str]
     live: LiveCounts
+    spend: ClaudeSpend | None = None
 
     async def report(self) -> ActivityReport:
         exists, clients, typed_at = await self._tmux()
         user = [p for p in read_processes() if not self._is_own(p)]
+        spend = await asyncio.to_thread(self.spend.days) if self.spend else []
         return ActivityReport(
             tmux_session=exists,
             tmux_clients=clients,
@@ -102,6 +72,7 @@ class ActivityService:
             turns_ended=self.live.turns_ended,
             seconds_since_turn_ended=_since(self.live.last_turn_ended),
             oom_kills=read_oom_kills(),
+            claude_spend=spend,
         )
 
     async def _tmux(self) -> tuple[bool, int, float | None]:

@@ -16,8 +16,12 @@ PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", 
 class AgentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore", frozen=True)
 
-    secret: SecretStr = Field(min_length=16)
-    """``AGENT_SECRET``: every request must present it (see :mod:`agent.auth`)."""
+    secret: SecretStr | None = Field(default=None, min_length=16)
+    """``AGENT_SECRET``: every request must present it (see :mod:`agent.auth`), unless the
+    secret file holds one (what the provider puts there before the machine starts)."""
+    secret_file: Path = Path("/etc/claudecloud/agent-secret")
+    """Where the secret is kept: given by the provider before start, replaced by ``PUT
+    /secret``; read first, so a replaced secret outlives the agent's restarts."""
     host: str = "0.0.0.0"  # noqa: S104 (inside the container; the provider decides what is exposed)
     port: int = 3001
     data_dir: Path = Path("/claude-data")
@@ -55,3 +59,31 @@ class AgentSettings(BaseSettings):
     ws_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
     """A WebSocket message larger than this closes the connection (1009)."""
     terminal_term: str = "xterm-256color"
+
+    checkpoint_max_file_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    """A changed file larger than this is left out of a checkpoint's WIP commit (and listed)."""
+    checkpoint_scrollback_lines: int = Field(default=2000, gt=0)
+    """Lines of each pane's scrollback a checkpoint saves."""
+    checkpoint_concurrency: int = Field(default=4, gt=0)
+    """Repositories checkpointed at once."""
+    checkpoint_keep: int = Field(default=20, gt=0)
+    """WIP branches kept per repository; older ones are deleted by the next checkpoint."""
+    claude_transcript_days: int = Field(default=3650, gt=0)
+    """Claude's ``cleanupPeriodDays`` where the user has not set it: Claude Code deletes older
+    transcripts at start-up (30 days by default), and a wake after a long stop resumes from them."""
+
+    # Git credentials and the SSH key (agent.git)
+    gateway_url: str | None = None
+    """Where the platform's gateway answers this workstation (``AGENT_GATEWAY_URL``, from the
+    provisioner: not a secret); unset: git gets no credential from the platform."""
+    instance_id: str | None = None
+    """This instance's id (``AGENT_INSTANCE_ID``, from the provisioner), named to the gateway."""
+    runtime_dir: Path = Path("/opt/claudecloud/run")
+    """Holds ``agent.sock`` (the credential helper's way in, only this user's) and
+    ``gitconfig`` (the hosts the helper answers for; the system git configuration includes
+    it). The image makes it, owned by the instance's user."""
+    git_helper: str = "/opt/claudecloud/bin/git-credential-claudecloud"
+    """The credential helper git runs (the image installs it)."""
+    gateway_timeout_seconds: float = Field(default=20.0, gt=0)
+    ssh_key: bool = True
+    """Make ``~/.ssh/id_ed25519`` on start when there is none (``GET /ssh-key`` shows it)."""

@@ -10,12 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from .auth import AuthenticatedSocket
-from .errors import AgentError
-from .files import DataFolder
-from .service import LiveCounts
-from .settings import AgentSettings
-from .terminal import (
+from claudecloud_agentapi.terminal import (
     INPUT,
     OPENING,
     OUTPUT,
@@ -23,11 +18,16 @@ from .terminal import (
     PREFERENCES,
     RESIZE,
     RESUME,
+    SUBPROTOCOL,
     TITLE,
-    Size,
-    TmuxPty,
-    ensure_session,
 )
+
+from .auth import AuthenticatedSocket
+from .errors import AgentError
+from .files import DataFolder
+from .service import LiveCounts
+from .settings import AgentSettings
+from .terminal import Size, TmuxPty, ensure_session
 
 if TYPE_CHECKING:
     from .chat import ChatSession, Event
@@ -47,7 +47,7 @@ async def terminal(websocket: WebSocket) -> None:
     settings: AgentSettings = websocket.app.state.settings
     live: LiveCounts = websocket.app.state.live
     offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol="tty" if "tty" in offered else None)
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     first = await _first_frame(websocket)
     if first is None:
         return
@@ -135,7 +135,8 @@ async def _apply(pty: TmuxPty, frame: bytes) -> None:
 @router.websocket("/chat")
 async def chat(websocket: WebSocket, cwd: str = ".") -> None:
     """Chat with Claude: send ``{"type": "prompt", "text": ...}``, receive the turn's events;
-    ``{"type": "interrupt"}`` stops the running turn."""
+    ``{"type": "interrupt"}`` stops the running turn. The folder's latest conversation is
+    continued; ``{"type": "new"}`` (answered ``{"type": "new_conversation"}``) starts afresh."""
     settings: AgentSettings = websocket.app.state.settings
     await websocket.accept()
     try:
@@ -159,6 +160,7 @@ async def chat(websocket: WebSocket, cwd: str = ".") -> None:
         settings.chat_permission_mode,
         websocket.app.state.live,
         send,
+        spend=websocket.app.state.spend.chat,
     )
     try:
         await _converse(websocket, session, send)
@@ -184,6 +186,12 @@ async def _converse(websocket: WebSocket, session: ChatSession, send: Any) -> No
                 session.start_turn(request["text"])
         elif kind == "interrupt":
             await session.interrupt()
+        elif kind == "new":
+            if session.busy:
+                await send({"type": "error", "detail": "a turn is already running"})
+            else:
+                await session.start_new()
+                await send({"type": "new_conversation"})
         else:
             await send({"type": "error", "detail": "send {'type': 'prompt', 'text': ...}"})
 

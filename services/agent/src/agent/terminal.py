@@ -10,13 +10,8 @@ Keys wait until tmux has attached (:meth:`TmuxPty.wait_attached`): until then th
 mode, where the line discipline would echo them, turn ``^C`` into a signal for the tmux client,
 and tmux's switch to raw mode may discard them.
 
-Frames are binary; the first byte says what the rest is (ttyd's protocol, so ttyd's own web client
-fits as well as ours):
-
-- from the client: ``'0'`` input, ``'1'`` resize ``{"columns": c, "rows": r}``, ``'2'`` pause and
-  ``'3'`` resume output, ``'{'`` the opening JSON (``{"columns", "rows"}``, ttyd's ``AuthToken``
-  is ignored: the connection is already authenticated);
-- from the server: ``'0'`` output, ``'1'`` window title, ``'2'`` preferences (JSON).
+Frames are binary, in ttyd's protocol (:mod:`claudecloud_agentapi.terminal`); ttyd's
+``AuthToken`` in the opening JSON is ignored: the connection is already authenticated.
 """
 
 from __future__ import annotations
@@ -31,8 +26,6 @@ from pathlib import Path
 
 from ptyprocess import PtyProcess
 
-INPUT, RESIZE, PAUSE, RESUME, OPENING = b"0", b"1", b"2", b"3", b"{"
-OUTPUT, TITLE, PREFERENCES = b"0", b"1", b"2"
 READ_CHUNK = 64 * 1024
 QUEUE_CHUNKS = 64
 """Output chunks waiting for the WebSocket before the PTY stops being read (back-pressure)."""
@@ -57,7 +50,7 @@ class Size:
         return cls(columns, rows)
 
 
-def _tmux_env() -> dict[str, str]:
+def tmux_env() -> dict[str, str]:
     """This process's environment without the marks of being inside tmux (tmux would refuse)."""
     return {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
 
@@ -72,7 +65,7 @@ async def ensure_session(setup: str, session: str, cwd: Path) -> None:
             setup,
             "ensure",
             cwd=cwd,
-            env={**_tmux_env(), "TMUX_SESSION": session},
+            env={**tmux_env(), "TMUX_SESSION": session},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -90,7 +83,7 @@ class TmuxPty:
     """One PTY attached to the tmux session; its output is read without blocking the loop."""
 
     def __init__(self, session: str, cwd: Path, size: Size, term: str) -> None:
-        env = _tmux_env()
+        env = tmux_env()
         env["TERM"] = term
         self.process = PtyProcess.spawn(
             ["tmux", "new-session", "-A", "-s", session, "-c", str(cwd)],

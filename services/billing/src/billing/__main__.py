@@ -1,4 +1,4 @@
-"""``python -m billing``: run the billing worker (and its Stripe webhook endpoint)."""
+"""``python -m billing``: run the billing worker (and Stripe's webhook, on a port of its own)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def main() -> None:
         # Before anything listens: say every problem at once, no traceback.
         print(exc, file=sys.stderr)
         sys.exit(2)
-    serve(create_app(settings), settings.http_host, settings.http_port)
+    # The worker's own port (internal) and the webhook's (what Stripe reaches), in one server.
+    webhook = (settings.webhook_bind_host, settings.webhook_port)
+    serve(create_app(settings), settings.http_host, settings.http_port, also=[webhook])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from claudecloud_common.bus import make_broker
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
-from claudecloud_common.worker import Hook, WorkerParts, make_worker_app
+from claudecloud_common.worker import Hook, PublicListener, WorkerParts, make_worker_app
 
 from .check import BillingCheck, register_check
 from .events import StripeEvents
@@ -80,7 +80,11 @@ def create_app(settings: BillingSettings | None = None) -> AsgiFastStream:
             migrations=MIGRATIONS,
             on_started=[*started, sweeper.start],
             on_stopping=[sweeper.stop, parts.api.close, *stopping],
-            http_routes=[(settings.webhook_path, parts.webhook)],
+            public=PublicListener(
+                port=settings.webhook_port,
+                host=settings.webhook_bind_host,
+                routes=[(settings.webhook_path, parts.webhook)],
+            ),
         )
     )
 
@@ -96,18 +100,24 @@ class Sweeper(Periodic):
     def __init__(self, parts: BillingParts) -> None:
         super().__init__(parts.settings.sweep_seconds, at_start=True)
         self.parts = parts
-        # At start, everything left over; then only what is not in flight.
-        self._older_than = timedelta(0)
+        # At start, everything left over (a restart is the moment to try again what failed);
+        # then only what is not in flight and has waited out its last failure.
+        self._older_than: timedelta | None = None
 
-    async def sweep(self, *, older_than: timedelta) -> None:
+    async def sweep(self, *, older_than: timedelta | None) -> None:
         parts = self.parts
-        await parts.events.handle_pending(older_than=older_than)
+        await parts.events.handle_pending(
+            older_than=older_than or timedelta(0), waiting_too=older_than is None
+        )
         async with parts.db.read() as session:
             unreported = await parts.billing.service(session).unreported_usage()
         for entry in unreported:
             await parts.billing.report(entry)
+        await parts.billing.meter_claude()
         async with parts.db.transaction() as session:
             await parts.billing.service(session).end_grace_periods(utcnow())
+        async with parts.db.transaction() as session:
+            await parts.billing.spend(session).lift_stale()
 
     async def tick(self) -> None:
         older_than, self._older_than = self._older_than, timedelta(seconds=self.interval)

@@ -1,10 +1,11 @@
 """Billing's part of the reconciliation check: each user's current subscription against their
 instance, as the provisioner (which owns instances) answers over the bus.
 
-Two kinds of drift: an entitled subscription whose user has no live instance (activation creates
-one; it was lost, or the user destroyed it and has not made another), and a canceled subscription
-whose user's instance still runs (the cancel should have paused it). Neither is corrected here:
-both need a person to judge, so the check lists them.
+Two kinds of drift between them: an entitled subscription whose user has no live instance
+(activation creates one; it was lost, or the user destroyed it and has not made another), and a
+canceled subscription whose user's instance still runs (the cancel should have paused it).
+Neither is corrected here: both need a person to judge, so the check lists them. And one of
+billing's own: Stripe events it stored and gave up acting on (parked), each waiting for a person.
 """
 
 from __future__ import annotations
@@ -14,23 +15,23 @@ from uuid import UUID
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import rpc_reply, rpc_subscriber
 from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.billing import SubscriptionStatus
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.contracts.ops import (
     FACTS_BATCH,
+    CheckBilling,
     CheckReport,
     DriftKind,
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    OpsSubject,
-    RunCheck,
 )
 from claudecloud_common.db import Database
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 
 from .models import Subscription
+from .repository import BillingRepository
 from .service import BillingService
 from .settings import BillingSettings
 
@@ -53,6 +54,15 @@ class BillingCheck:
             notes["billing"] = "off (instances are free): no subscriptions to compare"
         async with self.db.read() as session:
             backlog = await outbox_backlog(session, self.settings)
+            parked = await BillingRepository(session).parked_events()
+        findings.append(
+            finding(
+                DriftKind.STRIPE_EVENT_PARKED,
+                parked,
+                detail="billing gave up on these Stripe events (billing.webhook_parked in its log "
+                "says why): fix the cause, then resend each from Stripe's dashboard",
+            )
+        )
         return CheckReport(service="billing", findings=findings, outbox=backlog, notes=notes)
 
     async def _subscriptions(self) -> list[Finding]:
@@ -104,8 +114,8 @@ def _current(subscriptions: Sequence[Subscription]) -> dict[UUID, Subscription]:
 def register_check(broker: NatsBroker, check: BillingCheck) -> None:
     """Answer ``rpc.ops.check.billing``."""
 
-    @rpc_subscriber(broker, OpsSubject.CHECK_BILLING, settings=check.settings)
+    @rpc_subscriber(broker, CheckBilling, settings=check.settings)
     @rpc_reply
-    async def on_check(query: RunCheck) -> CheckReport:
+    async def on_check(query: CheckBilling) -> CheckReport:
         """Each user's current subscription against their instance."""
         return await check.run(fix=query.fix)

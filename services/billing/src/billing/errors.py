@@ -37,3 +37,9 @@ class StripeRefused(AppError):
 
 class AlreadySubscribed(ConflictError):
     """The user has a subscription in good standing: plans change in the billing portal."""
+
+
+class UnusableEvent(BadRequestError):
+    """A signed Stripe event billing cannot act on, however often it tries: its object lacks what
+    its type needs, or it names another user than the one its customer belongs to. Parked at
+    once for a person (``claude-cloud-admin check`` counts it)."""

@@ -11,11 +11,10 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import event_subscriber, rpc_reply, rpc_subscriber
-from claudecloud_common.contracts.activity import ActivitySubject, UsageSample
+from claudecloud_common.bus import event_subscriber
+from claudecloud_common.contracts.activity import ActivitySubject, UsageKind, UsageSample
 from claudecloud_common.contracts.billing import (
     BillingStatus,
-    BillingSubject,
     CheckoutSession,
     GetBillingStatus,
     ListPlans,
@@ -24,8 +23,19 @@ from claudecloud_common.contracts.billing import (
     PortalSession,
     StartCheckout,
 )
+from claudecloud_common.contracts.spend import (
+    BudgetView,
+    ClaudeSpendReported,
+    ClearBudget,
+    GetBudget,
+    GetUsage,
+    SetBudget,
+    SpendSubject,
+    UsageSeries,
+)
 from claudecloud_common.db import Database
 from claudecloud_common.logging import bind_correlation, describe_error, get_logger
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 from claudecloud_common.telemetry import get_tracer
 
 from .errors import (
@@ -36,8 +46,10 @@ from .errors import (
     StripeUnavailable,
 )
 from .models import UsageEntry
+from .rules import Seen
 from .service import BillingService
 from .settings import BillingSettings
+from .spend import SpendService
 from .stripe_api import StripeApi
 
 log = get_logger(__name__)
@@ -54,6 +66,9 @@ class Billing:
 
     def service(self, session: Any) -> BillingService:
         return BillingService(session, self.settings)
+
+    def spend(self, session: Any) -> SpendService:
+        return SpendService(session, self.settings)
 
     async def checkout(self, query: StartCheckout) -> CheckoutSession:
         attributes = {"user.id": str(query.user_id), "billing.plan": query.plan}
@@ -107,6 +122,8 @@ class Billing:
     async def add_usage(self, sample: UsageSample) -> None:
         async with self.db.transaction() as session:
             entry = await self.service(session).add_usage(sample)
+            seen = Seen(sample.instance_id, running=sample.kind is UsageKind.RUNNING)
+            await self.spend(session).evaluate_if_budgeted(sample.user_id, seen)
         if entry is None:
             return
         try:
@@ -133,36 +150,97 @@ class Billing:
             await self.service(session).usage_reported(entry.sample_id)
         log.info("billing.usage_reported", sample_id=str(entry.sample_id))
 
+    async def add_claude_spend(self, report: ClaudeSpendReported) -> None:
+        async with self.db.transaction() as session:
+            spend = self.spend(session)
+            if await spend.record_claude(report):
+                # Claude at work: the instance was running.
+                await spend.evaluate_if_budgeted(report.user_id, Seen(report.instance_id, True))
+
+    async def meter_claude(self, limit: int = 100) -> int:
+        """Send the growth of platform-paid Claude spend to its meter (whole cents); how many
+        rows were sent. The identifier names the total reached, so a retry is a no-op."""
+        async with self.db.read() as session:
+            rows = await self.service(session).repo.unmetered_claude(limit)
+        for row in rows:
+            cents = int(row.cost_usd * 100)
+            assert row.stripe_customer_id is not None  # the query's condition
+            await self.api.report_meter(
+                event_name=self.settings.claude_meter_event_name,
+                customer=row.stripe_customer_id,
+                value=cents - row.metered_cents,
+                identifier=f"claude-{row.instance_id}-{row.day}-{row.source.value}-{cents}",
+                at=row.updated_at,
+            )
+            async with self.db.transaction() as session:
+                await self.service(session).repo.claude_metered(row, cents)
+        return len(rows)
+
 
 def register(broker: NatsBroker, billing: Billing) -> None:
     """Attach billing's subscribers to ``broker``."""
     settings = billing.settings
 
-    @rpc_subscriber(broker, BillingSubject.CHECKOUT, settings=settings)
+    @rpc_subscriber(broker, StartCheckout, settings=settings)
     @rpc_reply
     async def on_checkout(query: StartCheckout) -> CheckoutSession:
         """A Stripe Checkout Session for a plan (the customer made first if needed)."""
         return await billing.checkout(query)
 
-    @rpc_subscriber(broker, BillingSubject.PORTAL, settings=settings)
+    @rpc_subscriber(broker, OpenPortal, settings=settings)
     @rpc_reply
     async def on_portal(query: OpenPortal) -> PortalSession:
         """A Stripe Billing Portal session: cancel, change plan, update the card, invoices."""
         return await billing.portal(query)
 
-    @rpc_subscriber(broker, BillingSubject.STATUS, settings=settings)
+    @rpc_subscriber(broker, GetBillingStatus, settings=settings)
     @rpc_reply
     async def on_status(query: GetBillingStatus) -> BillingStatus:
         """Plan, status, period and hours used of one user."""
         async with billing.db.read() as session:
             return await billing.service(session).status(query.user_id)
 
-    @rpc_subscriber(broker, BillingSubject.PLANS, settings=settings)
+    @rpc_subscriber(broker, ListPlans, settings=settings)
     @rpc_reply
     async def on_plans(_query: ListPlans) -> PlanList:
         """The plans on offer."""
         async with billing.db.read() as session:
             return billing.service(session).plans()
+
+    @rpc_subscriber(broker, GetUsage, settings=settings)
+    @rpc_reply
+    async def on_usage_series(query: GetUsage) -> UsageSeries:
+        """A user's hours and Claude's spend per UTC day, with the period's projection."""
+        async with billing.db.read() as session:
+            return await billing.spend(session).usage(query)
+
+    @rpc_subscriber(broker, GetBudget, settings=settings)
+    @rpc_reply
+    async def on_budget(query: GetBudget) -> BudgetView:
+        """A user's budget, what it covers so far this period, and the alerts sent."""
+        async with billing.db.read() as session:
+            return await billing.spend(session).budget(query.user_id)
+
+    @rpc_subscriber(broker, SetBudget, settings=settings)
+    @rpc_reply
+    async def on_set_budget(query: SetBudget) -> BudgetView:
+        """Set or change a budget; evaluated at once (alerts, the hard stop, or its lifting)."""
+        async with billing.db.transaction() as session:
+            spend = billing.spend(session)
+            return await spend.set_budget(query.user_id, query.monthly_limit_usd, query.hard_stop)
+
+    @rpc_subscriber(broker, ClearBudget, settings=settings)
+    @rpc_reply
+    async def on_clear_budget(query: ClearBudget) -> BudgetView:
+        """Remove a budget; what its hard stop paused is woken."""
+        async with billing.db.transaction() as session:
+            return await billing.spend(session).clear_budget(query.user_id)
+
+    @event_subscriber(broker, SpendSubject.CLAUDE_SPEND, settings=settings)
+    async def on_claude_spend(report: ClaudeSpendReported) -> None:
+        """Keep the larger of Claude's daily totals; evaluate the user's budget."""
+        with bind_correlation(report.correlation_id, instance_id=str(report.instance_id)):
+            await billing.add_claude_spend(report)
 
     @event_subscriber(broker, ActivitySubject.USAGE, settings=settings)
     async def on_usage(sample: UsageSample) -> None:

@@ -16,6 +16,9 @@ class WebhookOutcome(StrEnum):
     """Stored, and an event billing acts on."""
     IGNORED = "ignored"
     """Stored, and of a type billing does not act on."""
+    UNUSABLE = "unusable"
+    """Stored, and of a type billing acts on but lacking what it needs (or naming another user
+    than its customer's): parked for a person, 200 so that Stripe does not retry it."""
     DUPLICATE = "duplicate"
     """Handled already (Stripe delivers again when an answer was lost)."""
     BAD_SIGNATURE = "bad_signature"
@@ -28,8 +31,8 @@ class WebhookOutcome(StrEnum):
 
 WEBHOOKS = Counter(
     "claudecloud_billing_webhooks_total",
-    "Deliveries of Stripe's webhook, by outcome (accepted, ignored, duplicate, bad_signature, "
-    "refused, error).",
+    "Deliveries of Stripe's webhook, by outcome (accepted, ignored, unusable, duplicate, "
+    "bad_signature, refused, error).",
     ["outcome"],
 )
 for _outcome in WebhookOutcome:  # every outcome shown from the start, at 0

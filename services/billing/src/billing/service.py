@@ -7,10 +7,10 @@ so events arriving in any order leave the newest state; ``canceled`` is final on
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from claudecloud_common.contracts.activity import UsageSample
+from claudecloud_common.contracts.activity import UsageKind, UsageSample
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.billing import (
     ENTITLED_STATUSES,
@@ -26,9 +26,10 @@ from claudecloud_common.db import AsyncSession
 from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
-from .errors import BillingDisabled, UnknownPlan
-from .models import Customer, StripeEvent, Subscription, UsageEntry
+from .errors import BillingDisabled, UnknownPlan, UnusableEvent
+from .models import BillingPeriod, Customer, StripeEvent, Subscription, UsageEntry
 from .repository import BillingRepository
+from .rules import reached
 from .settings import BillingSettings, Plan
 from .stripe_api import StripeSubscription, WebhookEvent
 
@@ -68,7 +69,7 @@ class BillingService:
         if sub is None:
             return BillingStatus(enabled=True, entitled=False)
         plan = self.settings.plan(sub.plan)
-        used = await self.repo.period_seconds(user_id, sub.current_period_start)
+        by_kind, billed = await self.repo.period_usage(user_id, sub.current_period_start)
         return BillingStatus(
             enabled=True,
             entitled=self.entitled(sub),
@@ -77,8 +78,12 @@ class BillingService:
             current_period_start=sub.current_period_start,
             current_period_end=sub.current_period_end,
             grace_until=self.grace_until(sub),
-            hours_used=round(used / HOUR, 4),
+            hours_used=round(billed / HOUR, 4),
             hours_included=plan.included_hours if plan else None,
+            running_hours=round(by_kind.get(UsageKind.RUNNING, 0.0) / HOUR, 4),
+            frozen_hours=round(by_kind.get(UsageKind.FROZEN, 0.0) / HOUR, 4),
+            frozen_hour_weight=plan.frozen_hour_weight if plan else None,
+            budget_reached=reached(await self.repo.budget(user_id), sub.current_period_start),
         )
 
     async def customer(self, user_id: UUID) -> Customer | None:
@@ -123,11 +128,31 @@ class BillingService:
     def finish_event(self, row: StripeEvent) -> None:
         row.processed_at = utcnow()
         row.attempts += 1
-        row.last_error = None
+        row.last_error = row.next_attempt_at = row.parked_at = None
         self.session.add(row)
 
-    async def event_failed(self, event_id: str, error: str) -> None:
-        await self.repo.event_failed(event_id, error)
+    async def event_failed(
+        self, event_id: str, error: str, *, unusable: bool = False
+    ) -> StripeEvent | None:
+        """Count a failed try at a stored event: park it when it cannot be used or has had its
+        tries, else set when to try next. The row (None when it was handled meanwhile)."""
+        row = await self.repo.event(event_id, for_update=True)
+        if row is None or row.processed_at is not None:
+            return None
+        now = utcnow()
+        row.attempts += 1
+        row.last_error = error[:2000]
+        if unusable or row.attempts >= self.settings.webhook_max_attempts:
+            row.parked_at, row.next_attempt_at = now, None
+        else:
+            wait = retry_delay(
+                row.attempts,
+                self.settings.webhook_retry_seconds,
+                self.settings.webhook_retry_max_seconds,
+            )
+            row.parked_at, row.next_attempt_at = None, now + timedelta(seconds=wait)
+        self.session.add(row)
+        return row
 
     async def sync_subscription(
         self,
@@ -157,6 +182,7 @@ class BillingService:
         )
         self._apply(row, current, payment_failed=payment_failed)
         self.session.add(row)
+        await self._remember_period(row)
         if before != (row.status, row.plan, row.current_period_end):
             newly_past_due = row.status is S.PAST_DUE and (
                 before is None or before[0] is not S.PAST_DUE
@@ -164,6 +190,24 @@ class BillingService:
             self._announce(
                 row, was_entitled=was_entitled, newly_past_due=newly_past_due, cause=cause
             )
+
+    async def _remember_period(self, row: Subscription) -> None:
+        """Keep the subscription's current period among the user's (first sync of it wins;
+        its end is brought up to date)."""
+        if row.current_period_start is None:
+            return
+        period = BillingPeriod(
+            user_id=row.user_id,
+            period_start=row.current_period_start,
+            period_end=row.current_period_end,
+            subscription_id=row.id,
+            plan=row.plan,
+        )
+        if not await self.repo.insert_new(period):
+            known = await self.session.get(BillingPeriod, (row.user_id, row.current_period_start))
+            if known is not None:
+                known.period_end, known.plan = row.current_period_end, row.plan
+                self.session.add(known)
 
     async def end_grace_periods(self, now: datetime) -> list[str]:
         """Past-due subscriptions whose grace period ran out: announced as not entitled."""
@@ -181,27 +225,48 @@ class BillingService:
     # Usage
 
     async def add_usage(self, sample: UsageSample) -> UsageEntry | None:
-        """Add a sample to the ledger once; the entry while it still has usage to report."""
+        """Add a sample to the ledger once, in the period it was observed in (its
+        ``occurred_at``, however late it arrives); the entry while it has usage to report."""
         existing = await self.repo.usage(sample.sample_id)
         if existing is None:
+            # Locked: one user's samples are counted one at a time, so the overage adds up.
             sub = await self.repo.current_subscription(sample.user_id, for_update=True)
-            period = sub.current_period_start if sub else None
-            used = await self.repo.period_seconds(sample.user_id, period)
+            observed = sample.occurred_at.astimezone(UTC)
+            period, plan = await self._period_of(sample.user_id, sub, observed)
+            _, used = await self.repo.period_usage(sample.user_id, period)
+            billed = sample.seconds * _weight(plan, sample.kind)
             entry = UsageEntry(
                 sample_id=sample.sample_id,
                 user_id=sample.user_id,
                 instance_id=sample.instance_id,
                 seconds=sample.seconds,
+                kind=sample.kind,
+                billed_seconds=billed,
                 period_start=period,
                 stripe_customer_id=sub.stripe_customer_id if sub else None,
-                overage_seconds=self._overage(sub, used, sample.seconds),
+                overage_seconds=self._overage(plan, used, billed),
+                observed_at=observed,
+                day=observed.date(),
             )
             if await self.repo.insert_new(entry):
+                await self.repo.add_to_day(entry)
                 return entry if entry.overage_seconds else None
             # The same sample delivered twice at once: the delivery that inserted it counts.
             existing = await self.repo.usage(sample.sample_id)
         unreported = existing is not None and existing.overage_seconds and not existing.reported_at
         return existing if unreported else None
+
+    async def _period_of(
+        self, user_id: UUID, sub: Subscription | None, at: datetime
+    ) -> tuple[datetime | None, Plan | None]:
+        """The period (and its plan) a moment belongs to: the latest one synced that had begun
+        by then; the current subscription's when none is known; none before any period."""
+        found = await self.repo.period_at(user_id, at)
+        if found is not None:
+            return found.period_start, self.settings.plan(found.plan)
+        if sub is None or (sub.current_period_start and sub.current_period_start > at):
+            return None, None
+        return sub.current_period_start, self.settings.plan(sub.plan)
 
     async def unreported_usage(self, limit: int = 100) -> list[UsageEntry]:
         return list(await self.repo.unreported(limit))
@@ -212,16 +277,26 @@ class BillingService:
     # Rules
 
     async def _owner(self, current: StripeSubscription, hint: UUID | None) -> UUID | None:
-        """Whose subscription: the checkout's user, the subscription's metadata, the customer."""
-        if hint is not None:
-            return hint
-        if "user_id" in current.metadata:
-            try:
-                return UUID(current.metadata["user_id"])
-            except ValueError:
-                pass
+        """Whose subscription: its customer's owner (our customers table, the checkout made it);
+        the user the event names (the checkout's, the subscription's metadata) only for a
+        customer we did not make. A named user who is not the owner is refused."""
+        named = hint or _metadata_user(current)
         customer = await self.repo.customer_by_stripe_id(current.customer)
-        return customer.user_id if customer else None
+        if customer is None:
+            return named
+        if named is not None and named != customer.user_id:
+            log.warning(
+                "billing.subscription_owner_mismatch",
+                subscription_id=current.id,
+                customer=current.customer,
+                owner=str(customer.user_id),
+                named=str(named),
+            )
+            raise UnusableEvent(
+                f"subscription {current.id} names user {named}, but its customer "
+                f"{current.customer} belongs to user {customer.user_id}"
+            )
+        return customer.user_id
 
     def _apply(
         self, row: Subscription, current: StripeSubscription, *, payment_failed: bool
@@ -288,11 +363,31 @@ class BillingService:
             ),
         )
 
-    def _overage(self, sub: Subscription | None, used: float, seconds: float) -> int:
-        """The part of ``seconds`` beyond the plan's included hours, once ``used`` are counted."""
-        plan = self.settings.plan(sub.plan) if sub else None
+    def _overage(self, plan: Plan | None, used: float, seconds: float) -> int:
+        """The part of ``seconds`` beyond the plan's included hours, once ``used`` are counted
+        (both as they count against the plan: frozen time weighted)."""
         if plan is None:
             return 0
         included = plan.included_hours * HOUR
         beyond = max(0.0, used + seconds - included) - max(0.0, used - included)
         return round(beyond)
+
+
+def _metadata_user(current: StripeSubscription) -> UUID | None:
+    try:
+        return UUID(current.metadata["user_id"]) if "user_id" in current.metadata else None
+    except ValueError:
+        return None
+
+
+def retry_delay(attempts: int, first: float, longest: float) -> float:
+    """The wait after the ``attempts``-th failed try: ``first``, doubled each time, at most
+    ``longest``."""
+    return min(longest, first * 2.0 ** min(attempts - 1, 32))
+
+
+def _weight(plan: Plan | None, kind: UsageKind) -> float:
+    """What a second of ``kind`` counts against ``plan`` (without one: running time only)."""
+    if plan is None:
+        return 1.0 if kind is UsageKind.RUNNING else 0.0
+    return plan.weight(kind)

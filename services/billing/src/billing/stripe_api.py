@@ -9,6 +9,7 @@ since), so the rules never handle Stripe's objects.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,12 +31,18 @@ __all__ = [
     "StripeApi",
     "StripeSubscription",
     "WebhookEvent",
+    "invoice_subscription_id",
     "parse_event",
     "parse_subscription",
+    "stripe_id",
 ]
 
 STRIPE_API_VERSION = "2026-10-28.endive"
 """Every request and every object we read is of this version (the stripe library's own)."""
+MAX_FIELD_CHARS = 100
+"""An event's id and type are kept in columns of this size (VARCHAR(100) on PostgreSQL)."""
+LATEST_TIME = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second a date can name: a later ``created`` is no time."""
 
 
 class InvalidWebhook(Exception):
@@ -63,10 +70,18 @@ class StripeSubscription:
 
 
 def _timestamp(value: object) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return datetime.fromtimestamp(value, UTC) if 0 <= value <= LATEST_TIME else None
 
 
-def _id(value: object) -> str | None:
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``value`` when it is an object, else an empty one: an event's snapshot comes from a body
+    we did not write, so a field may have any shape."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def stripe_id(value: object) -> str | None:
     """An id, whether Stripe sent it bare or as the expanded object."""
     if isinstance(value, Mapping):
         found = value.get("id")
@@ -75,15 +90,17 @@ def _id(value: object) -> str | None:
 
 
 def parse_subscription(obj: Mapping[str, Any]) -> StripeSubscription:
-    items = (obj.get("items") or {}).get("data") or []
-    first: Mapping[str, Any] = items[0] if items else {}
+    """A subscription object (Stripe's answer, or an event's snapshot of it) as a record; its
+    ``id`` must be a string (:func:`subscription_id`), every other field may be missing."""
+    items = _mapping(obj.get("items")).get("data")
+    first = _mapping(items[0] if isinstance(items, list) and items else None)
     price = first.get("price") or first.get("plan") or obj.get("plan")
     return StripeSubscription(
         id=str(obj["id"]),
-        customer=_id(obj.get("customer")) or "",
+        customer=stripe_id(obj.get("customer")) or "",
         status=str(obj.get("status", "")),
-        price_id=_id(price),
-        metadata={str(k): str(v) for k, v in (obj.get("metadata") or {}).items()},
+        price_id=stripe_id(price),
+        metadata={str(k): str(v) for k, v in _mapping(obj.get("metadata")).items()},
         current_period_start=_timestamp(
             first.get("current_period_start", obj.get("current_period_start"))
         ),
@@ -95,22 +112,57 @@ def parse_subscription(obj: Mapping[str, Any]) -> StripeSubscription:
 
 def invoice_subscription_id(invoice: Mapping[str, Any]) -> str | None:
     """The subscription an invoice bills (``parent.subscription_details`` since 2025-03-31)."""
-    details = ((invoice.get("parent") or {}).get("subscription_details")) or {}
-    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+    details = _mapping(_mapping(invoice.get("parent")).get("subscription_details"))
+    return stripe_id(details.get("subscription")) or stripe_id(invoice.get("subscription"))
+
+
+def _signed_at(header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header (already verified: it is there)."""
+    for item in header.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t" and value.strip().isdigit():
+            return int(value)
+    raise InvalidWebhook("Unable to extract timestamp and signatures from header")
 
 
 def parse_event(payload: bytes) -> WebhookEvent:
-    """A webhook body (already verified) as the event it carries."""
+    """A webhook body (already verified) as the event it carries.
+
+    A correctly signed body can still be no usable event; anything but :class:`InvalidWebhook`
+    escaping here would be answered 503, which Stripe retries for days."""
     try:
         body = json.loads(payload)
-        return WebhookEvent(
-            id=str(body["id"]),
-            type=str(body["type"]),
-            created=int(body["created"]),
-            object=dict(body["data"]["object"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidWebhook(f"not a Stripe event: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # not JSON, or nested deeper than Python parses
+        raise InvalidWebhook(f"not a Stripe event: {type(exc).__name__}") from exc
+    if not isinstance(body, dict):
+        raise InvalidWebhook("not a Stripe event: not a JSON object")
+    data = body.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        raise InvalidWebhook("not a Stripe event: data.object is not an object")
+    return WebhookEvent(
+        id=_short_text(body, "id"),
+        type=_short_text(body, "type"),
+        created=_created(body.get("created")),
+        object=obj,
+    )
+
+
+def _short_text(body: Mapping[str, Any], name: str) -> str:
+    """A field kept in a column of ``MAX_FIELD_CHARS`` (the event's id and type)."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidWebhook(f"not a Stripe event: no {name}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise InvalidWebhook(f"the event's {name} is longer than {MAX_FIELD_CHARS} characters")
+    return value
+
+
+def _created(value: object) -> int:
+    # A whole number of seconds that is a date: not 1e999 (a float, infinite) nor 10**30.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= LATEST_TIME:
+        raise InvalidWebhook("not a Stripe event: created is not a time in seconds")
+    return value
 
 
 class StripeApi:
@@ -142,6 +194,13 @@ class StripeApi:
             )
         except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
             raise InvalidWebhook(str(exc).splitlines()[0] if str(exc) else "invalid") from exc
+        # The library refuses only what is too old; a signature dated ahead of our clock by more
+        # than the tolerance is as suspect (a replay prepared in advance, or a clock far off).
+        ahead = _signed_at(signature or "") - time.time()
+        if ahead > self.settings.webhook_tolerance_seconds:
+            raise InvalidWebhook(
+                f"Timestamp is {ahead:.0f}s in the future, outside the tolerance zone"
+            )
         return parse_event(payload)
 
     async def create_customer(self, user_id: UUID, email: str | None) -> str:
@@ -207,6 +266,20 @@ class StripeApi:
         params: MeterEventCreateParams = {
             "event_name": self.settings.meter_event_name,
             "payload": {"stripe_customer_id": customer, "value": str(seconds)},
+            "identifier": identifier,
+            "timestamp": int(at.timestamp()),
+        }
+        await self._call(
+            self.client.v1.billing.meter_events.create_async, params, f"meter-{identifier}"
+        )
+
+    async def report_meter(
+        self, *, event_name: str, customer: str, value: int, identifier: str, at: datetime
+    ) -> None:
+        """One event on any meter; ``identifier`` makes a retry a no-op."""
+        params: MeterEventCreateParams = {
+            "event_name": event_name,
+            "payload": {"stripe_customer_id": customer, "value": str(value)},
             "identifier": identifier,
             "timestamp": int(at.timestamp()),
         }

@@ -1,9 +1,12 @@
 """``POST /stripe/webhook``: Stripe's events into billing, on the worker's own HTTP app.
 
-Answers as Stripe expects: 2xx once the event is stored (a duplicate too, and an event type we
-do not act on), 400 for anything not signed by Stripe for us within the tolerance or not an
-event, 405/413/415 for the wrong method, an oversized body or a body that is not JSON, and 503
-only when the event could not be stored (Stripe then delivers it again). Never a 500.
+Answers as Stripe expects: 2xx once the event is stored (a duplicate too, an event type we do
+not act on, and one we cannot use, which is parked), 400 for anything not signed by Stripe for
+us within the tolerance (either way: too old or dated ahead) or not an event we can keep (not an
+object, no id or type, an id longer than its column, ``created`` no time, ``data.object`` no
+object), 405/413/415 for the wrong method, an oversized body or a body that is not JSON, and 503
+only when the event could not be stored (the database; Stripe then delivers it again). Never a
+500.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from claudecloud_common.logging import get_logger
 from claudecloud_common.telemetry import get_tracer
 
-from .events import StripeEvents, acts_on
+from .events import StripeEvents
 from .metrics import WEBHOOKS, WebhookOutcome
 from .stripe_api import InvalidWebhook, StripeApi
 
@@ -91,12 +94,9 @@ class StripeWebhook:
         trace.get_current_span().set_attributes(
             {"stripe.event_id": event.id, "stripe.event_type": event.type}
         )
-        fresh = await self.events.receive(event, payload)
-        if not fresh:
-            outcome = WebhookOutcome.DUPLICATE
-        else:
-            outcome = WebhookOutcome.ACCEPTED if acts_on(event) else WebhookOutcome.IGNORED
-        return 200, {"received": True, "duplicate": not fresh}, outcome
+        outcome = await self.events.receive(event, payload)
+        duplicate = outcome is WebhookOutcome.DUPLICATE
+        return 200, {"received": True, "duplicate": duplicate}, outcome
 
     async def _read(self, receive: Receive) -> bytes:
         chunks, size = [], 0

@@ -21,7 +21,16 @@ def main() -> None:
         # Before anything listens: say every problem at once, no traceback.
         print(exc, file=sys.stderr)
         sys.exit(2)
-    serve(app, settings.http_host, settings.http_port, max_header_bytes=settings.max_header_bytes)
+    workstations = (
+        [(settings.agent_bind_host, settings.agent_port)] if settings.agent_port is not None else []
+    )
+    serve(
+        app,
+        settings.http_host,
+        settings.http_port,
+        max_header_bytes=settings.max_header_bytes,
+        also=workstations,
+    )
 
 
 if __name__ == "__main__":

@@ -9,28 +9,37 @@ from pathlib import Path
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from claudecloud_common.bus import ensure_streams, make_broker
+from claudecloud_common.bus import make_broker
 from claudecloud_common.contracts.instances import AnyInstanceEvent, InstanceSubject
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.metrics import HttpMetrics
-from claudecloud_common.migrations import upgrade_to_head
 from claudecloud_common.reconnect import ReconnectGuard
 from claudecloud_common.telemetry import tracing_enabled
+from claudecloud_common.worker import prepare_service
 
 from . import health
+from .audit import routes as audit
+from .audit.recorder import AuditRecorder
 from .auth import routes as auth
 from .auth.mailer import make_mailer
 from .auth.ratelimit import make_rate_limits
 from .auth.service import RecentUsers
 from .auth.tokens import Purpose, Tokens
+from .billing import handlers as budget_handlers
 from .billing import routes as billing
+from .billing.service import BillingGateway
 from .connect import routes as connect
 from .credentials import handlers as credential_handlers
 from .credentials import routes as credentials
 from .credentials.service import CredentialCipher
 from .docs import install_docs
 from .errors import install_error_handlers
+from .git import agent_routes as git_agents
+from .git import keys as ssh_keys
+from .git import routes as git
+from .git.flows import GitConnections
+from .git.provider import GitProviderClient
 from .instances import routes as instances
 from .instances.events import EventHub
 from .instances.service import InstanceGateway
@@ -39,8 +48,12 @@ from .middleware import BodySizeLimit, CorrelationId, CrossSiteRefusal, Security
 from .settings import GatewaySettings
 from .state import GatewayState
 from .web import install_web
+from .webhooks import handlers as webhook_handlers
+from .webhooks import routes as webhooks
 from .workspace import routes as workspace
 from .workspace.agents import AgentEndpoints, AgentHttp
+from .workspace.waking import Waker
+from .workstations import WorkstationListener
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -61,13 +74,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         state.hub.dispatch(event)
 
     credential_handlers.register(state)
+    webhook_handlers.register(state)
+    budget_handlers.register(state)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await upgrade_to_head(settings.resolved_database_url, MIGRATIONS, "alembic_version_gateway")
-        await state.broker.connect()
-        await ensure_streams(state.broker, replicas=settings.bus_stream_replicas)
+        await prepare_service(settings, state.broker, MIGRATIONS)  # as every worker starts
         await state.broker.start()
+        await state.audit.start()
         guard = ReconnectGuard(state.broker)
         await guard.start()
         log.info("service.started", service="gateway", url=settings.base_url)
@@ -75,8 +89,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             yield
         finally:
             await guard.stop()
+            await state.audit.stop()  # what is queued goes to the bus first, for a while
             await state.broker.stop()
             await state.agent_http.close()
+            if state.git is not None:
+                await state.git.client.close()
             await state.db.dispose()
 
     app = FastAPI(
@@ -87,21 +104,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         docs_url=None,  # install_docs: development only, pinned and hash-checked
         redoc_url=None,
     )
-    app.state.gateway = state  # read back through gateway_state(), typed
-    install_error_handlers(app)
+    app.state.gateway = state  # read back by the dependencies only (deps.get_state), typed
+    install_error_handlers(app, https=settings.is_https)
+    app.add_middleware(WorkstationListener, port=settings.agent_port)  # innermost
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(CrossSiteRefusal, allowed_origins=settings.page_origins)
     app.add_middleware(CorrelationId)
     app.add_middleware(SecurityHeaders, https=settings.is_https)  # on every answer
     app.add_middleware(HttpMetrics, route=route_template)  # outermost: counts every answer
     install_docs(app, settings)
-    app.include_router(health.router)
-    app.include_router(auth.router)
-    app.include_router(instances.router)
-    app.include_router(connect.router)
-    app.include_router(workspace.router)
-    app.include_router(credentials.router)
-    app.include_router(billing.make_router(settings))
+    install_routes(app, settings)
     install_web(app, settings)  # after the API: its routes keep precedence
     if tracing_enabled():  # a server span per request, parent of everything it puts on the bus
         FastAPIInstrumentor.instrument_app(
@@ -110,28 +122,60 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     return app
 
 
+def install_routes(app: FastAPI, settings: GatewaySettings) -> None:
+    """The API, part by part."""
+    for router in (
+        health.router,
+        auth.router,
+        instances.router,
+        connect.router,
+        workspace.router,
+        credentials.router,
+        audit.router,
+        webhooks.router,
+        billing.make_router(settings),
+        billing.budget_router,
+        git.router,
+        git_agents.router,
+        ssh_keys.router,
+    ):
+        app.include_router(router)
+
+
 def build_state(settings: GatewaySettings) -> GatewayState:
     """Every long-lived part of the gateway, made once from its settings."""
     broker = make_broker(settings)
     hub = EventHub()
+    billing_gateway = BillingGateway(
+        broker,
+        enabled=settings.billing_enabled,
+        base_url=settings.base_url,
+        rpc_timeout=settings.rpc_timeout_seconds,
+    )
+    instances = InstanceGateway(
+        broker,
+        hub,
+        rpc_timeout=settings.rpc_timeout_seconds,
+        admission_timeout=settings.admission_timeout_seconds,
+        cache_seconds=settings.instance_cache_seconds,
+        admit=billing_gateway.refuse_if_budget_reached,
+    )
+    endpoints = AgentEndpoints(
+        broker,
+        rpc_timeout=settings.rpc_timeout_seconds,
+        ttl_seconds=settings.agent_endpoint_cache_seconds,
+    )
+    db = Database.for_service(settings)
+    cipher = CredentialCipher(settings.credentials_secret())
     return GatewayState(
         settings=settings,
-        db=Database.for_service(settings),
+        db=db,
         broker=broker,
         hub=hub,
-        instances=InstanceGateway(
-            broker,
-            hub,
-            rpc_timeout=settings.rpc_timeout_seconds,
-            admission_timeout=settings.admission_timeout_seconds,
-            cache_seconds=settings.instance_cache_seconds,
-        ),
-        agent_endpoints=AgentEndpoints(
-            broker,
-            rpc_timeout=settings.rpc_timeout_seconds,
-            ttl_seconds=settings.agent_endpoint_cache_seconds,
-        ),
+        instances=instances,
+        agent_endpoints=endpoints,
         agent_http=AgentHttp(settings.agent_timeout_seconds),
+        waker=Waker(instances, hub, endpoints, timeout=settings.wake_on_access_seconds),
         tokens=Tokens(
             settings.signing_secret().get_secret_value(),
             settings.jwt_issuer,
@@ -143,5 +187,12 @@ def build_state(settings: GatewaySettings) -> GatewayState:
         recent_users=RecentUsers(settings.session_check_cache_seconds),
         mailer=make_mailer(settings),
         rate_limits=make_rate_limits(settings),
-        credential_cipher=CredentialCipher(settings.credentials_secret()),
+        credential_cipher=cipher,
+        git=(
+            GitConnections(db, cipher, GitProviderClient(settings), settings)
+            if settings.git_client_id
+            else None
+        ),
+        audit=AuditRecorder(broker),
+        billing=billing_gateway,
     )

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from claudecloud_common.db import AsyncSession
 
@@ -28,8 +29,9 @@ from .auth.tokens import Tokens
 from .instances.events import EventHub
 from .instances.service import InstanceGateway
 from .settings import GatewaySettings
-from .state import GatewayState, gateway_state
+from .state import GatewayState, app_state
 from .workspace.agents import AgentEndpoints, AgentHttp
+from .workspace.waking import Waker
 
 __all__ = ["CALLER_ERRORS", "Caller", "authorize", "get_caller", "identify"]
 
@@ -45,8 +47,9 @@ CALLER_ERRORS = (
 """What :data:`CallerDep` may refuse with, for the OpenAPI document of every protected route."""
 
 
-def get_state(request: Request) -> GatewayState:
-    return gateway_state(request)
+def get_state(connection: HTTPConnection) -> GatewayState:
+    """The gateway's parts, for a request or a WebSocket: the one place that reads them."""
+    return app_state(connection.app)
 
 
 StateDep = Annotated[GatewayState, Depends(get_state)]
@@ -88,6 +91,10 @@ def get_agent_http(state: StateDep) -> AgentHttp:
     return state.agent_http
 
 
+def get_waker(state: StateDep) -> Waker:
+    return state.waker
+
+
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed when the endpoint returns, before the response."""
     async with state.db.transaction() as session:
@@ -99,25 +106,25 @@ _bearer = HTTPBearer(auto_error=False, description="A session token from POST /a
 _cookie = APIKeyCookie(name="session", auto_error=False, description="The browser's session")
 
 
-async def authorize(request: Request) -> Caller:
+async def authorize(connection: HTTPConnection, state: GatewayState) -> Caller:
     """Who is calling, counted against the API rate limit (operators are not limited)."""
-    caller = await identify(request)
+    caller = await identify(connection, state)
     if not caller.is_admin:
-        state = gateway_state(request)
         limits = state.rate_limits
-        address = client_address(request, state.settings.trusted_proxies)
+        address = client_address(connection, state.settings.trusted_proxies)
         await limits.hit(limits.api, "api", address)
     return caller
 
 
 async def get_caller(
-    request: Request,
+    connection: HTTPConnection,
+    state: StateDep,
     _api_key_doc: Annotated[str | None, Depends(_api_key)],
     _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     _cookie_doc: Annotated[str | None, Depends(_cookie)],
 ) -> Caller:
     """:func:`authorize` as a dependency; the unused arguments document the three ways in."""
-    return await authorize(request)
+    return await authorize(connection, state)
 
 
 SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
@@ -131,3 +138,4 @@ RateLimitsDep = Annotated[RateLimits, Depends(get_rate_limits)]
 RecentUsersDep = Annotated[RecentUsers, Depends(get_recent_users)]
 EndpointsDep = Annotated[AgentEndpoints, Depends(get_agent_endpoints)]
 AgentHttpDep = Annotated[AgentHttp, Depends(get_agent_http)]
+WakerDep = Annotated[Waker, Depends(get_waker)]

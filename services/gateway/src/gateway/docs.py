@@ -1,49 +1,36 @@
 """The API's documentation pages, ``/docs`` (Swagger UI) and ``/redoc``, in development only
 (and the bus's, ``/docs/asyncapi``: see :mod:`gateway.asyncapi`).
 
-Both pages run a CDN's script. On a production origin, the one that holds the session cookie,
-that script could read and act as every signed-in user, so production serves neither (the
-OpenAPI document stays at ``/openapi.json`` for tools). Elsewhere each script is pinned to one
-version and checked by its hash (Subresource Integrity), and the page's Content-Security-Policy
-allows exactly those files and our own inline start-up script, nothing else.
+Both viewers are served from here, under ``/docs/assets/``: the files come from the
+``fastapi-offline`` package (Swagger UI and ReDoc's standalone bundles, kept current by its
+maintainers: a PyPI package rather than files of our own or a build step that needs npm), so the
+pages work on a machine without internet and load nothing from elsewhere. Each page's
+Content-Security-Policy allows scripts from this origin and its own inline start-up script by
+hash, nothing else. Production still serves neither page (the OpenAPI document stays at
+``/openapi.json`` for tools): a documentation page adds nothing to the origin that holds the
+session cookie but risk.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import PurePath
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.requests import Request
 
 from .asyncapi import install_asyncapi
 from .settings import GatewaySettings
 
-CDN = "https://cdn.jsdelivr.net/npm"
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One file of an npm package, at a fixed version, with its SHA-384 (as in the package)."""
-
-    url: str
-    sri: str
-
-
-SWAGGER_JS = Asset(
-    f"{CDN}/swagger-ui-dist@5.35.0/swagger-ui-bundle.js",
-    "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9",
-)
-SWAGGER_CSS = Asset(
-    f"{CDN}/swagger-ui-dist@5.35.0/swagger-ui.css",
-    "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
-)
-REDOC_JS = Asset(
-    f"{CDN}/redoc@2.5.4/bundles/redoc.standalone.js",
-    "sha384-w447zOpYfw/1Tv/5AK9NfHTlQIqE3RVR6KY62jCyy9zNDgO64cMwGGP1Fj0zJVf5",
-)
+ASSETS = "/docs/assets"
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+SWAGGER_JS = f"{ASSETS}/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{ASSETS}/swagger-ui.css"
+REDOC_JS = f"{ASSETS}/redoc.standalone.js"
 
 _SWAGGER_START = (
     "SwaggerUIBundle({url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true,"
@@ -64,36 +51,48 @@ def _policy(scripts: str, styles: str, workers: str = "'none'") -> str:
     )
 
 
-def _script(asset: Asset) -> str:
-    return f'<script src="{asset.url}" integrity="{asset.sri}" crossorigin="anonymous"></script>'
+def _script(source: str) -> str:
+    return f'<script src="{source}"></script>'
 
 
 def _page(title: str, head: str, body: str, policy: str) -> HTMLResponse:
     html = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta name="referrer" content="no-referrer">{head}</head>
+<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,">{head}</head>
 <body>{body}</body></html>"""
     return HTMLResponse(html, headers={"Content-Security-Policy": policy})
 
 
 async def swagger_ui(_request: Request) -> HTMLResponse:
     """Swagger UI for ``/openapi.json``."""
-    stylesheet = (
-        f'<link rel="stylesheet" href="{SWAGGER_CSS.url}" integrity="{SWAGGER_CSS.sri}"'
-        ' crossorigin="anonymous">'
-    )
+    stylesheet = f'<link rel="stylesheet" href="{SWAGGER_CSS}">'
     body = f'<div id="swagger-ui"></div>{_script(SWAGGER_JS)}<script>{_SWAGGER_START}</script>'
-    policy = _policy(
-        f"{SWAGGER_JS.url} {_sha256(_SWAGGER_START)}", f"{SWAGGER_CSS.url} 'unsafe-inline'"
-    )
+    policy = _policy(f"'self' {_sha256(_SWAGGER_START)}", "'self' 'unsafe-inline'")
     return _page("ClaudeCloud API", stylesheet, body, policy)
 
 
 async def redoc(_request: Request) -> HTMLResponse:
     """ReDoc for ``/openapi.json`` (its search runs in a worker made from a blob)."""
     body = f'<redoc spec-url="/openapi.json"></redoc>{_script(REDOC_JS)}'
-    policy = _policy(REDOC_JS.url, "'unsafe-inline'", workers="blob:")
+    policy = _policy("'self'", "'unsafe-inline'", workers="blob:")
     return _page("ClaudeCloud API", "", body, policy)
+
+
+@cache
+def _asset(name: str) -> bytes | None:
+    """One of the viewers' files, read from the package once."""
+    found = files("fastapi_offline") / "static" / name
+    return found.read_bytes() if found.is_file() else None
+
+
+async def asset(request: Request) -> Response:
+    """A file the documentation pages load (one segment: no way out of the package's folder)."""
+    name = request.path_params["name"]
+    media_type = _TYPES.get(PurePath(name).suffix)
+    body = _asset(name) if media_type else None
+    if body is None:
+        return Response(status_code=404)
+    return Response(body, media_type=media_type, headers={"Cache-Control": "public, max-age=3600"})
 
 
 def install_docs(app: FastAPI, settings: GatewaySettings) -> None:
@@ -102,4 +101,5 @@ def install_docs(app: FastAPI, settings: GatewaySettings) -> None:
         return
     app.add_route("/docs", swagger_ui, include_in_schema=False)
     app.add_route("/redoc", redoc, include_in_schema=False)
+    app.add_route(f"{ASSETS}/{{name}}", asset, include_in_schema=False)
     install_asyncapi(app)  # the bus: every subject, its schema and an example

@@ -18,7 +18,6 @@ from claudecloud_common.errors import AppError, PayloadTooLargeError, Unavailabl
 from claudecloud_common.logging import get_logger
 
 from .middleware import security_headers
-from .state import gateway_state
 
 log = get_logger(__name__)
 
@@ -160,9 +159,9 @@ def _errors_are_json(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, *, https: bool) -> None:
     """Map every error to ``{"error": ..., "detail": ...}`` with its status code, and declare
-    those bodies as JSON in the OpenAPI document."""
+    those bodies as JSON in the OpenAPI document (``https``: the site is served over TLS)."""
     document = app.openapi
     app.openapi = lambda: app.openapi_schema or _errors_are_json(document())  # type: ignore[method-assign]
 
@@ -218,5 +217,5 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "InternalError", "detail": "internal error"},
             status_code=500,
-            headers=security_headers(https=gateway_state(request).settings.is_https),
+            headers=security_headers(https=https),
         )

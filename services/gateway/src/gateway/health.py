@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from claudecloud_common.worker import health_report
 
 from .auth.errors import InvalidCredentials, MissingCredentials
-from .state import gateway_state
+from .deps import SettingsDep, StateDep
 
 router = APIRouter(tags=["health"])
 
@@ -31,22 +31,21 @@ class Health(BaseModel):
     response_model=Health,
     responses={503: {"model": Health, "description": "The bus or the database does not answer"}},
 )
-async def healthz(request: Request) -> JSONResponse:
+async def healthz(state: StateDep) -> JSONResponse:
     """200 when the bus and the gateway's database answer, 503 (with which one) otherwise."""
-    state = gateway_state(request)
     ok, checks = await health_report(state.broker, state.db)
     body = {"status": "ok" if ok else "degraded", **checks}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
+async def metrics(request: Request, settings: SettingsDep) -> Response:
     """Prometheus' scrape. The operator key comes as ``X-API-Key`` or as a bearer token (what
     Prometheus' ``authorization`` scrape setting sends); without the key set, metrics are closed."""
     given = request.headers.get("x-api-key") or _bearer(request.headers.get("authorization"))
     if not given:
         raise MissingCredentials("metrics need the operator key (X-API-Key or a bearer token)")
-    expected = gateway_state(request).settings.admin_api_key
+    expected = settings.admin_api_key
     if expected is None or not hmac.compare_digest(
         given.encode(), expected.get_secret_value().encode()
     ):

@@ -45,6 +45,11 @@ class GatewaySettings(ServiceSettings):
     this replica hears drops the entry at once; this bounds staleness should one be missed
     (0 asks the provisioner on every read)."""
 
+    pause_keeps_memory: bool = True
+    """What ``POST /instances/{id}/pause`` does without a body: freeze the instance (memory and
+    every process kept, woken in milliseconds) where its provider can, or stop it (only the
+    volume is kept). A body's ``keep_memory`` chooses for one pause."""
+
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     """The request line and headers together; a longer head is answered 431 unread."""
@@ -97,7 +102,11 @@ class GatewaySettings(ServiceSettings):
     ws_max_message_bytes: int = Field(default=1024 * 1024, gt=0)
     """A WebSocket message larger than this, from either side, closes the connection (1009)."""
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
-    """Both legs of a proxied WebSocket are pinged this often; a silent peer is dropped."""
+    """Both legs of a proxied WebSocket are pinged this often; a silent peer is dropped (the
+    agent's leg is not pinged while its instance is frozen: nothing in it can answer)."""
+    wake_on_access_seconds: float = Field(default=120.0, gt=0)
+    """How long opening the terminal or chat, a files or projects call or the connect script
+    waits for a paused or frozen instance it woke to run, before giving up (504)."""
 
     # Claude credentials users store (see gateway.credentials)
     credentials_key: SecretStr | None = None
@@ -106,6 +115,44 @@ class GatewaySettings(ServiceSettings):
     ``DATA_DIR``, as the JWT secret is. Changing it makes the stored credentials unreadable."""
     credential_push_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long a push of a credential to an instance's agent may take."""
+
+    # Git providers (gateway.git): GitHub's endpoints by default; GitHub Enterprise, or any
+    # provider speaking the same OAuth web and device flows, by these URLs.
+    git_client_id: str | None = None
+    """The OAuth app's client id; unset: no git provider is offered (its routes say so)."""
+    git_client_secret: SecretStr | None = None
+    """The OAuth app's client secret (the web flow, refreshes and revocation need it)."""
+    git_provider: str = "github"
+    """The provider's name in paths (``/me/git/github``) and on the command line."""
+    git_provider_name: str = "GitHub"
+    """The provider's name as people know it, in messages and on the dashboard."""
+    git_authorize_url: str = "https://github.com/login/oauth/authorize"
+    git_token_url: str = "https://github.com/login/oauth/access_token"  # noqa: S105 (a URL)
+    git_device_code_url: str = "https://github.com/login/device/code"
+    git_api_url: str = "https://api.github.com"
+    """The REST API (``GET /user``, ``GET /user/repos``; GitHub Enterprise: ``https://HOST/api/v3``)."""
+    git_host: str = "https://github.com"
+    """Where its repositories are cloned from: workstations' git asks for credentials for it."""
+    git_scopes: str = "repo"
+    """OAuth scopes asked for, space-separated (``repo``: private repositories, push)."""
+    git_pkce: bool = True
+    """Send a PKCE S256 challenge in the web flow (GitHub supports it; turn off for a provider
+    that refuses it)."""
+    git_username: str | None = None
+    """The user name git sends with the token; unset: the account's login (GitHub ignores it)."""
+    git_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    """A token that expires within this long is refreshed before it is handed to git."""
+    git_flow_ttl_seconds: float = Field(default=600.0, gt=0)
+    """A web flow's ``state`` (GitHub's code lives 10 minutes) works once, within this long."""
+    git_timeout_seconds: float = Field(default=15.0, gt=0)
+    """How long a call to the provider may take."""
+
+    # Workstations' own listener: their agents ask the gateway for git credentials there
+    agent_port: int | None = None
+    """A port of its own serving only ``/agent/...`` (and ``/healthz``), which workstations reach;
+    unset: those routes answer on ``HTTP_PORT``."""
+    agent_bind_host: str = "0.0.0.0"  # noqa: S104 (workstations reach it; it asks for their secret)
+    """Where the workstations' listener listens (its routes demand an agent's secret)."""
 
     # The dashboard (gateway.web)
     web_dir: Path | None = None
@@ -204,6 +251,8 @@ class GatewaySettings(ServiceSettings):
         if self.billing_enabled and is_default_secret(self.stripe_secret_key):
             problems.append("STRIPE_SECRET_KEY is required when BILLING_ENABLED is true")
         problems.extend(secret_problems("ADMIN_API_KEY", self.admin_api_key))
+        if self.git_client_id and is_default_secret(self.git_client_secret):
+            problems.append("GIT_CLIENT_SECRET is required when GIT_CLIENT_ID is set")
         return problems
 
 

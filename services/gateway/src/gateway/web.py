@@ -4,7 +4,9 @@ Pages and assets are read, and gzipped, once at start-up. Each HTML page gets a
 Content-Security-Policy that allows exactly its own inline scripts (by hash: Next.js inlines its
 page data), scripts, styles and fonts from this origin, and fetches, event streams and WebSockets
 to this origin only. Hashed assets under ``/_next/static`` are cached for a year; pages are
-revalidated on every visit. The API's routes are registered first and keep precedence.
+revalidated on every visit. The API's routes are registered first and keep precedence. Only pages
+and the assets they load are served: what else the build leaves in the folder (``.source-hash``,
+caches, source maps) is not.
 
 Without an export (``GATEWAY_WEB_DIR`` unset, or the folder not built: ``make web`` needs Node.js
 and npm) the gateway says so in its log, keeps serving the API, and ``/`` is the minimal page of
@@ -16,7 +18,6 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import mimetypes
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from claudecloud_common.logging import get_logger
 
 from .auth import routes as auth
 from .auth.identify import identify
+from .deps import StateDep
 from .errors import error_responses
 from .settings import GatewaySettings
 
@@ -49,11 +51,16 @@ ACTIVITY_ROUTE = "instance_activity"
 
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL)
 _TYPES = {
+    # Pages, the data of each for client-side navigation (``index.txt``), and the assets they
+    # load: the only files of the export that are served.
     ".html": "text/html; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
     ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".webp": "image/webp",
+    ".woff2": "font/woff2",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".json": "application/json",
@@ -108,17 +115,25 @@ class _File:
 
 
 def _media_type(path: Path) -> str:
-    return (
-        _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    )
+    return _TYPES[path.suffix]
+
+
+def _served(relative: Path) -> bool:
+    """Whether a file of the export is a page or an asset: a type a browser loads, and no part of
+    its path hidden (the build's own files: ``.source-hash``, caches) nor a source map."""
+    hidden = any(part.startswith(".") for part in relative.parts)
+    return not hidden and relative.suffix in _TYPES
 
 
 def _read_export(folder: Path) -> dict[str, _File]:
-    """Every file of the export by the URL paths it answers: pages (``/signin/index.html``
-    answers ``/signin/`` and ``/signin`` too) with their policy, assets cacheable for good."""
+    """Every page and asset of the export by the URL paths it answers: pages
+    (``/signin/index.html`` answers ``/signin/`` and ``/signin`` too) with their policy, assets
+    cacheable for good. Nothing else in the folder is served."""
     files: dict[str, _File] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         relative = path.relative_to(folder)
+        if not _served(relative):
+            continue
         body = path.read_bytes()
         if relative.parts[0] == "_next":
             headers = {"Cache-Control": ASSETS_CACHE}
@@ -154,16 +169,15 @@ session_router = APIRouter(tags=["dashboard"])
 @session_router.get(
     "/web/session", response_model=WebSession, responses=error_responses(validated=False)
 )
-async def web_session(request: Request, response: Response) -> WebSession:
+async def web_session(request: Request, response: Response, state: StateDep) -> WebSession:
     """Whether a user is signed in, and which optional services (billing, activity) answer."""
     response.headers["Cache-Control"] = "no-store"
-    settings: GatewaySettings = request.app.state.gateway.settings
     features = {
-        "billing": settings.billing_enabled,
+        "billing": state.settings.billing_enabled,
         "activity": _has_route(request.app, ACTIVITY_ROUTE, instance_id="-"),
     }
     try:
-        caller = await identify(request)
+        caller = await identify(request, state)
     except AppError:
         return WebSession(signed_in=False, features=features)
     return WebSession(signed_in=caller.user_id is not None, email=caller.email, features=features)

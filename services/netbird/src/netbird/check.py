@@ -12,21 +12,20 @@ from uuid import UUID, uuid5
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import rpc_reply, rpc_subscriber
 from claudecloud_common.checks import finding, instance_facts, outbox_backlog
 from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceFailed, InstanceStatus
 from claudecloud_common.contracts.ops import (
     FACTS_BATCH,
+    CheckNetbird,
     CheckReport,
     DriftKind,
     Finding,
     GetInstanceFacts,
     InstanceFact,
-    OpsSubject,
-    RunCheck,
 )
 from claudecloud_common.db import Database
 from claudecloud_common.logging import get_logger
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 
 from .models import Mesh
 from .repository import MeshRepository
@@ -101,8 +100,8 @@ class NetbirdCheck:
 def register_check(broker: NatsBroker, check: NetbirdCheck) -> None:
     """Answer ``rpc.ops.check.netbird``."""
 
-    @rpc_subscriber(broker, OpsSubject.CHECK_NETBIRD, settings=check.settings)
+    @rpc_subscriber(broker, CheckNetbird, settings=check.settings)
     @rpc_reply
-    async def on_check(query: RunCheck) -> CheckReport:
+    async def on_check(query: CheckNetbird) -> CheckReport:
         """Mesh resources whose instance is not live (``fix``: tear them down)."""
         return await check.run(fix=query.fix)

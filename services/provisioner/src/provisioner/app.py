@@ -11,6 +11,7 @@ from faststream.nats import NatsBroker
 
 from claudecloud_common.background import Periodic
 from claudecloud_common.bus import make_broker
+from claudecloud_common.contracts.providers import ProviderKind, capabilities
 from claudecloud_common.db import Database
 from claudecloud_common.logging import configure_logging, get_logger
 from claudecloud_common.worker import WorkerParts, make_worker_app
@@ -21,7 +22,6 @@ from .handlers import CommandRunner, register
 from .mesh import register_mesh
 from .metrics import InstanceCounts
 from .providers import Provider, make_provider
-from .reconcile import Reconciler
 from .service import InstanceService
 from .settings import ProvisionerSettings
 
@@ -59,21 +59,32 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
     settings = settings or ProvisionerSettings()
     configure_logging(settings)
     parts = build(settings)
-    if parts.provider.name == "fake":
+    if not capabilities(parts.provider.name).agent:
         log.warning("provider.demo_mode", detail="FAKE provider: no real machines are created")
     after = timedelta(seconds=settings.stuck_after_seconds)
     sweeper = StuckSweeper(parts.db, parts.provider.name, after)
     counts = InstanceCounts(parts.db)
-    reconcile = [Reconciler(parts.db, parts.provider).run] if settings.reconcile_on_start else []
     check_timer = CheckTimer(parts.check, settings.check_interval_seconds)
+    # Start-up reconciliation is the check with its safe fixes, once before anything runs.
+    reconcile = [check_timer.tick] if settings.reconcile_on_start else []
+    keeper = parts.runner.keeper
+    keep = [keeper.start] if keeper is not None else []
+    stop_keeping = [keeper.stop] if keeper is not None else []
     return make_worker_app(
         WorkerParts(
             settings=settings,
             broker=parts.broker,
             db=parts.db,
             migrations=MIGRATIONS,
-            on_started=[*reconcile, sweeper.start, counts.start, check_timer.start],
-            on_stopping=[counts.stop, check_timer.stop, sweeper.stop, parts.provider.close],
+            on_started=[*reconcile, sweeper.start, counts.start, check_timer.start, *keep],
+            on_stopping=[
+                *stop_keeping,
+                counts.stop,
+                check_timer.stop,
+                sweeper.stop,
+                parts.runner.checkpointer.close,
+                parts.provider.close,
+            ],
         )
     )
 
@@ -84,7 +95,7 @@ class StuckSweeper(Periodic):
     name = "stuck-sweeper"
     failure_event = "instance.sweep_failed"
 
-    def __init__(self, db: Database, provider_name: str, after: timedelta) -> None:
+    def __init__(self, db: Database, provider_name: ProviderKind, after: timedelta) -> None:
         super().__init__(min(60.0, after.total_seconds() / 4))
         self.db = db
         self.provider_name = provider_name

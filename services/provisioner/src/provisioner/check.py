@@ -1,41 +1,44 @@
 """The provisioner's part of the reconciliation check: its rows against the provider's machines.
 
-Three kinds of drift are its own: a machine this deployment made whose instance is not live, a
-``running`` row whose machine is stopped or gone, and a row left in a transitional state past
-``stuck_after_seconds``. With ``fix`` it applies the corrections reconciliation makes (the orphan's
-compute removed, its data kept; the lost row moved to ``paused`` or ``failed``; the stuck row
-failed), each change announced through the outbox. It also answers the other services' checks
-with facts about instances (``rpc.ops.instances``), and runs itself on a timer.
+Three kinds of drift are its own: a machine this deployment made whose instance is not live, an
+up row (``running`` or ``frozen``) whose machine is in another state (stopped, gone, frozen or
+thawed outside the platform), and a row left in a transitional state past
+``stuck_after_seconds``. With ``fix`` it applies the corrections (the orphan's compute removed, its
+data kept; the row moved to agree with its machine; the stuck row failed), each change announced
+through the outbox. Run with its fixes, it is also the start-up reconciliation and a periodic
+timer. It answers the other services' checks with facts about instances (``rpc.ops.instances``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from uuid import UUID
 
 from faststream.nats import NatsBroker
 
 from claudecloud_common.background import Periodic
-from claudecloud_common.bus import rpc_reply, rpc_subscriber
 from claudecloud_common.checks import finding, outbox_backlog
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.contracts.ops import (
     FACTS_BATCH,
+    CheckProvisioner,
     CheckReport,
     DriftKind,
     Finding,
     GetInstanceFacts,
     InstanceFact,
     InstanceFacts,
-    OpsSubject,
-    RunCheck,
 )
 from claudecloud_common.db import Database
 from claudecloud_common.logging import get_logger
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 
+from .lifecycle import repair
 from .models import Instance
-from .providers import Machine, MachineRef, OwnedMachine, Provider, ProviderError
+from .pool import PoolRepository
+from .providers import Machine, OwnedMachine, Provider, ProviderError
 from .repository import InstanceRepository
 from .service import InstanceService
 from .settings import ProvisionerSettings
@@ -43,6 +46,8 @@ from .settings import ProvisionerSettings
 log = get_logger(__name__)
 
 INSPECT_CONCURRENCY = 16
+UP = (InstanceStatus.RUNNING, InstanceStatus.FROZEN)
+"""Rows whose machine should be up, so the check asks the provider how it really is."""
 
 
 class ProvisionerCheck:
@@ -78,11 +83,18 @@ class ProvisionerCheck:
             ]
 
     async def _orphans(self, fix: bool) -> Finding:
-        """Machines whose instance is not live (no row, or a failed or destroyed one)."""
+        """Machines whose instance is not live (no row, or a failed or destroyed one), and warm
+        pool machines whose slot is unknown; an unclaimed slot's machine is the pool's."""
         machines = await self.provider.inventory()
         async with self.db.read() as session:
-            live = await InstanceRepository(session).live_ids({m.instance_id for m in machines})
-        orphans = [m for m in machines if m.instance_id not in live]
+            slots = await PoolRepository(session).owners({m.slot_id for m in machines if m.slot_id})
+            owners = {m.provider_id: _owner(m, slots) for m in machines}
+            wanted = {owner for owner in owners.values() if owner is not None}
+            live = await InstanceRepository(session).live_ids(wanted)
+        pooled = {m.provider_id for m in machines if m.slot_id in slots and not slots[m.slot_id]}
+        orphans = [
+            m for m in machines if m.provider_id not in pooled and owners[m.provider_id] not in live
+        ]
         fixed = 0
         if fix:
             for machine in orphans:
@@ -107,31 +119,33 @@ class ProvisionerCheck:
         await self.provider.remove_orphan(machine)
 
     async def _lost(self, fix: bool) -> Finding:
-        """``running`` rows whose machine is stopped (fixed: ``paused``) or gone (``failed``)."""
+        """Up rows whose machine is otherwise: stopped (fixed: ``paused``), gone (``failed``),
+        frozen or thawed outside the platform (``frozen`` or ``running``)."""
         async with self.db.read() as session:
-            running = await InstanceRepository(session).with_status(InstanceStatus.RUNNING)
+            up = await InstanceRepository(session).with_statuses(UP)
         gate = asyncio.Semaphore(INSPECT_CONCURRENCY)
 
         async def inspect(instance: Instance) -> Machine | None:
             async with gate:
-                return await self.provider.inspect(_ref(instance))
+                return await self.provider.inspect(instance.ref())
 
-        machines = await asyncio.gather(*(inspect(i) for i in running))
+        machines = await asyncio.gather(*(inspect(i) for i in up))
         lost = [
-            (i, m) for i, m in zip(running, machines, strict=True) if m is None or not m.running
+            (i, m) for i, m in zip(up, machines, strict=True) if repair(i.status, m) is not None
         ]
         fixed = 0
         if fix:
             for instance, machine in lost:
                 async with self.db.transaction() as session:
                     service = InstanceService(session, self.provider.name)
-                    fixed += await service.correct_lost(instance.id, machine_exists=bool(machine))
+                    fixed += await service.correct(instance.id, machine)
         return finding(
             DriftKind.ROW_WITHOUT_MACHINE,
             [i.id for i, _ in lost],
             fixable=True,
             fixed=fixed,
-            detail="fix marks a stopped machine's row paused and a missing one's failed",
+            detail="fix moves the row to its machine's state: stopped → paused, missing → "
+            "failed, frozen → frozen, running → running",
         )
 
     async def _stuck(self, fix: bool) -> Finding:
@@ -169,8 +183,11 @@ class ProvisionerCheck:
         )
 
 
-def _ref(instance: Instance) -> MachineRef:
-    return MachineRef(instance_id=instance.id, user_id=instance.user_id)
+def _owner(machine: OwnedMachine, slots: dict[UUID, UUID | None]) -> UUID | None:
+    """The instance a machine is: as its labels say, or as its claimed slot's row says."""
+    if machine.instance_id is not None:
+        return machine.instance_id
+    return slots.get(machine.slot_id) if machine.slot_id is not None else None
 
 
 def log_report(report: CheckReport) -> None:
@@ -215,15 +232,15 @@ def register_check(broker: NatsBroker, check: ProvisionerCheck) -> None:
     """Answer ``rpc.ops.check.provisioner`` and ``rpc.ops.instances``."""
     settings = check.settings
 
-    @rpc_subscriber(broker, OpsSubject.CHECK_PROVISIONER, settings=settings)
+    @rpc_subscriber(broker, CheckProvisioner, settings=settings)
     @rpc_reply
-    async def on_check(query: RunCheck) -> CheckReport:
+    async def on_check(query: CheckProvisioner) -> CheckReport:
         """The provisioner's records against its provider's machines (``fix``: correct them)."""
         report = await check.run(fix=query.fix)
         log_report(report)
         return report
 
-    @rpc_subscriber(broker, OpsSubject.INSTANCE_FACTS, settings=settings)
+    @rpc_subscriber(broker, GetInstanceFacts, settings=settings)
     @rpc_reply
     async def on_facts(query: GetInstanceFacts) -> InstanceFacts:
         """Instances' ids, owners, statuses and providers, for the other services' checks."""

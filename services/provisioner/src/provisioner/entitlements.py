@@ -24,6 +24,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from faststream.nats import NatsBroker
 
 from claudecloud_common.bus import event_subscriber
+from claudecloud_common.contracts.audit import Actor, ActorKind, AuditKind, AuditRecorded
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.billing import (
     AnySubscriptionEvent,
@@ -33,6 +34,7 @@ from claudecloud_common.contracts.billing import (
 )
 from claudecloud_common.contracts.instances import (
     CreateInstance,
+    InstanceCommand,
     InstanceStatus,
     PauseInstance,
     PauseReason,
@@ -115,6 +117,7 @@ class EntitlementService:
             correlation_id=event.correlation_id,
         )
         add_to_outbox(self.session, command)
+        add_to_outbox(self.session, audited(event, command, "create"))
         log.info("billing.instance_requested", user_id=str(event.user_id), plan=event.plan)
 
     def _pause(self, event: SubscriptionEvent, instance_id: UUID) -> None:
@@ -125,6 +128,7 @@ class EntitlementService:
             correlation_id=event.correlation_id,
         )
         add_to_outbox(self.session, command)
+        add_to_outbox(self.session, audited(event, command, "pause"))
         log.info("billing.instance_paused", user_id=str(event.user_id), status=event.status)
 
     def _wake(self, event: SubscriptionEvent, instance_id: UUID) -> None:
@@ -134,7 +138,26 @@ class EntitlementService:
             correlation_id=event.correlation_id,
         )
         add_to_outbox(self.session, command)
+        add_to_outbox(self.session, audited(event, command, "wake"))
         log.info("billing.instance_woken", user_id=str(event.user_id), plan=event.plan)
+
+
+def audited(event: SubscriptionEvent, command: InstanceCommand, action: str) -> AuditRecorded:
+    """The audit record of a command billing's verdict caused: the user's chain, billing as
+    the actor (one record however often the event is delivered)."""
+    return AuditRecorded(
+        id=derived_id(event.id, f"audit.{action}"),
+        user_id=event.user_id,
+        kind=AuditKind.INSTANCE_COMMAND,
+        actor=Actor(kind=ActorKind.BILLING, id="billing"),
+        instance_id=command.instance_id,
+        correlation_id=event.correlation_id,
+        detail={
+            "command": action,
+            "subscription": event.status.value,
+            "command_id": str(command.id),
+        },
+    )
 
 
 def register_billing(broker: NatsBroker, db: Database, settings: ProvisionerSettings) -> None:

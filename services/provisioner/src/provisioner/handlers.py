@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
-from nats.errors import Error as NatsError
+from pydantic import SecretStr
 from sqlalchemy.exc import IntegrityError
 
 from claudecloud_common.bus import (
     command_subscriber,
     delivery_attempt,
     event_subscriber,
-    rpc_reply,
-    rpc_subscriber,
+    still_working,
 )
 from claudecloud_common.contracts.activity import (
     ActivitySubject,
@@ -28,12 +25,16 @@ from claudecloud_common.contracts.instances import (
     DestroyInstance,
     GetInstance,
     GetInstanceEndpoint,
+    GetLeftOff,
     GetMachineActivity,
+    HostMemory,
     InstanceCommand,
     InstanceEndpoint,
     InstanceList,
+    InstanceStatus,
     InstanceSubject,
     InstanceView,
+    LeftOff,
     ListInstances,
     ListRunning,
     MachineActivity,
@@ -42,14 +43,20 @@ from claudecloud_common.contracts.instances import (
     RunningPage,
     WakeInstance,
 )
+from claudecloud_common.contracts.providers import Capabilities, capabilities
 from claudecloud_common.db import Database
 from claudecloud_common.grouping import GroupCommit
 from claudecloud_common.logging import bind_correlation, get_logger
+from claudecloud_common.rpc import rpc_reply, rpc_subscriber
 from claudecloud_common.telemetry import get_tracer
 
-from .mesh import uses_mesh
+from .checkpoints import Checkpointer, Taken
+from .lifecycle import Cause
+from .models import PoolSlot
+from .pool import PoolKeeper
 from .providers import Machine, MachineRef, Provider, ProviderError
-from .rules import RULES
+from .queries import InstanceQueries
+from .rules import RULES, freezes
 from .service import InstanceService, Work
 from .settings import ProvisionerSettings
 
@@ -74,12 +81,20 @@ class CommandRunner:
         self.provider = provider
         self.settings = settings
         self.commits = GroupCommit(db)
+        self.checkpointer = Checkpointer(settings.checkpoint_deadline_seconds)
+        self.keeper = (
+            PoolKeeper(db, provider.pool, settings.warm_pool_size, settings.warm_pool_seconds)
+            if provider.pool is not None and settings.warm_pool_size > 0
+            else None
+        )
+        """The warm pool's keeper, where the provider keeps one and it is wanted."""
 
     def service(self, session: object) -> InstanceService:
         return InstanceService(
             session,  # type: ignore[arg-type]
             self.provider.name,
             billing=self.settings.billing_enabled,
+            pool_image=self.keeper.image if self.keeper is not None else None,
         )
 
     async def run(self, command: InstanceCommand, attempt: int) -> None:
@@ -95,17 +110,17 @@ class CommandRunner:
             work = await self._begin(command)
             if work is None:
                 return
-            if isinstance(command, CreateInstance) and uses_mesh(self.provider.name):
+            if isinstance(command, CreateInstance) and capabilities(self.provider.name).mesh:
                 return  # the server is made once the mesh is prepared (see provisioner.mesh)
             try:
-                machine = await self._act(work)
+                machine, taken = await self._act(work)
             except ProviderError as exc:
                 if exc.retryable and attempt < self.settings.bus_max_deliver:
                     raise
-                reason = str(exc)
-                await self.commits.run(lambda s: self.service(s).fail(command, reason))
+                cause, reason = Cause(exc.failure.value), str(exc)
+                await self.commits.run(lambda s: self.service(s).fail(command, cause, reason))
                 return
-            await self.commits.run(lambda s: self.service(s).complete(command, machine))
+            await self.commits.run(lambda s: self.service(s).complete(command, machine, taken))
 
     async def _begin(self, command: InstanceCommand) -> Work | None:
         try:
@@ -114,13 +129,55 @@ class CommandRunner:
             # Another create for the same user committed first; admitting again now sees it.
             return await self.commits.run(lambda s: self.service(s).begin(command))
 
-    async def _act(self, work: Work) -> Machine | None:
+    async def _act(self, work: Work) -> tuple[Machine | None, Taken | None]:
         if work.resumed:
             done, machine = await self._done_before(work)
             if done:
                 log.info("instance.command_found_done", instance_id=str(work.ref.instance_id))
-                return machine
-        return await RULES[type(work.command)].act(self.provider, work.command, work.ref)
+                return machine, None
+        command = work.command
+        if work.slot is not None:
+            return await self._adopt(work, work.slot), None
+        stops = isinstance(command, PauseInstance) and not freezes(command, self.can)
+        taken = await self._checkpoint(work) if stops else None
+        return await RULES[type(command)].act(self.provider, command, work.ref), taken
+
+    async def _adopt(self, work: Work, slot: PoolSlot) -> Machine:
+        """A create that claimed a warm pool slot: the slot's machine made the user's (and the
+        pool refilled behind it)."""
+        assert self.provider.pool is not None
+        assert self.keeper is not None
+        machine = await self.provider.pool.adopt(slot.id, work.ref, SecretStr(slot.secret))
+        self.keeper.poke()
+        return machine
+
+    @property
+    def can(self) -> Capabilities:
+        return capabilities(self.provider.name)
+
+    async def _checkpoint(self, work: Work) -> Taken:
+        """Before a stop: thaw a frozen machine (its agent must answer), then ask its agent to
+        save what the stop would lose. Whatever happens, the stop goes on."""
+        assert isinstance(work.command, PauseInstance)
+        reason = work.command.reason.value
+        if not self.can.agent:
+            return Taken(reason, error="this provider's machines have no agent (demo mode)")
+        try:
+            found = await self.provider.inspect(work.ref)
+            if found is not None and found.frozen:
+                await self.provider.wake(work.ref)
+        except ProviderError as exc:
+            return Taken(reason, error=f"the machine could not be asked: {exc}"[:1000])
+        if found is None or not found.running:
+            return Taken(reason, error="the machine was not running")
+        taken = await self.checkpointer.take(work.agent, reason)
+        log.info(
+            "instance.checkpointed",
+            instance_id=str(work.ref.instance_id),
+            repositories=len(taken.checkpoint.repositories) if taken.checkpoint else 0,
+            error=taken.error,
+        )
+        return taken
 
     async def _done_before(self, work: Work) -> tuple[bool, Machine | None]:
         """Whether a resumed command's provider call took effect before the crash that
@@ -137,34 +194,13 @@ class CommandRunner:
         ):
             return False, None
         found = await self.provider.inspect(ref)
+        if isinstance(command, PauseInstance) and freezes(command, self.can):
+            return found is not None and found.frozen, None
         if isinstance(command, PauseInstance):
             return found is not None and not found.running, None
         if found is None or not found.running:
             return False, None
         return (await self.provider.activity(ref)).healthy, found
-
-
-@contextlib.asynccontextmanager
-async def still_working(message: NatsMessage, every: float) -> AsyncIterator[None]:
-    """Tell JetStream the command is in hand every ``every`` seconds while it runs: a provider
-    call longer than the ack wait (a container's boot) is otherwise handed out again, and the
-    redelivery resumes it beside the running one, calling the provider a second time at once
-    (make chaos on Docker found it). Should the process die, the beats stop and the command is
-    handed out again after the ack wait, as before."""
-
-    async def beat() -> None:
-        while True:
-            await asyncio.sleep(every)
-            with contextlib.suppress(NatsError):  # the bus away: a redelivery resumes it later
-                await message.in_progress()
-
-    task = asyncio.create_task(beat())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def register(broker: NatsBroker, runner: CommandRunner) -> None:
@@ -211,50 +247,68 @@ def register(broker: NatsBroker, runner: CommandRunner) -> None:
             lambda s: runner.service(s).note_condition(event.instance_id, None, event.occurred_at)
         )
 
-    @rpc_subscriber(broker, InstanceSubject.GET, settings=settings)
+    @rpc_subscriber(broker, GetInstance, settings=settings)
     @rpc_reply
     async def on_get(query: GetInstance) -> InstanceView:
         """One instance by id."""
         async with runner.db.read() as session:
-            return await runner.service(session).get(query.instance_id)
+            return await InstanceQueries(session).get(query.instance_id)
 
-    @rpc_subscriber(broker, InstanceSubject.ENDPOINT, settings=settings)
+    @rpc_subscriber(broker, GetLeftOff, settings=settings)
+    @rpc_reply
+    async def on_left_off(query: GetLeftOff) -> LeftOff:
+        """Where an instance left off: when and why it paused, what its checkpoint saved."""
+        async with runner.db.read() as session:
+            return await InstanceQueries(session).left_off(query.instance_id)
+
+    @rpc_subscriber(broker, GetInstanceEndpoint, settings=settings)
     @rpc_reply
     async def on_endpoint(query: GetInstanceEndpoint) -> InstanceEndpoint:
         """Where an instance's agent answers, with its secret (the gateway's proxies ask)."""
         async with runner.db.read() as session:
-            return await runner.service(session).endpoint(query.instance_id)
+            return await InstanceQueries(session).endpoint(query.instance_id)
 
-    @rpc_subscriber(broker, InstanceSubject.LIST, settings=settings)
+    @rpc_subscriber(broker, ListInstances, settings=settings)
     @rpc_reply
     async def on_list(query: ListInstances) -> InstanceList:
         """Instances, newest first, optionally one user's and only live ones."""
         async with runner.db.read() as session:
-            items = await runner.service(session).list_instances(
+            items = await InstanceQueries(session).list_instances(
                 user_id=query.user_id, live_only=query.live_only
             )
         return InstanceList(items=items)
 
-    @rpc_subscriber(broker, InstanceSubject.RUNNING_PAGE, settings=settings)
+    @rpc_subscriber(broker, ListRunning, settings=settings)
     @rpc_reply
     async def on_running_page(query: ListRunning) -> RunningPage:
         """A page of the running instances, by id (the activity service's resync)."""
         async with runner.db.read() as session:
             return RunningPage(
-                items=await runner.service(session).running_page(query.after, query.limit)
+                items=await InstanceQueries(session).running_page(query.after, query.limit)
             )
 
-    @rpc_subscriber(broker, InstanceSubject.ACTIVITY, settings=settings)
+    @rpc_subscriber(broker, GetMachineActivity, settings=settings)
     @rpc_reply
     async def on_activity(query: GetMachineActivity) -> MachineActivityList:
         """Provider-level signs of many instances, with where their agents answer (the activity
         service asks once per batch instead of once per instance)."""
         async with runner.db.read() as session:
-            found = await runner.service(session).endpoints(query.instance_ids)
+            found = await InstanceQueries(session).endpoints(query.instance_ids)
         items = await machine_activity(runner.provider, found)
         known = {item.instance_id for item in items}
         missing = [MachineActivity(instance_id=i) for i in query.instance_ids if i not in known]
-        return MachineActivityList(items=items + missing)
+        host = await host_memory(runner.provider)
+        return MachineActivityList(
+            items=items + missing, host_memory=host, provider=runner.provider.name
+        )
+
+
+async def host_memory(provider: Provider) -> HostMemory | None:
+    """The shared host's memory, or None when the provider cannot tell now."""
+    try:
+        return await asyncio.wait_for(provider.host_memory(), ACTIVITY_CALL_TIMEOUT_SECONDS)
+    except (ProviderError, TimeoutError):
+        return None
 
 
 async def machine_activity(
@@ -270,8 +324,8 @@ async def machine_activity(
             "host": endpoint.host,
             "agent_secret": endpoint.agent_secret,
         }
-        if endpoint.host is None:
-            return MachineActivity(**known)  # not running: nothing to ask the provider
+        if endpoint.status not in (InstanceStatus.RUNNING, InstanceStatus.FROZEN):
+            return MachineActivity(**known)  # not up: nothing to ask the provider
         try:
             async with gate:
                 seen = await asyncio.wait_for(provider.activity(ref), ACTIVITY_CALL_TIMEOUT_SECONDS)
@@ -286,6 +340,8 @@ async def machine_activity(
             oom_killed=seen.oom_killed,
             restarting=seen.restarting,
             restarts=seen.restarts,
+            frozen=seen.frozen,
+            memory_bytes=seen.memory_bytes,
             detail=", ".join(f"{k}={v}" for k, v in sorted(seen.details.items())),
         )
 

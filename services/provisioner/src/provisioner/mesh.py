@@ -23,7 +23,6 @@ from claudecloud_common.contracts.base import Event, utcnow
 from claudecloud_common.contracts.instances import (
     InstanceCreated,
     InstanceFailed,
-    InstanceRunning,
     InstanceStatus,
     InstanceSubject,
 )
@@ -33,37 +32,34 @@ from claudecloud_common.contracts.netbird import (
     MeshPrepared,
     NetbirdSubject,
 )
+from claudecloud_common.contracts.providers import capabilities
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.grouping import GroupCommit
 from claudecloud_common.inbox import already_processed, mark_processed
 from claudecloud_common.logging import bind_correlation, get_logger
 from claudecloud_common.outbox import add_to_outbox
 
+from .lifecycle import Cause
 from .models import Instance
 from .providers import Machine, MachineRef, Provider, ProviderError
 from .repository import EntitlementRepository, InstanceRepository
+from .service import InstanceService
 from .settings import ProvisionerSettings
 
-__all__ = ["MESH_PROVIDERS", "MeshSteps", "register_mesh", "uses_mesh"]
+__all__ = ["MeshSteps", "register_mesh"]
 
 log = get_logger(__name__)
 
 S = InstanceStatus
 
-MESH_PROVIDERS = frozenset({"hetzner"})
-"""Providers whose machines join the user's Netbird mesh (and wait for the netbird service)."""
-
-
-def uses_mesh(provider_name: str) -> bool:
-    return provider_name in MESH_PROVIDERS
-
 
 class MeshSteps:
     """What each saga event changes in the instance row. Never commits."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, provider: Provider) -> None:
         self.session = session
         self.repo = InstanceRepository(session)
+        self.service = InstanceService(session, provider.name)
 
     async def provisioning(self, event: Event, instance_id: UUID) -> Instance | None:
         """The instance, while the saga may still move it; None (and the event marked handled)
@@ -109,48 +105,23 @@ class MeshSteps:
 
     async def running(self, event: MeshFinalized) -> None:
         """The mesh reaches the server: the instance runs (step 5)."""
-        instance = await self.provisioning(event, event.instance_id)
-        if instance is None:
-            return
-        command_id = instance.pending_command_id
-        instance.status, instance.reason, instance.pending_command_id = S.RUNNING, None, None
-        instance.updated_at = utcnow()
-        self.session.add(instance)
-        add_to_outbox(
-            self.session,
-            InstanceRunning(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=S.RUNNING,
-                host=instance.host,
-                command_id=command_id,
-                correlation_id=event.correlation_id,
-            ),
-        )
-        mark_processed(self.session, event.id, _consumer(event))
-        log.info("instance.running", instance_id=str(instance.id))
+        await self._move(event, event.instance_id, Cause.MESH_FINALIZED)
 
-    async def failed(self, event: Event, instance_id: UUID, reason: str) -> None:
+    async def failed(self, event: Event, instance_id: UUID, cause: Cause, reason: str) -> None:
+        await self._move(event, instance_id, cause, reason)
+
+    async def _move(
+        self, event: Event, instance_id: UUID, cause: Cause, reason: str | None = None
+    ) -> None:
         instance = await self.provisioning(event, instance_id)
         if instance is None:
             return
         command_id = instance.pending_command_id
-        instance.status, instance.reason, instance.pending_command_id = S.FAILED, reason, None
-        instance.host, instance.updated_at = None, utcnow()
-        self.session.add(instance)
-        add_to_outbox(
-            self.session,
-            InstanceFailed(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=S.FAILED,
-                reason=reason,
-                command_id=command_id,
-                correlation_id=event.correlation_id,
-            ),
+        self.service.move(
+            instance, cause, reason=reason, command_id=command_id, correlation=event.correlation_id
         )
         mark_processed(self.session, event.id, _consumer(event))
-        log.warning("instance.failed", instance_id=str(instance.id), reason=reason)
+        log.info(f"instance.{instance.status.value}", instance_id=str(instance.id))
 
 
 class MeshRunner:
@@ -161,38 +132,46 @@ class MeshRunner:
         self.provider = provider
         self.settings = settings
 
+    def steps(self, session: AsyncSession) -> MeshSteps:
+        return MeshSteps(session, self.provider)
+
     async def prepared(self, event: MeshPrepared, attempt: int) -> None:
         instance = await self.commits.run(
-            lambda s: MeshSteps(s).provisioning(event, event.instance_id)
+            lambda s: self.steps(s).provisioning(event, event.instance_id)
         )
         if instance is None:
             return
-        size = await self.commits.run(lambda s: MeshSteps(s).size(instance.user_id))
-        ref = replace(_ref(instance), setup_key=event.setup_key, **size)
+        size = await self.commits.run(lambda s: self.steps(s).size(instance.user_id))
+        ref = replace(instance.ref(**size), setup_key=event.setup_key)
         try:
             machine = await self.provider.create(ref)
         except ProviderError as exc:
             if exc.retryable and attempt < self.settings.bus_max_deliver:
                 raise
             await self._remove_server(ref)  # a half-made server must not outlive the saga
-            reason = f"the server could not be created: {exc}"
-            await self.commits.run(lambda s: MeshSteps(s).failed(event, event.instance_id, reason))
+            cause, reason = Cause(exc.failure.value), f"the server could not be created: {exc}"
+            await self.commits.run(
+                lambda s: self.steps(s).failed(event, event.instance_id, cause, reason)
+            )
             return
-        if not await self.commits.run(lambda s: MeshSteps(s).created(event, machine)):
+        if not await self.commits.run(lambda s: self.steps(s).created(event, machine)):
             await self._remove_server(ref)  # the saga timed out while the server was being made
 
     async def finalized(self, event: MeshFinalized) -> None:
-        await self.commits.run(lambda s: MeshSteps(s).running(event))
+        await self.commits.run(lambda s: self.steps(s).running(event))
 
     async def mesh_failed(self, event: MeshFailed) -> None:
         instance = await self.commits.run(
-            lambda s: MeshSteps(s).provisioning(event, event.instance_id)
+            lambda s: self.steps(s).provisioning(event, event.instance_id)
         )
         if instance is None:
             return
-        await self._remove_server(_ref(instance))
+        await self._remove_server(instance.ref())
         reason = f"the private network could not be set up ({event.step.value}): {event.reason}"
-        await self.commits.run(lambda s: MeshSteps(s).failed(event, event.instance_id, reason))
+        cause = Cause.MESH_STEP_FAILED
+        await self.commits.run(
+            lambda s: self.steps(s).failed(event, event.instance_id, cause, reason)
+        )
 
     async def instance_failed(self, event: InstanceFailed) -> None:
         """Any failed mesh instance (the saga timeout included) keeps no server."""
@@ -206,7 +185,7 @@ def register_mesh(
     broker: NatsBroker, commits: GroupCommit, provider: Provider, settings: ProvisionerSettings
 ) -> None:
     """Attach the saga's subscribers when the provider's machines join the mesh."""
-    if not uses_mesh(provider.name):
+    if not capabilities(provider.name).mesh:
         return
     runner = MeshRunner(commits, provider, settings)
 
@@ -231,10 +210,6 @@ def register_mesh(
     async def on_instance_failed(event: InstanceFailed) -> None:
         """Compensation for every way a mesh instance fails: no server left behind."""
         await runner.instance_failed(event)
-
-
-def _ref(instance: Instance) -> MachineRef:
-    return MachineRef(instance_id=instance.id, user_id=instance.user_id)
 
 
 def _consumer(event: Event) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from claudecloud_common.background import BackgroundTask
 from claudecloud_common.contracts.instances import LIVE_STATUSES
@@ -15,7 +15,14 @@ from claudecloud_common.logging import describe_error, get_logger
 
 from .repository import InstanceRepository
 
-__all__ = ["INSTANCES", "InstanceCounts"]
+__all__ = [
+    "INSTANCES",
+    "POOL_CLAIMS",
+    "POOL_MISSES",
+    "POOL_REFILL_SECONDS",
+    "POOL_SLOTS",
+    "InstanceCounts",
+]
 
 log = get_logger(__name__)
 
@@ -24,6 +31,23 @@ INSTANCES = Gauge(
     "Live instances (neither destroyed nor failed) by status and health condition (none when "
     "well), as the provisioner's table has them.",
     ["status", "condition"],
+)
+POOL_SLOTS = Gauge(
+    "claudecloud_pool_slots",
+    "The warm pool's slots of the current image by state (ready: a create can claim one now).",
+    ["state"],
+)
+POOL_CLAIMS = Counter(
+    "claudecloud_pool_claims_total", "Creates that claimed a ready warm pool slot."
+)
+POOL_MISSES = Counter(
+    "claudecloud_pool_misses_total",
+    "Creates that found the warm pool empty (or could not use it) and made a machine anew.",
+)
+POOL_REFILL_SECONDS = Histogram(
+    "claudecloud_pool_refill_seconds",
+    "Time to start one warm pool slot until its agent answers.",
+    buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
 )
 REFRESH_SECONDS = 15.0
 """Counted at least this often (another replica's transitions commit elsewhere)."""

@@ -17,7 +17,8 @@ from claudecloud_common.contracts.instances import LIVE_STATUSES, InstanceStatus
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.inbox import INBOX
 
-from .models import Entitlement, Instance
+from .lifecycle import TRANSITIONAL
+from .models import CheckpointRecord, Entitlement, Instance
 
 INSTANCES: Table = Instance.__table__  # type: ignore[attr-defined]
 
@@ -50,14 +51,6 @@ def _update_if_pending(columns: tuple[str, ...]) -> Update:
         .values({name: bindparam(name, type_=INSTANCES.c[name].type) for name in columns})
         .returning(*INSTANCES.c)
     )
-
-
-TRANSITIONAL = (
-    InstanceStatus.PROVISIONING,
-    InstanceStatus.PAUSING,
-    InstanceStatus.WAKING,
-    InstanceStatus.DESTROYING,
-)
 
 
 class InstanceRepository:
@@ -108,8 +101,8 @@ class InstanceRepository:
             query = query.where(col(Instance.id) > after)
         return [(row[0], row[1]) for row in (await self.session.exec(query)).all()]
 
-    async def with_status(self, status: InstanceStatus) -> Sequence[Instance]:
-        query = select(Instance).where(Instance.status == status)
+    async def with_statuses(self, statuses: Sequence[InstanceStatus]) -> Sequence[Instance]:
+        query = select(Instance).where(col(Instance.status).in_(statuses))
         return (await self.session.exec(query)).all()
 
     async def live_of_users(self, user_ids: Sequence[UUID]) -> Sequence[Instance]:
@@ -141,6 +134,15 @@ class InstanceRepository:
             col(Instance.id).in_(ids), col(Instance.status).in_(LIVE_STATUSES)
         )
         return set((await self.session.exec(query)).all())
+
+    async def had_instances(self, user_id: UUID, *, but: UUID) -> bool:
+        """Whether the user had an instance before ``but`` (destroyed or failed ones count)."""
+        query = select(Instance.id).where(Instance.user_id == user_id, Instance.id != but)
+        return (await self.session.exec(query.limit(1))).first() is not None
+
+    async def set_slot(self, instance_id: UUID, slot_id: UUID) -> None:
+        statement = update(INSTANCES).where(INSTANCES.c.id == instance_id).values(slot_id=slot_id)
+        await (await self.session.connection()).execute(statement)
 
     async def count_live(self) -> dict[tuple[InstanceStatus, str | None], int]:
         """Live instances by (status, condition): one aggregate over the live rows' index."""
@@ -174,6 +176,10 @@ class InstanceRepository:
         parameters = {**values, "match_id": instance_id, "match_command": command_id}
         row = (await connection.execute(statement, parameters)).first()
         return Instance.model_construct(**row._mapping) if row is not None else None
+
+    async def checkpoint(self, instance_id: UUID) -> CheckpointRecord | None:
+        """The checkpoint taken before the instance's latest stop."""
+        return await self.session.get(CheckpointRecord, instance_id)
 
 
 class EntitlementRepository:

@@ -1,8 +1,10 @@
 """The one table of what each instance command does.
 
-A row says where the command may start, the transitional state it passes through, where it ends,
-the provider call it makes, and the event that announces the outcome. The service admits and
-records by it; the handler calls the provider by it. Adding a command is one row here.
+A row says the move that admits the command (none for create: admitting it makes the row), the
+transitional state it passes through, the move that completes it, and the provider call in
+between. Which states a command may start from is the lifecycle table's business
+(:data:`provisioner.lifecycle.MOVES`), read from there. The service admits and records by this
+table; the handler calls the provider by it. Adding a command is one row here.
 """
 
 from __future__ import annotations
@@ -15,16 +17,13 @@ from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
     InstanceCommand,
-    InstanceDestroyed,
-    InstanceEvent,
-    InstancePaused,
-    InstanceRunning,
     InstanceStatus,
-    InstanceWoken,
     PauseInstance,
     WakeInstance,
 )
+from claudecloud_common.contracts.providers import Capabilities, capabilities
 
+from .lifecycle import MOVES, Cause
 from .providers import Machine, MachineRef, Provider
 
 __all__ = ["RULES", "Rule", "why_not"]
@@ -32,32 +31,40 @@ __all__ = ["RULES", "Rule", "why_not"]
 S = InstanceStatus
 
 Act = Callable[[Provider, Any, MachineRef], Awaitable[Machine | None]]
-Outcome = Callable[[Any, dict[str, Any], str | None], InstanceEvent]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """What one command does, from admission to the event that announces its outcome."""
+    """What one command does, from admission to the move that records its outcome."""
 
     verb: str
-    allowed_from: frozenset[InstanceStatus]
-    """States it may start from (none for create: it makes the row)."""
+    admit: Cause | None
+    """The move into the transitional state (None for create: it makes the row)."""
     via: InstanceStatus
     """The transitional state while the provider works."""
-    to: InstanceStatus
+    done: Callable[[Any, Capabilities], Cause]
+    """The move that records the completed command (the command and what the provider can
+    do may choose it: a pause that keeps memory ends frozen where the provider can freeze)."""
     act: Act
     """The provider call; returns the machine when the call starts one."""
-    outcome: Outcome
-    """The event for a completed command, given the fields every instance event carries and
-    the machine's address."""
+
+    @property
+    def allowed_from(self) -> frozenset[InstanceStatus]:
+        """States the command may start from."""
+        return MOVES[self.admit].sources if self.admit is not None else frozenset()
 
 
 async def _create(provider: Provider, _cmd: CreateInstance, ref: MachineRef) -> Machine:
     return await provider.create(ref)
 
 
-async def _pause(provider: Provider, _cmd: PauseInstance, ref: MachineRef) -> None:
-    await provider.pause(ref)
+def freezes(command: PauseInstance, can: Capabilities) -> bool:
+    """Whether a pause freezes the machine (else it stops it)."""
+    return command.keep_memory and can.keeps_memory
+
+
+async def _pause(provider: Provider, cmd: PauseInstance, ref: MachineRef) -> None:
+    await provider.pause(ref, keep_memory=freezes(cmd, capabilities(provider.name)))
 
 
 async def _wake(provider: Provider, _cmd: WakeInstance, ref: MachineRef) -> Machine:
@@ -69,37 +76,17 @@ async def _destroy(provider: Provider, cmd: DestroyInstance, ref: MachineRef) ->
 
 
 RULES: dict[type[InstanceCommand], Rule] = {
-    CreateInstance: Rule(
-        "create",
-        frozenset(),
-        S.PROVISIONING,
-        S.RUNNING,
-        _create,
-        lambda _cmd, common, host: InstanceRunning(host=host, **common),
-    ),
+    CreateInstance: Rule("create", None, S.PROVISIONING, lambda _c, _p: Cause.CREATED, _create),
     PauseInstance: Rule(
         "pause",
-        frozenset({S.RUNNING}),
+        Cause.PAUSE,
         S.PAUSING,
-        S.PAUSED,
+        lambda cmd, can: Cause.FROZEN if freezes(cmd, can) else Cause.PAUSED,
         _pause,
-        lambda cmd, common, _host: InstancePaused(reason=cmd.reason, **common),
     ),
-    WakeInstance: Rule(
-        "wake",
-        frozenset({S.PAUSED}),
-        S.WAKING,
-        S.RUNNING,
-        _wake,
-        lambda _cmd, common, _host: InstanceWoken(**common),
-    ),
+    WakeInstance: Rule("wake", Cause.WAKE, S.WAKING, lambda _c, _p: Cause.WOKEN, _wake),
     DestroyInstance: Rule(
-        "destroy",
-        frozenset({S.RUNNING, S.PAUSED, S.FAILED}),
-        S.DESTROYING,
-        S.DESTROYED,
-        _destroy,
-        lambda cmd, common, _host: InstanceDestroyed(purged=cmd.purge, **common),
+        "destroy", Cause.DESTROY, S.DESTROYING, lambda _c, _p: Cause.DESTROYED, _destroy
     ),
 }
 
@@ -112,6 +99,7 @@ _WHY_NOT = {
     S.FAILED: "it has failed; destroy it and create a new one",
     S.RUNNING: "it is already running",
     S.PAUSED: "it is paused; wake it first",
+    S.FROZEN: "it is frozen; wake it first",
 }
 
 

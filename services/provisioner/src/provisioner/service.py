@@ -8,9 +8,10 @@ last one marks the command processed in the inbox, so a redelivered command resu
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from pydantic import SecretStr
@@ -18,34 +19,34 @@ from pydantic import SecretStr
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.contracts.instances import (
     CreateInstance,
-    InstanceAccepted,
+    DestroyInstance,
     InstanceCommand,
-    InstanceEndpoint,
     InstanceEvent,
-    InstanceFailed,
-    InstancePaused,
     InstanceRefusal,
     InstanceRejected,
-    InstanceRequested,
     InstanceStatus,
-    InstanceView,
     PauseInstance,
     PauseReason,
-    RunningInstance,
     WakeInstance,
 )
+from claudecloud_common.contracts.providers import ProviderKind, capabilities
 from claudecloud_common.db import AsyncSession
 from claudecloud_common.errors import AppError, ConflictError
 from claudecloud_common.inbox import already_processed, mark_processed
 from claudecloud_common.logging import get_logger
 from claudecloud_common.outbox import add_to_outbox
 
-from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound, PaymentRequired
-from .mesh import uses_mesh
-from .models import Entitlement, Instance
+from .errors import IllegalTransition, InstanceAlreadyExists, PaymentRequired
+from .events import announce
+from .lifecycle import REPAIRS, Cause, changes, repair
+from .models import Entitlement, Instance, PoolSlot
+from .pool import PoolRepository, count_claim
 from .providers import Machine, MachineRef
 from .repository import EntitlementRepository, InstanceRepository
 from .rules import RULES, why_not
+
+if TYPE_CHECKING:
+    from .checkpoints import Taken
 
 log = get_logger(__name__)
 
@@ -62,74 +63,51 @@ class Work:
     ref: MachineRef
     resumed: bool = False
     """A redelivery of a command admitted before: its provider call may have been made."""
+    agent: AgentAddress | None = None
+    """Where the machine's agent answered before the command (a stop checkpoints there)."""
+    slot: PoolSlot | None = None
+    """The warm pool slot a create claimed: its machine is made the user's."""
+
+
+@dataclass(frozen=True)
+class AgentAddress:
+    host: str
+    secret: SecretStr
+
+    @classmethod
+    def of(cls, instance: Instance) -> AgentAddress | None:
+        if instance.host is None or instance.agent_secret is None:
+            return None
+        return cls(instance.host, SecretStr(instance.agent_secret))
 
 
 class InstanceService:
-    def __init__(self, session: AsyncSession, provider_name: str, *, billing: bool = False) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        provider_name: ProviderKind,
+        *,
+        billing: bool = False,
+        pool_image: str | None = None,
+    ) -> None:
         self.session = session
         self.repo = InstanceRepository(session)
         self.provider_name = provider_name
         self.billing = billing
         """Create and wake need an entitled subscription, and its plan sizes the machine."""
-
-    # Queries
-
-    async def get(self, instance_id: UUID) -> InstanceView:
-        instance = await self.repo.get(instance_id)
-        if instance is None:
-            raise InstanceNotFound(f"no instance with id {instance_id}")
-        return instance.view()
-
-    async def endpoint(self, instance_id: UUID) -> InstanceEndpoint:
-        """The agent's address and secret; both only while the instance runs."""
-        instance = await self.repo.get(instance_id)
-        if instance is None:
-            raise InstanceNotFound(f"no instance with id {instance_id}")
-        running = instance.status is S.RUNNING
-        return InstanceEndpoint(
-            instance_id=instance.id,
-            user_id=instance.user_id,
-            status=instance.status,
-            host=instance.host if running else None,
-            agent_secret=SecretStr(instance.agent_secret)
-            if running and instance.agent_secret
-            else None,
-        )
-
-    async def endpoints(self, ids: list[UUID]) -> list[tuple[InstanceEndpoint, MachineRef]]:
-        """Many instances' endpoints (as :meth:`endpoint`), each with its machine's reference."""
-        found = []
-        for instance in await self.repo.many(ids):
-            running = instance.status is S.RUNNING
-            secret = instance.agent_secret if running else None
-            endpoint = InstanceEndpoint(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=instance.status,
-                host=instance.host if running else None,
-                agent_secret=SecretStr(secret) if secret else None,
-            )
-            found.append((endpoint, _ref(instance)))
-        return found
-
-    async def running_page(self, after: UUID | None, limit: int) -> list[RunningInstance]:
-        found = await self.repo.running_page(after, limit)
-        return [RunningInstance(id=i, user_id=u) for i, u in found]
-
-    async def list_instances(self, *, user_id: UUID | None, live_only: bool) -> list[InstanceView]:
-        return [i.view() for i in await self.repo.list(user_id=user_id, live_only=live_only)]
+        self.pool_image = pool_image
+        """The image the warm pool's current slots are of (None: no pool to claim from)."""
 
     # Commands
 
     async def begin(self, command: InstanceCommand) -> Work | None:
         """Admit ``command`` and enter its transitional state; None when there is nothing to do."""
         size, unpaid = await self._entitlement(command)
-        if (
-            isinstance(command, CreateInstance)
-            and unpaid is None
-            and await self._admit_new(command)
-        ):
-            return Work(command, MachineRef(command.instance_id, command.user_id, **size))
+        if isinstance(command, CreateInstance) and unpaid is None:
+            admitted = await self._admit_new(command)
+            if admitted is not None:
+                slot = await self._claim(admitted)
+                return Work(command, admitted.ref(**size), slot=slot)
         if await already_processed(self.session, command.id, self._consumer(command)):
             return None
         instance = await self.repo.get(command.instance_id, for_update=True)
@@ -138,7 +116,12 @@ class InstanceService:
             log.info(
                 "instance.command_resumed", instance_id=str(instance.id), status=instance.status
             )
-            return Work(command, _ref(instance, size), resumed=True)
+            slot = (
+                await PoolRepository(self.session).get(instance.slot_id)
+                if instance.slot_id
+                else None
+            )
+            return Work(command, instance.ref(**size), True, AgentAddress.of(instance), slot)
         try:
             if unpaid is not None:
                 raise unpaid
@@ -153,20 +136,18 @@ class InstanceService:
         if instance is None:
             mark_processed(self.session, command.id, self._consumer(command))
             return None
-        return Work(command, _ref(instance, size))
+        return Work(command, instance.ref(**size), agent=AgentAddress.of(instance))
 
-    async def complete(self, command: InstanceCommand, machine: Machine | None) -> None:
+    async def complete(
+        self, command: InstanceCommand, machine: Machine | None, taken: Taken | None = None
+    ) -> None:
+        """Record the provider's success: the command's last move, compare-and-set on the row
+        still pending this command (a redelivery finds it done and changes nothing), with the
+        checkpoint a stop took before."""
         rule = RULES[type(command)]
-        values: dict[str, object] = {
-            "status": rule.to,
-            "reason": None,
-            "pause_reason": command.reason if isinstance(command, PauseInstance) else None,
-            "pending_command_id": None,
-            "updated_at": utcnow(),
-        }
-        if rule.to is not S.RUNNING:
-            values["host"] = None  # a stopped or removed machine has no address to reach
-            values["condition"] = None
+        cause = rule.done(command, capabilities(self.provider_name))
+        pause_reason = command.reason if isinstance(command, PauseInstance) else None
+        values = changes(rule.via, cause, pause_reason=pause_reason)
         if machine is not None:
             values |= {"provider_id": machine.provider_id, "host": machine.host}
             if machine.agent_secret is not None:
@@ -175,52 +156,57 @@ class InstanceService:
         mark_processed(self.session, command.id, self._consumer(command))
         if instance is None:
             return  # already completed: a redelivery
-        common = {
-            "instance_id": instance.id,
-            "user_id": instance.user_id,
-            "status": instance.status,
-            "command_id": command.id,
-            "correlation_id": command.correlation_id,
-        }
-        self._emit(rule.outcome(command, common, instance.host))
-        log.info(f"instance.{rule.to.value}", instance_id=str(instance.id))
-        if rule.to is S.RUNNING and self.billing:
+        if taken is not None:
+            await self.session.merge(taken.record(instance.id))
+        self._announce(instance, cause, command)
+        log.info(f"instance.{instance.status.value}", instance_id=str(instance.id))
+        if instance.status is S.RUNNING and self.billing:
             await self._pause_if_unpaid(instance, command)
 
-    async def fail(self, command: InstanceCommand, reason: str) -> None:
+    async def fail(self, command: InstanceCommand, cause: Cause, reason: str) -> None:
+        """Record the provider's failure of a pending command (``cause`` says why, in a type)."""
         instance = await self._pending(command)
         if instance is None:
             return
-        self._set_status(instance, S.FAILED, reason=reason)
-        self._emit(
-            InstanceFailed(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=S.FAILED,
-                reason=reason,
-                command_id=command.id,
-                correlation_id=command.correlation_id,
-            )
-        )
+        self.move(instance, cause, reason=reason, command_id=command.id, correlation=command)
         mark_processed(self.session, command.id, self._consumer(command))
-        log.warning("instance.failed", instance_id=str(instance.id), reason=reason)
 
     async def fail_stuck(self, older_than: timedelta) -> list[UUID]:
         """Mark instances stuck in a transitional state as failed; an instance never hangs."""
         failed = []
         for instance in await self.repo.stuck(utcnow() - older_than):
             reason = f"timed out while {instance.status.value}"
-            self._set_status(instance, S.FAILED, reason=reason)
-            self._emit(
-                InstanceFailed(
-                    instance_id=instance.id,
-                    user_id=instance.user_id,
-                    status=S.FAILED,
-                    reason=reason,
-                )
-            )
+            self.move(instance, Cause.STUCK, reason=reason, command_id=None, correlation=None)
             failed.append(instance.id)
         return failed
+
+    def move(
+        self,
+        instance: Instance,
+        cause: Cause,
+        *,
+        reason: str | None = None,
+        pause_reason: PauseReason | None = None,
+        command_id: UUID | None,
+        correlation: InstanceCommand | str | None,
+    ) -> None:
+        """Move a row loaded for update and announce its new status through the outbox: the
+        one way the service changes a status outside a command's compare-and-set."""
+        instance.move(cause, reason=reason, pause_reason=pause_reason, command_id=command_id)
+        self.session.add(instance)
+        correlation_id = (
+            correlation
+            if correlation is None or isinstance(correlation, str)
+            else correlation.correlation_id
+        )
+        self._emit(announce(instance, cause, command_id=command_id, correlation_id=correlation_id))
+        if instance.status is S.FAILED:
+            log.warning(
+                "instance.failed",
+                instance_id=str(instance.id),
+                code=cause.value,
+                reason=reason,
+            )
 
     async def note_condition(
         self, instance_id: UUID, condition: str | None, seen_at: datetime
@@ -237,34 +223,25 @@ class InstanceService:
         log.info("instance.condition", instance_id=str(instance_id), condition=condition)
         return True
 
-    async def running_instances(self) -> list[tuple[UUID, MachineRef]]:
-        """Instances whose row says ``running``, with the reference to find their machine."""
-        return [(i.id, _ref(i)) for i in await self.repo.with_status(S.RUNNING)]
-
-    async def live_ids(self, ids: set[UUID]) -> set[UUID]:
-        return await self.repo.live_ids(ids)
-
-    async def correct_lost(self, instance_id: UUID, *, machine_exists: bool) -> bool:
-        """A running instance's machine was found stopped (now ``paused``) or gone (``failed``).
-
-        Announced like any other change; False when the row no longer says ``running``.
-        """
+    async def correct(self, instance_id: UUID, machine: Machine | None) -> bool:
+        """Make an up row (``running`` or ``frozen``) agree with its machine as the provider
+        sees it: stopped → ``paused``, gone → ``failed``, frozen or thawed outside the platform
+        → ``frozen`` or ``running``. Announced like any other change; False when nothing was
+        to change (or the row has moved on since it was read)."""
         instance = await self.repo.get(instance_id, for_update=True)
-        if instance is None or instance.status is not S.RUNNING:
+        if instance is None or instance.status not in (S.RUNNING, S.FROZEN):
             return False
-        common = {"instance_id": instance.id, "user_id": instance.user_id}
-        if machine_exists:
-            self._set_status(
-                instance,
-                S.PAUSED,
-                reason="its machine was found stopped",
-                pause_reason=PauseReason.STOPPED,
-            )
-            self._emit(InstancePaused(status=S.PAUSED, reason=PauseReason.STOPPED, **common))
-        else:
-            reason = "its machine was found missing; destroy it and create it again (data is kept)"
-            self._set_status(instance, S.FAILED, reason=reason)
-            self._emit(InstanceFailed(status=S.FAILED, reason=reason, **common))
+        cause = repair(instance.status, machine)
+        if cause is None:
+            return False
+        self.move(
+            instance,
+            cause,
+            reason=REPAIRS[cause],
+            pause_reason=PauseReason.STOPPED,  # kept only where it ends paused or frozen
+            command_id=None,
+            correlation=None,
+        )
         log.warning("instance.reconciled", instance_id=str(instance_id), status=instance.status)
         return True
 
@@ -305,33 +282,42 @@ class InstanceService:
         found = await entitlements.get(user_id)
         if found is None or not found.entitled:
             return {}, PaymentRequired(_why_unpaid(found))
-        return {"cpus": found.cpus, "memory_mb": found.memory_mb}, None
+        return {"cpus": found.cpus, "memory_mb": found.memory_mb, "disk_gb": found.disk_gb}, None
 
-    async def _admit_new(self, cmd: CreateInstance) -> bool:
+    async def _admit_new(self, cmd: CreateInstance) -> Instance | None:
         """Insert the instance as ``provisioning`` unless its id exists or the user has a live
-        one; announce it. False when something was in the way."""
+        one; announce it. None when something was in the way. Its agent's secret is chosen
+        here, so it is the same whatever machine it gets (a pool slot's, or a new one)."""
         instance = Instance(
             id=cmd.instance_id,
             user_id=cmd.user_id,
             status=S.PROVISIONING,
             provider=self.provider_name,
+            agent_secret=secrets.token_urlsafe(32),
             pending_command_id=cmd.id,
         )
         if not await self.repo.insert_unless_conflict(
             instance, unless_processed=(cmd.id, self._consumer(cmd))
         ):
-            return False
-        self._emit(
-            InstanceRequested(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=S.PROVISIONING,
-                mesh=uses_mesh(self.provider_name),
-                command_id=cmd.id,
-                correlation_id=cmd.correlation_id,
-            )
-        )
-        return True
+            return None
+        self._announce(instance, None, cmd)
+        return instance
+
+    async def _claim(self, instance: Instance) -> PoolSlot | None:
+        """A ready warm pool slot for a new instance, claimed in this transaction; None when
+        the pool is empty or off, or the user had an instance before (their data volume is
+        theirs to keep using: a slot brings a new, empty one)."""
+        if self.pool_image is None:
+            return None
+        slot = None
+        if not await self.repo.had_instances(instance.user_id, but=instance.id):
+            slot = await PoolRepository(self.session).claim(instance.id, self.pool_image)
+        count_claim(slot is not None)
+        if slot is not None:
+            instance.slot_id = slot.id
+            await self.repo.set_slot(instance.id, slot.id)
+            log.info("pool.slot_claimed", instance_id=str(instance.id), slot_id=str(slot.id))
+        return slot
 
     async def _refuse_create(self, cmd: CreateInstance, existing: Instance | None) -> None:
         """Why a create was not admitted: its instance exists already (nothing to do), or the
@@ -350,23 +336,18 @@ class InstanceService:
             log.warning("instance.command_for_unknown", instance_id=str(cmd.instance_id))
             return None
         rule = RULES[type(cmd)]
-        if instance.status not in rule.allowed_from:
+        refrozen = isinstance(cmd, PauseInstance) and cmd.keep_memory
+        if refrozen and instance.status is S.FROZEN:
+            raise IllegalTransition(
+                f"cannot pause instance {instance.id}: it is already frozen",
+                status=instance.status.value,
+            )
+        if rule.admit is None or instance.status not in rule.allowed_from:
             raise IllegalTransition(
                 f"cannot {rule.verb} instance {instance.id}: {why_not(instance.status)}",
                 status=instance.status.value,
             )
-        self._set_status(instance, rule.via)
-        instance.pending_command_id = cmd.id
-        self._emit(
-            InstanceAccepted(
-                instance_id=instance.id,
-                user_id=instance.user_id,
-                status=rule.via,
-                command=rule.verb,
-                command_id=cmd.id,
-                correlation_id=cmd.correlation_id,
-            )
-        )
+        self.move(instance, rule.admit, command_id=cmd.id, correlation=cmd)
         return instance
 
     def _reject(self, cmd: InstanceCommand, instance: Instance | None, why: AppError) -> None:
@@ -394,23 +375,17 @@ class InstanceService:
             return None
         return instance
 
-    def _set_status(
-        self,
-        instance: Instance,
-        status: InstanceStatus,
-        *,
-        reason: str | None = None,
-        pause_reason: PauseReason | None = None,
-    ) -> None:
-        instance.status = status
-        instance.reason = reason
-        instance.pause_reason = pause_reason if status is S.PAUSED else None
-        instance.updated_at = utcnow()
-        if status is not S.RUNNING:
-            instance.condition = None  # a stopped machine has nothing wrong with it to show
-        if status not in (S.PROVISIONING, S.PAUSING, S.WAKING, S.DESTROYING):
-            instance.pending_command_id = None
-        self.session.add(instance)
+    def _announce(self, instance: Instance, cause: Cause | None, cmd: InstanceCommand) -> None:
+        purged = isinstance(cmd, DestroyInstance) and cmd.purge
+        self._emit(
+            announce(
+                instance,
+                cause,
+                command_id=cmd.id,
+                correlation_id=cmd.correlation_id,
+                purged=purged,
+            )
+        )
 
     def _emit(self, event: InstanceEvent) -> None:
         add_to_outbox(self.session, event)
@@ -418,10 +393,6 @@ class InstanceService:
     @staticmethod
     def _consumer(command: InstanceCommand) -> str:
         return f"provisioner.{command.type}"
-
-
-def _ref(instance: Instance, size: dict[str, Any] | None = None) -> MachineRef:
-    return MachineRef(instance_id=instance.id, user_id=instance.user_id, **(size or {}))
 
 
 def _why_unpaid(found: Entitlement | None) -> str:

@@ -6,6 +6,9 @@ import { ChatTab } from "@/components/ChatTab";
 import { Header } from "@/components/Header";
 import { Overview } from "@/components/Overview";
 import { ProjectsTab } from "@/components/ProjectsTab";
+import { SecurityTab } from "@/components/SecurityTab";
+import { UsageTab } from "@/components/UsageTab";
+import { reachable } from "@/lib/instance";
 import { api, type BillingStatus } from "@/lib/api";
 import { session, type Session } from "@/lib/session";
 import { useInstance } from "@/lib/useInstance";
@@ -15,9 +18,16 @@ const TerminalTab = dynamic(() => import("@/components/TerminalTab"), {
   loading: () => <p className="muted">Loading the terminal…</p>,
 });
 
-const TABS = ["overview", "terminal", "chat", "projects"] as const;
+const TABS = ["overview", "terminal", "chat", "projects", "usage", "security"] as const;
 type Tab = (typeof TABS)[number];
-const TITLES: Record<Tab, string> = { overview: "Overview", terminal: "Terminal", chat: "Chat", projects: "Projects" };
+const TITLES: Record<Tab, string> = {
+  overview: "Overview",
+  terminal: "Terminal",
+  chat: "Chat",
+  projects: "Projects",
+  usage: "Usage",
+  security: "Security",
+};
 
 function tabFromHash(): Tab {
   const wanted = window.location.hash.slice(1);
@@ -80,7 +90,8 @@ export default function Dashboard() {
       </main>
     );
   }
-  const running = instance?.status === "running";
+  // The terminal, chat and projects open on a paused or frozen workstation too: opening wakes it.
+  const running = !!instance && reachable(instance.status);
   return (
     <>
       <Header email={me.email} />
@@ -121,7 +132,9 @@ export default function Dashboard() {
               onAccepted={accepted}
             />
           )}
-          {tab !== "overview" && !instance && <p className="notice">Create your workstation on the Overview tab first.</p>}
+          {tab !== "overview" && tab !== "security" && tab !== "usage" && !instance && (
+            <p className="notice">Create your workstation on the Overview tab first.</p>
+          )}
           {tab === "terminal" && instance && <TerminalTab instanceId={instance.id} running={running} />}
           {tab === "chat" && instance && (
             <ChatTab instanceId={instance.id} running={running} cwd={cwd} projects={projects} onCwd={setCwd} />
@@ -129,6 +142,8 @@ export default function Dashboard() {
           {tab === "projects" && instance && (
             <ProjectsTab instanceId={instance.id} running={running} onOpen={openInChat} onList={setProjects} />
           )}
+          {tab === "usage" && <UsageTab billingOn={me.features.billing} />}
+          {tab === "security" && <SecurityTab />}
         </div>
       </main>
     </>

@@ -1,5 +1,5 @@
 """Every message that crosses the bus. One module per domain; subjects are enum members."""
 
-from .base import Command, ErrorBody, Event, Message, RpcReply
+from .base import Command, ErrorBody, Event, Message, Query, RpcReply
 
-__all__ = ["Command", "ErrorBody", "Event", "Message", "RpcReply"]
+__all__ = ["Command", "ErrorBody", "Event", "Message", "Query", "RpcReply"]

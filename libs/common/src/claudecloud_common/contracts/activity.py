@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import Event
+from .base import Event, Query
 from .instances import InstanceStatus
 
 __all__ = [
@@ -18,8 +18,10 @@ __all__ = [
     "DecisionView",
     "GetActivity",
     "HealthCondition",
+    "InstanceIdleWarning",
     "InstanceRecovered",
     "InstanceUnhealthy",
+    "UsageKind",
     "UsageSample",
 ]
 
@@ -28,6 +30,8 @@ class ActivitySubject(StrEnum):
     USAGE = "evt.activity.usage"
     UNHEALTHY = "evt.activity.unhealthy"
     RECOVERED = "evt.activity.recovered"
+    IDLE_WARNING = "evt.activity.idle_warning"
+    """An instance is idle and is frozen (or stopped) soon unless it is used."""
 
     GET = "rpc.activity.get"
     """An instance's deadline, condition and last decisions (the gateway asks for its owner)."""
@@ -44,9 +48,19 @@ class HealthCondition(StrEnum):
     """Its machine is being restarted, or was restarted since the last poll."""
 
 
+class UsageKind(StrEnum):
+    """What a usage sample measures; billing keeps the kinds apart."""
+
+    RUNNING = "running"
+    """Active use: an interval with typing or Claude at work."""
+    FROZEN = "frozen"
+    """Time frozen: nothing runs, but the machine holds its memory."""
+
+
 class UsageSample(Event):
-    """An instance was found active for ``seconds`` (one polling interval). Billing adds it to
-    the user's usage ledger once per ``sample_id``, however often it is delivered."""
+    """An instance was found active for ``seconds`` (one polling interval), or was frozen that
+    long (``kind``). Billing adds it to the user's usage ledger once per ``sample_id``, however
+    often it is delivered."""
 
     type: Literal["activity.usage"] = "activity.usage"
     subject: ClassVar[ActivitySubject] = ActivitySubject.USAGE
@@ -55,6 +69,8 @@ class UsageSample(Event):
     seconds: float = Field(gt=0, le=86_400)
     sample_id: UUID
     """Names the observation: the same interval reported again carries the same id."""
+    kind: UsageKind = UsageKind.RUNNING
+    """Running (active) time, or frozen time (a sample from before kinds existed is running)."""
 
 
 class InstanceUnhealthy(Event):
@@ -79,15 +95,20 @@ class InstanceRecovered(Event):
     condition: HealthCondition
 
 
-# Queries (request-reply)
+class InstanceIdleWarning(Event):
+    """``instance_id`` has been idle and is frozen (``action`` ``freeze``) or stopped at
+    ``deadline_at`` unless real activity comes first. Its id is derived from the instance and the
+    deadline: every poll that warns of the same deadline sends the same event."""
 
-
-class GetActivity(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+    type: Literal["activity.idle_warning"] = "activity.idle_warning"
+    subject: ClassVar[ActivitySubject] = ActivitySubject.IDLE_WARNING
+    user_id: UUID
     instance_id: UUID
-    decisions: int = Field(default=20, ge=0, le=200)
-    """How many of the latest decisions to return."""
+    deadline_at: datetime
+    action: Literal["freeze", "stop"]
+
+
+# Queries (request-reply): the answer first, then the query that names it
 
 
 class DecisionView(BaseModel):
@@ -97,9 +118,12 @@ class DecisionView(BaseModel):
 
     decided_at: datetime
     decision: str
-    """``started``, ``active``, ``idle``, ``pause``, ``unhealthy``, ``recovered`` or ``stopped``."""
+    """What activity did or saw: ``started``, ``active``, ``idle``, ``freeze`` and ``stop`` (the
+    commands it sent), ``frozen`` and ``stopped`` (what happened), ``unhealthy``,
+    ``recovered``."""
     reason: str
-    """Machine-readable: ``terminal_input``, ``chat_turn_running``, ``idle``, ``max_lifetime``..."""
+    """Machine-readable: ``terminal_input``, ``chat_turn_running``, ``idle``, ``max_lifetime``,
+    ``host_memory``..."""
     detail: str
     deadline_at: datetime | None = None
 
@@ -115,9 +139,18 @@ class ActivityView(BaseModel):
     condition: HealthCondition | None = None
     condition_detail: str | None = None
     deadline_at: datetime | None = None
-    """When it pauses for being idle, unless real activity pushes it forward."""
+    """While it runs: when it is frozen for being idle (stopped, where its provider cannot keep
+    memory), unless real activity pushes it forward."""
+    deadline_action: Literal["freeze", "stop"] | None = None
+    """What happens at ``deadline_at``."""
     max_lifetime_at: datetime | None = None
-    """When it pauses even if busy, unless a person types or prompts before."""
+    """When it is frozen (or stopped) even if busy, unless a person types or prompts before."""
+    frozen_at: datetime | None = None
+    """While frozen: since when."""
+    stops_at: datetime | None = None
+    """While frozen: when it is stopped (only its volume kept) unless woken before."""
+    memory_bytes: int | None = None
+    """The memory its machine held at the last poll, when the provider can tell."""
     last_activity_at: datetime | None = None
     last_activity_reason: str | None = None
     last_human_input_at: datetime | None = None
@@ -128,3 +161,12 @@ class ActivityView(BaseModel):
     cpu_seconds: float | None = None
     """CPU time the machine had used by the last poll, when the provider can tell."""
     decisions: list[DecisionView] = Field(default_factory=list)
+
+
+class GetActivity(Query[ActivityView]):
+    """Why an instance still runs or why it stopped (``ActivityNotFound`` before it ever ran)."""
+
+    subject: ClassVar[ActivitySubject] = ActivitySubject.GET
+    instance_id: UUID
+    decisions: int = Field(default=20, ge=0, le=200)
+    """How many of the latest decisions to return."""

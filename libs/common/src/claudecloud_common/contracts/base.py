@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Command", "ErrorBody", "Event", "Message", "RpcReply", "utcnow"]
+__all__ = ["Command", "ErrorBody", "Event", "Message", "Query", "RpcReply", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -54,6 +54,29 @@ class ErrorBody(BaseModel):
 
 
 T = TypeVar("T")
+R = TypeVar("R", bound=BaseModel)
+
+
+class Query(BaseModel, Generic[R]):
+    """A question for the service that owns the answer, over request-reply (``rpc.*``).
+
+    Each concrete query names its ``subject`` and is declared as ``Query[Answer]``: the answer's
+    type becomes :attr:`reply`, so ``request(broker, query)`` knows where to ask and what comes
+    back, and no caller pairs a subject with a type by hand.
+    """
+
+    subject: ClassVar[StrEnum]
+    reply: ClassVar[type[BaseModel]]
+    """The model of the answer (``R``), taken from ``Query[R]`` when the class is declared."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        generic = cls.__pydantic_generic_metadata__
+        if generic["origin"] is not None and generic["args"]:  # Query[Answer]; subclasses inherit
+            cls.reply = generic["args"][0]
 
 
 class RpcReply(BaseModel, Generic[T]):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .base import Event
+from .base import Event, Query
 
 __all__ = [
     "ENTITLED_STATUSES",
@@ -89,6 +89,11 @@ class PlanView(BaseModel):
     """For people (``"$20 / month"``); Stripe's price decides what is charged."""
     included_hours: float
     machine: MachineSize
+    frozen_hour_weight: float = 0.0
+    """How an hour frozen (memory kept, nothing running) counts against the included hours, as
+    a share of a running hour: 0 is free."""
+    overage_usd_per_hour: float = 0.0
+    """What an hour beyond the included ones costs."""
 
 
 # Events
@@ -151,23 +156,7 @@ def parse_subscription_event(data: bytes | str) -> SubscriptionEvent:
     return _EVENT_ADAPTER.validate_json(data)
 
 
-# Queries (request-reply)
-
-
-class _Query(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StartCheckout(_Query):
-    """Open a Stripe Checkout Session for ``plan``; ``request_id`` makes a retry return the same
-    session (it is the Stripe idempotency key's seed)."""
-
-    user_id: UUID
-    email: str | None = None
-    plan: str
-    success_url: str
-    cancel_url: str
-    request_id: UUID
+# Queries (request-reply): each after its answer, which it names as ``Query[Answer]``
 
 
 class CheckoutSession(BaseModel):
@@ -177,9 +166,16 @@ class CheckoutSession(BaseModel):
     url: str
 
 
-class OpenPortal(_Query):
+class StartCheckout(Query[CheckoutSession]):
+    """Open a Stripe Checkout Session for ``plan``; ``request_id`` makes a retry return the same
+    session (it is the Stripe idempotency key's seed)."""
+
+    subject: ClassVar[BillingSubject] = BillingSubject.CHECKOUT
     user_id: UUID
-    return_url: str
+    email: str | None = None
+    plan: str
+    success_url: str
+    cancel_url: str
     request_id: UUID
 
 
@@ -189,8 +185,13 @@ class PortalSession(BaseModel):
     url: str
 
 
-class GetBillingStatus(_Query):
+class OpenPortal(Query[PortalSession]):
+    """Open Stripe's billing portal for the user's customer."""
+
+    subject: ClassVar[BillingSubject] = BillingSubject.PORTAL
     user_id: UUID
+    return_url: str
+    request_id: UUID
 
 
 class BillingStatus(BaseModel):
@@ -207,14 +208,34 @@ class BillingStatus(BaseModel):
     current_period_end: datetime | None = None
     grace_until: datetime | None = None
     hours_used: float = 0.0
+    """Hours counted against the plan this period: running hours, and frozen hours weighted by
+    ``frozen_hour_weight``."""
     hours_included: float | None = None
+    running_hours: float = 0.0
+    """Hours of active use this period (typing, Claude at work)."""
+    frozen_hours: float = 0.0
+    """Hours frozen this period (memory kept, nothing running)."""
+    frozen_hour_weight: float | None = None
+    """What a frozen hour counts as on this plan (0: free); None without a known plan."""
+    budget_reached: bool = False
+    """The user's hard-stop budget is spent this period: create, wake and chat answer 402
+    ``budget_reached`` until it is raised or removed."""
 
 
-class ListPlans(_Query):
-    pass
+class GetBillingStatus(Query[BillingStatus]):
+    """The user's plan, subscription and usage this period."""
+
+    subject: ClassVar[BillingSubject] = BillingSubject.STATUS
+    user_id: UUID
 
 
 class PlanList(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     items: list[PlanView]
+
+
+class ListPlans(Query[PlanList]):
+    """The plans on offer."""
+
+    subject: ClassVar[BillingSubject] = BillingSubject.PLANS

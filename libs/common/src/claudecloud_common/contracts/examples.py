@@ -12,11 +12,14 @@ from uuid import UUID
 
 from pydantic import SecretStr
 
+from claudecloud_agentapi.checkpoint import Checkpoint, RepoCheckpoint, RepoOutcome
+
 from .activity import (
     ActivityView,
     DecisionView,
     GetActivity,
     HealthCondition,
+    InstanceIdleWarning,
     InstanceRecovered,
     InstanceUnhealthy,
     UsageSample,
@@ -41,14 +44,18 @@ from .billing import (
 from .instances import (
     CreateInstance,
     DestroyInstance,
+    FailureCode,
     GetInstance,
     GetInstanceEndpoint,
+    GetLeftOff,
     GetMachineActivity,
+    HostMemory,
     InstanceAccepted,
     InstanceCreated,
     InstanceDestroyed,
     InstanceEndpoint,
     InstanceFailed,
+    InstanceFrozen,
     InstanceList,
     InstancePaused,
     InstanceRefusal,
@@ -58,6 +65,7 @@ from .instances import (
     InstanceStatus,
     InstanceView,
     InstanceWoken,
+    LeftOff,
     ListInstances,
     ListRunning,
     MachineActivity,
@@ -85,8 +93,8 @@ from .ops import (
     InstanceFact,
     InstanceFacts,
     OutboxBacklog,
-    RunCheck,
 )
+from .providers import ProviderKind
 
 # The same few ids throughout, so the examples read as one story.
 _USER = UUID("6f1c2a3e-8b4d-4e5f-9a0b-1c2d3e4f5a6b")
@@ -187,11 +195,43 @@ INSTANCE_FAILED = InstanceFailed(
     **_envelope(13),
     **_instance(status=InstanceStatus.FAILED),
     reason="the provider did not start the machine: image not found",
+    code=FailureCode.PROVIDER_ERROR,
+)
+
+INSTANCE_FROZEN = InstanceFrozen(
+    **_envelope(40), **_instance(status=InstanceStatus.FROZEN), reason=PauseReason.IDLE
 )
 
 INSTANCE_GET = GetInstance(instance_id=_INSTANCE)
 
 INSTANCE_GET_ANSWER = _VIEW
+
+INSTANCE_LEFT_OFF = GetLeftOff(instance_id=_INSTANCE)
+
+INSTANCE_LEFT_OFF_ANSWER = LeftOff(
+    instance_id=_INSTANCE,
+    status=InstanceStatus.PAUSED,
+    pause_reason=PauseReason.IDLE,
+    paused_at=_AT + timedelta(hours=2),
+    checkpoint=Checkpoint(
+        taken_at=_AT + timedelta(hours=2),
+        reason="idle",
+        seconds=0.4,
+        repositories=[
+            RepoCheckpoint(
+                path="projects/api",
+                outcome=RepoOutcome.SAVED,
+                branch="main",
+                head="3f2a9c1d0e4b5a6978812233445566778899aabb",
+                ref="claudecloud/wip/20261130T140000Z",
+                commit="9b8a7c6d5e4f30211203948576abcdef01234567",
+                files_changed=3,
+            )
+        ],
+        scrollback={"claude": 412, "shell": 87},
+        last_prompt="make the tests pass",
+    ),
+)
 
 INSTANCE_LIST = ListInstances(user_id=_USER, live_only=True)
 
@@ -222,10 +262,13 @@ INSTANCE_ACTIVITY_ANSWER = MachineActivityList(
             healthy=True,
             processes=14,
             cpu_seconds=321.5,
+            memory_bytes=734_003_200,
             host="172.18.0.7:7681",
             agent_secret=_SECRET,
         )
-    ]
+    ],
+    host_memory=HostMemory(total_bytes=16 << 30, available_bytes=9 << 30),
+    provider=ProviderKind.DOCKER,
 )
 
 ACTIVITY_USAGE = UsageSample(
@@ -252,13 +295,22 @@ ACTIVITY_RECOVERED = InstanceRecovered(
     condition=HealthCondition.AGENT_UNREACHABLE,
 )
 
+ACTIVITY_IDLE_WARNING = InstanceIdleWarning(
+    **_envelope(17),
+    user_id=_USER,
+    instance_id=_INSTANCE,
+    deadline_at=_AT + timedelta(minutes=10),
+    action="freeze",
+)
+
 ACTIVITY_GET = GetActivity(instance_id=_INSTANCE, decisions=1)
 
 ACTIVITY_GET_ANSWER = ActivityView(
     instance_id=_INSTANCE,
     user_id=_USER,
     status=InstanceStatus.RUNNING,
-    deadline_at=_AT + timedelta(minutes=30),
+    deadline_at=_AT + timedelta(minutes=10),
+    deadline_action="freeze",
     last_activity_at=_AT,
     last_activity_reason="terminal_input",
     decisions=[
@@ -266,8 +318,8 @@ ACTIVITY_GET_ANSWER = ActivityView(
             decided_at=_AT,
             decision="active",
             reason="terminal_input",
-            detail="someone typed in the terminal",
-            deadline_at=_AT + timedelta(minutes=30),
+            detail="someone typed in the terminal; freezes when idle after 2026-03-02 09:40:00 UTC",
+            deadline_at=_AT + timedelta(minutes=10),
         )
     ],
 )
@@ -317,6 +369,9 @@ BILLING_STATUS_ANSWER = BillingStatus(
     status=SubscriptionStatus.ACTIVE,
     hours_used=12.5,
     hours_included=100.0,
+    running_hours=10.0,
+    frozen_hours=10.0,
+    frozen_hour_weight=0.25,
 )
 
 BILLING_PLANS = ListPlans()
@@ -364,7 +419,6 @@ NETBIRD_DEVICE_KEY = GetDeviceKey(instance_id=_INSTANCE, user_id=_USER)
 
 NETBIRD_DEVICE_KEY_ANSWER = DeviceKey(setup_key=_SECRET, expires_at=_AT + timedelta(hours=1))
 
-OPS_CHECK = RunCheck(fix=False)
 OPS_CHECK_ANSWER = _REPORT
 
 OPS_INSTANCE_FACTS = GetInstanceFacts(instance_ids=[_INSTANCE])

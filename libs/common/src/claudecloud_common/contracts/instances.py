@@ -7,18 +7,32 @@ from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    TypeAdapter,
+    computed_field,
+)
 
-from .base import Command, Event
+from claudecloud_agentapi.checkpoint import Checkpoint
+
+from .base import Command, Event, Query
+from .providers import Capabilities, ProviderKind, capabilities
 
 __all__ = [
     "LIVE_STATUSES",
     "AnyInstanceEvent",
     "CreateInstance",
     "DestroyInstance",
+    "FailureCode",
     "GetInstance",
     "GetInstanceEndpoint",
+    "GetLeftOff",
     "GetMachineActivity",
+    "HostMemory",
     "InstanceAccepted",
     "InstanceCommand",
     "InstanceCreated",
@@ -26,6 +40,7 @@ __all__ = [
     "InstanceEndpoint",
     "InstanceEvent",
     "InstanceFailed",
+    "InstanceFrozen",
     "InstanceList",
     "InstancePaused",
     "InstanceRefusal",
@@ -36,6 +51,7 @@ __all__ = [
     "InstanceSubject",
     "InstanceView",
     "InstanceWoken",
+    "LeftOff",
     "ListInstances",
     "ListRunning",
     "MachineActivity",
@@ -65,6 +81,8 @@ class InstanceSubject(StrEnum):
     WOKEN = "evt.instance.woken"
     DESTROYED = "evt.instance.destroyed"
     FAILED = "evt.instance.failed"
+    FROZEN = "evt.instance.frozen"
+    """Paused with its memory kept: every process is where it was, and a wake thaws it."""
     ALL_EVENTS = "evt.instance.>"
 
     GET = "rpc.instance.get"
@@ -73,6 +91,8 @@ class InstanceSubject(StrEnum):
     """Where an instance's agent answers and its secret; only the gateway asks."""
     RUNNING_PAGE = "rpc.instance.running"
     """A page of the running instances' ids, in id order (the activity service resyncs)."""
+    CHECKPOINT = "rpc.instance.checkpoint"
+    """Where an instance left off: when and why it paused, what its last checkpoint saved."""
     ACTIVITY = "rpc.instance.activity"
     """Provider-level signs of many instances at once, with their agents' addresses and secrets;
     only the activity service asks."""
@@ -83,6 +103,8 @@ class InstanceStatus(StrEnum):
     RUNNING = "running"
     PAUSING = "pausing"
     PAUSED = "paused"
+    FROZEN = "frozen"
+    """Paused with memory and processes kept (the cgroup freezer): a wake takes milliseconds."""
     WAKING = "waking"
     DESTROYING = "destroying"
     DESTROYED = "destroyed"
@@ -104,6 +126,26 @@ class PauseReason(StrEnum):
     """Its compute was found stopped outside the platform (reconciliation corrected the row)."""
     MAX_LIFETIME = "max_lifetime"
     """It ran the longest allowed without any human input, however busy its agent was."""
+    HOST_MEMORY = "host_memory"
+    """It was frozen while the shared host ran short of memory: the longest-frozen are stopped
+    first, to give their memory back."""
+    BUDGET = "budget"
+    """Its owner's hard-stop budget was spent: raising or removing the budget wakes it."""
+
+
+class FailureCode(StrEnum):
+    """Why an instance failed, in a type (``reason`` beside it is the sentence for a person)."""
+
+    PROVIDER_ERROR = "provider_error"
+    """The compute provider refused or failed the call (engine error, quota, bad image)."""
+    AGENT_UNREACHABLE = "agent_unreachable"
+    """The machine started but its agent never answered."""
+    STUCK = "stuck"
+    """It stayed in a transitional state past the timeout."""
+    MESH_STEP_FAILED = "mesh_step_failed"
+    """A step of the private network's set-up failed (Hetzner + Netbird)."""
+    MACHINE_MISSING = "machine_missing"
+    """Its machine was found gone (removed outside the platform); the data volume is kept."""
 
 
 class InstanceRefusal(StrEnum):
@@ -126,16 +168,24 @@ class InstanceView(BaseModel):
     id: UUID
     user_id: UUID
     status: InstanceStatus
-    provider: str
+    provider: ProviderKind
     host: str | None = None
     reason: str | None = None
+    failure: FailureCode | None = None
+    """Why it failed, in a type; None unless ``failed`` (``reason`` says it in a sentence)."""
     pause_reason: PauseReason | None = None
-    """Why it is paused (``user``, ``idle``, ``billing``, ...); None while it is not paused."""
+    """Why it is paused or frozen (``user``, ``idle``, ``billing``, ...); None otherwise."""
     condition: str | None = None
     """What is wrong with it while it runs (``agent_unreachable``, ``oom_killed``,
     ``restarting``: the activity service's ``HealthCondition``), None when nothing is."""
     created_at: datetime
     updated_at: datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def capabilities(self) -> Capabilities:
+        """What its provider's machines can do (keep memory when paused, join a mesh, ...)."""
+        return capabilities(self.provider)
 
 
 # Commands
@@ -153,6 +203,9 @@ class PauseInstance(Command):
     subject: ClassVar[InstanceSubject] = InstanceSubject.PAUSE
     instance_id: UUID
     reason: PauseReason = PauseReason.USER
+    keep_memory: bool = False
+    """Freeze it (memory and every process kept; ``frozen``) where its provider can; otherwise,
+    and when false, stop it (``paused``: only the volume is kept), with a checkpoint first."""
 
 
 class WakeInstance(Command):
@@ -233,6 +286,14 @@ class InstancePaused(InstanceEvent):
     reason: PauseReason = PauseReason.USER
 
 
+class InstanceFrozen(InstanceEvent):
+    """Paused with its memory kept (``status`` frozen)."""
+
+    type: Literal["instance.frozen"] = "instance.frozen"
+    subject: ClassVar[InstanceSubject] = InstanceSubject.FROZEN
+    reason: PauseReason = PauseReason.USER
+
+
 class InstanceWoken(InstanceEvent):
     type: Literal["instance.woken"] = "instance.woken"
     subject: ClassVar[InstanceSubject] = InstanceSubject.WOKEN
@@ -248,22 +309,41 @@ class InstanceFailed(InstanceEvent):
     type: Literal["instance.failed"] = "instance.failed"
     subject: ClassVar[InstanceSubject] = InstanceSubject.FAILED
     reason: str
+    code: FailureCode = FailureCode.PROVIDER_ERROR
+    """Why, in a type (an event from before codes existed reads as a provider error)."""
 
 
-# Queries (request-reply)
+# Queries (request-reply): each after its answer, which it names as ``Query[Answer]``
 
 
-class GetInstance(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class GetInstance(Query[InstanceView]):
+    """One instance by id (``InstanceNotFound`` when there is none)."""
 
+    subject: ClassVar[InstanceSubject] = InstanceSubject.GET
     instance_id: UUID
 
 
-class ListInstances(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class LeftOff(BaseModel):
+    """Where an instance left off: when and why it last paused, and what the checkpoint taken
+    before its last stop saved (None when it never stopped, or the checkpoint failed:
+    ``checkpoint_error`` says why)."""
 
-    user_id: UUID | None = None
-    live_only: bool = False
+    model_config = ConfigDict(frozen=True)
+
+    instance_id: UUID
+    status: InstanceStatus
+    pause_reason: PauseReason | None = None
+    paused_at: datetime | None = None
+    """When it was paused or frozen, while it is."""
+    checkpoint: Checkpoint | None = None
+    checkpoint_error: str | None = None
+
+
+class GetLeftOff(Query[LeftOff]):
+    """Where an instance left off (``InstanceNotFound`` when there is none)."""
+
+    subject: ClassVar[InstanceSubject] = InstanceSubject.CHECKPOINT
+    instance_id: UUID
 
 
 class InstanceList(BaseModel):
@@ -272,10 +352,12 @@ class InstanceList(BaseModel):
     items: list[InstanceView]
 
 
-class GetInstanceEndpoint(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class ListInstances(Query[InstanceList]):
+    """Instances, newest first: one user's or everyone's, or only the live ones."""
 
-    instance_id: UUID
+    subject: ClassVar[InstanceSubject] = InstanceSubject.LIST
+    user_id: UUID | None = None
+    live_only: bool = False
 
 
 WireSecret = Annotated[
@@ -297,12 +379,11 @@ class InstanceEndpoint(BaseModel):
     agent_secret: WireSecret | None = None
 
 
-class GetMachineActivity(BaseModel):
-    """Ask for the provider's view of these instances (at most a few hundred per request)."""
+class GetInstanceEndpoint(Query[InstanceEndpoint]):
+    """Where an instance's agent answers, and its secret (only the gateway asks)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    instance_ids: list[UUID] = Field(max_length=2000)
+    subject: ClassVar[InstanceSubject] = InstanceSubject.ENDPOINT
+    instance_id: UUID
 
 
 class MachineActivity(BaseModel):
@@ -325,6 +406,11 @@ class MachineActivity(BaseModel):
     restarting: bool = False
     restarts: int = 0
     """How often the provider restarted the machine."""
+    frozen: bool = False
+    """Up but frozen: nothing runs or answers in it, which is not a fault."""
+    memory_bytes: int | None = None
+    """The memory the machine holds now (a frozen one's stays held), when the provider can
+    tell."""
     detail: str = ""
     error: str | None = None
     """Why the provider could not be asked about this machine."""
@@ -332,14 +418,31 @@ class MachineActivity(BaseModel):
     agent_secret: WireSecret | None = None
 
 
-class ListRunning(BaseModel):
-    """Ask for the running instances with an id after ``after``, at most ``limit``, in id order
-    (pages stay small however many instances run)."""
+class HostMemory(BaseModel):
+    """The memory of the host the machines share (Docker), when the provider can tell."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True)
 
-    after: UUID | None = None
-    limit: int = Field(default=1000, ge=1, le=2000)
+    total_bytes: int
+    available_bytes: int
+
+
+class MachineActivityList(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[MachineActivity]
+    host_memory: HostMemory | None = None
+    """Where machines share one host: its memory now (frozen machines hold theirs)."""
+    provider: ProviderKind | None = None
+    """The provider that answered (its capabilities say whether a pause can keep memory);
+    None from a provisioner that does not say."""
+
+
+class GetMachineActivity(Query[MachineActivityList]):
+    """Ask for the provider's view of these instances (at most a few hundred per request)."""
+
+    subject: ClassVar[InstanceSubject] = InstanceSubject.ACTIVITY
+    instance_ids: list[UUID] = Field(max_length=2000)
 
 
 class RunningInstance(BaseModel):
@@ -355,10 +458,13 @@ class RunningPage(BaseModel):
     items: list[RunningInstance]
 
 
-class MachineActivityList(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class ListRunning(Query[RunningPage]):
+    """Ask for the running instances with an id after ``after``, at most ``limit``, in id order
+    (pages stay small however many instances run)."""
 
-    items: list[MachineActivity]
+    subject: ClassVar[InstanceSubject] = InstanceSubject.RUNNING_PAGE
+    after: UUID | None = None
+    limit: int = Field(default=1000, ge=1, le=2000)
 
 
 AnyInstanceEvent = Annotated[
@@ -368,6 +474,7 @@ AnyInstanceEvent = Annotated[
     | InstanceRejected
     | InstanceRunning
     | InstancePaused
+    | InstanceFrozen
     | InstanceWoken
     | InstanceDestroyed
     | InstanceFailed,

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .base import Event
+from .base import Event, Query
 from .instances import WireSecret
 
 __all__ = [
@@ -100,15 +100,6 @@ class MeshTornDown(MeshEvent):
     subject: ClassVar[NetbirdSubject] = NetbirdSubject.TORN_DOWN
 
 
-class GetDeviceKey(BaseModel):
-    """Ask for a key that joins one device of the instance's owner to its mesh group."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    instance_id: UUID
-    user_id: UUID
-
-
 class DeviceKey(BaseModel):
     """Enrols one device, once, before ``expires_at``. Never log it."""
 
@@ -116,6 +107,14 @@ class DeviceKey(BaseModel):
 
     setup_key: WireSecret
     expires_at: datetime
+
+
+class GetDeviceKey(Query[DeviceKey]):
+    """Ask for a key that joins one device of the instance's owner to its mesh group."""
+
+    subject: ClassVar[NetbirdSubject] = NetbirdSubject.DEVICE_KEY
+    instance_id: UUID
+    user_id: UUID
 
 
 AnyMeshEvent = Annotated[

@@ -10,15 +10,25 @@ outbox. Nobody reads another service's database.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .base import Query
 from .instances import InstanceStatus
+from .providers import ProviderKind
 
 __all__ = [
     "CHECKED_SERVICES",
+    "CHECKS",
+    "CheckActivity",
+    "CheckAudit",
+    "CheckBilling",
+    "CheckNetbird",
+    "CheckProvisioner",
     "CheckReport",
+    "CheckWebhooks",
     "DriftKind",
     "Finding",
     "GetInstanceFacts",
@@ -27,7 +37,7 @@ __all__ = [
     "OpsSubject",
     "OutboxBacklog",
     "RunCheck",
-    "check_subject",
+    "check_query",
 ]
 
 SAMPLES = 5
@@ -41,17 +51,10 @@ class OpsSubject(StrEnum):
     CHECK_BILLING = "rpc.ops.check.billing"
     CHECK_ACTIVITY = "rpc.ops.check.activity"
     CHECK_NETBIRD = "rpc.ops.check.netbird"
+    CHECK_AUDIT = "rpc.ops.check.audit"
+    CHECK_WEBHOOKS = "rpc.ops.check.webhooks"
     INSTANCE_FACTS = "rpc.ops.instances"
     """The provisioner's instances by id or by owner, for the other services' checks."""
-
-
-CHECKED_SERVICES: tuple[str, ...] = ("provisioner", "billing", "activity", "netbird")
-"""Every service that answers the check, in the order the table lists them."""
-
-
-def check_subject(service: str) -> OpsSubject:
-    """The subject ``service`` answers the check on."""
-    return OpsSubject(f"rpc.ops.check.{service}")
 
 
 class DriftKind(StrEnum):
@@ -75,6 +78,14 @@ class DriftKind(StrEnum):
     """An entitled subscription whose user has no live instance."""
     CANCELED_WITH_RUNNING = "canceled_with_running"
     """A canceled subscription whose user's instance still runs."""
+    STRIPE_EVENT_PARKED = "stripe_event_parked"
+    """A Stripe event billing stored and gave up acting on (its tries used up, or it cannot be
+    used): it waits for a person."""
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken"
+    """A user's audit chain with a record edited or deleted (``claude-cloud-admin audit verify``
+    names each)."""
+    WEBHOOK_DELIVERY_OVERDUE = "webhook_delivery_overdue"
+    """A webhook delivery whose next try is long past due: no replica is delivering."""
     OUTBOX_BACKLOG = "outbox_backlog"
     """Events committed but not published past the relay's grace (the age is in the report)."""
     DEAD_LETTERS = "dead_letters"
@@ -85,12 +96,6 @@ class DriftKind(StrEnum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RunCheck(_Frozen):
-    """Ask a service to check its records; ``fix`` applies the safe corrections."""
-
-    fix: bool = False
 
 
 class Finding(_Frozen):
@@ -120,9 +125,21 @@ class CheckReport(_Frozen):
     """What the reader needs besides the counts (``provider``, ``billing``: ``off``)."""
 
 
-class GetInstanceFacts(_Frozen):
+class InstanceFact(_Frozen):
+    instance_id: UUID
+    user_id: UUID
+    status: InstanceStatus
+    provider: ProviderKind
+
+
+class InstanceFacts(_Frozen):
+    items: list[InstanceFact]
+
+
+class GetInstanceFacts(Query[InstanceFacts]):
     """The provisioner's instances by id, by owner, or a page of every live one."""
 
+    subject: ClassVar[OpsSubject] = OpsSubject.INSTANCE_FACTS
     instance_ids: list[UUID] = Field(default_factory=list, max_length=FACTS_BATCH)
     user_ids: list[UUID] = Field(default_factory=list, max_length=FACTS_BATCH)
     running_after: UUID | None = None
@@ -130,12 +147,50 @@ class GetInstanceFacts(_Frozen):
     running_page: bool = False
 
 
-class InstanceFact(_Frozen):
-    instance_id: UUID
-    user_id: UUID
-    status: InstanceStatus
-    provider: str
+class RunCheck(Query[CheckReport]):
+    """Ask a service to check its records; ``fix`` applies the safe corrections. Each service
+    answers on its own subject: ask it with its own subclass (:func:`check_query`)."""
+
+    fix: bool = False
 
 
-class InstanceFacts(_Frozen):
-    items: list[InstanceFact]
+class CheckProvisioner(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_PROVISIONER
+
+
+class CheckBilling(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_BILLING
+
+
+class CheckActivity(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_ACTIVITY
+
+
+class CheckNetbird(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_NETBIRD
+
+
+class CheckAudit(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_AUDIT
+
+
+class CheckWebhooks(RunCheck):
+    subject: ClassVar[OpsSubject] = OpsSubject.CHECK_WEBHOOKS
+
+
+CHECKS: dict[str, type[RunCheck]] = {
+    "provisioner": CheckProvisioner,
+    "billing": CheckBilling,
+    "activity": CheckActivity,
+    "netbird": CheckNetbird,
+    "audit": CheckAudit,
+    "webhooks": CheckWebhooks,
+}
+"""Every service that answers the check, with its query."""
+CHECKED_SERVICES: tuple[str, ...] = tuple(CHECKS)
+"""Every service that answers the check, in the order the table lists them."""
+
+
+def check_query(service: str, *, fix: bool = False) -> RunCheck:
+    """The check ``service`` answers (on ``rpc.ops.check.<service>``)."""
+    return CHECKS[service](fix=fix)

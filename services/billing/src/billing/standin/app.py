@@ -139,7 +139,7 @@ def serve_inside(settings: BillingSettings) -> tuple[BillingSettings, StandInSer
     port = settings.stripe_standin_port or _free_port(host)
     given = settings.stripe_webhook_secret
     secret = given.get_secret_value() if given else "whsec_standin_" + secrets.token_hex(16)
-    webhook = f"http://{host}:{settings.http_port}{settings.webhook_path}"
+    webhook = f"http://{host}:{settings.webhook_port}{settings.webhook_path}"
     public = f"http://localhost:{port}"
     standin = StandIn(
         webhook_url=webhook, webhook_secret=secret, public_url=public, plans=settings.plans

@@ -18,7 +18,7 @@ from uuid import UUID
 from starlette.requests import HTTPConnection
 
 from ..settings import GatewaySettings
-from ..state import GatewayState, gateway_state
+from ..state import GatewayState
 from .errors import (
     CrossSiteRequest,
     InvalidCredentials,
@@ -49,13 +49,12 @@ class Caller:
         return self.user_id
 
 
-async def identify(connection: HTTPConnection) -> Caller:
+async def identify(connection: HTTPConnection, state: GatewayState) -> Caller:
     """Bearer token, then the session cookie, then the admin key; the first one present decides.
 
     ``connection`` is a request or a WebSocket. A plain function as well as a dependency, so
     ``/connect.sh`` can turn a refusal into a script and a WebSocket into a close code.
     """
-    state = gateway_state(connection)
     token, via_cookie = session_token(connection, state.settings)
     if token is None:
         return _admin(connection, state.settings)
@@ -78,7 +77,7 @@ async def _session_user(state: GatewayState, token: str) -> SessionUser:
     known = state.recent_users.get(claims.user_id)
     if known is not None:
         return admit(claims, known)
-    async with state.db.transaction(notify=False) as session:
+    async with state.db.read() as session:
         accounts = AccountService(session, state.tokens, base_url=state.settings.base_url)
         user = await accounts.user_for(claims)
     state.recent_users.put(user)

@@ -1,4 +1,5 @@
-"""How a magic link reaches its owner: SMTP (aiosmtplib) in production, the log in development.
+"""How a magic link (or a notice) reaches its owner: SMTP (aiosmtplib) in production, the log in
+development.
 
 The mail is sent after the request's transaction committed, so a link never names a user the
 database does not have.
@@ -34,6 +35,10 @@ message: nobody can sign in without the link.
 class Mailer(Protocol):
     async def send_magic_link(self, to: str, link: str) -> None: ...
 
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """A plain-text notice about the user's account (a webhook endpoint disabled, ...)."""
+        ...
+
 
 class SmtpMailer:
     """Sends through the configured SMTP server (STARTTLS or implicit TLS, optional login)."""
@@ -44,13 +49,23 @@ class SmtpMailer:
     async def send_magic_link(self, to: str, link: str) -> None:
         """Mail ``link`` to the one address ``to``; ValueError (nothing sent) for anything
         else. The SMTP server is told the recipient, never left to read it from a header."""
+        minutes = self.settings.magic_link_ttl_seconds // 60
+        await self._send(to, SUBJECT, BODY.format(link=link, minutes=minutes))
+        log.info("auth.magic_link.sent")
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        """Mail a notice to the one address ``to`` (as a link is mailed)."""
+        await self._send(to, subject, text)
+        log.info("mail.notice.sent")
+
+    async def _send(self, to: str, subject: str, text: str) -> None:
         s = self.settings
         recipient = _one_address(to)
         message = EmailMessage()
         message["From"] = s.smtp_sender
         message["To"] = recipient
-        message["Subject"] = SUBJECT
-        message.set_content(BODY.format(link=link, minutes=s.magic_link_ttl_seconds // 60))
+        message["Subject"] = subject
+        message.set_content(text)
         await aiosmtplib.send(
             message,
             recipients=[recipient],
@@ -62,7 +77,6 @@ class SmtpMailer:
             use_tls=s.smtp_tls,
             timeout=s.smtp_timeout_seconds,
         )
-        log.info("auth.magic_link.sent")
 
 
 def _one_address(to: str) -> str:
@@ -80,6 +94,9 @@ class LogMailer:
 
     async def send_magic_link(self, to: str, link: str) -> None:
         log.warning("auth.magic_link.logged", to=to, link=link, reason="SMTP_HOST is not set")
+
+    async def send_notice(self, to: str, subject: str, text: str) -> None:
+        log.warning("mail.notice.logged", to=to, subject=subject, text=text)
 
 
 def make_mailer(settings: GatewaySettings) -> Mailer:

@@ -7,10 +7,10 @@ import math
 import time
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
-from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from starlette.requests import HTTPConnection
 
 from claudecloud_common.logging import get_logger
 
@@ -61,13 +61,15 @@ def make_rate_limits(settings: GatewaySettings) -> RateLimits:
     return RateLimits(storage, login=settings.rate_limit_login, api=settings.rate_limit_api)
 
 
-def client_address(request: Request, trusted: Networks) -> str:
+def client_address(connection: HTTPConnection, trusted: Networks) -> str:
     """The caller's address: the peer, unless the peer is a trusted proxy, in which case the
     nearest ``X-Forwarded-For`` hop that is not itself a trusted proxy."""
-    peer = request.client.host if request.client else "unknown"
+    peer = connection.client.host if connection.client else "unknown"
     if not trusted or not _within(peer, trusted):
         return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    hops = [
+        h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",") if h.strip()
+    ]
     for hop in reversed(hops):
         if not _within(hop, trusted):
             return hop

@@ -13,8 +13,11 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request, R
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from claudecloud_common.contracts.audit import AuditKind
 from claudecloud_common.errors import AppError, UnauthorizedError
 
+from ..audit.acts import sign_in_failed, signed_in
+from ..audit.who import WhoDep, who_is
 from ..deps import (
     CALLER_ERRORS,
     CallerDep,
@@ -23,6 +26,7 @@ from ..deps import (
     RecentUsersDep,
     SessionDep,
     SettingsDep,
+    StateDep,
     TokensDep,
 )
 from ..errors import PayloadTooLarge, error_responses
@@ -140,6 +144,7 @@ async def verify(
     session: SessionDep,
     tokens: TokensDep,
     settings: SettingsDep,
+    state: StateDep,
     token: Annotated[str | None, Form(max_length=4096)] = None,
 ) -> Response:
     """Spend the magic link once for a 24-hour session: a cookie and a redirect for a browser,
@@ -148,12 +153,15 @@ async def verify(
     if token is None:
         token = await _json_token(request)
     accounts = AccountService(session, tokens, base_url=settings.base_url)
+    who = who_is(request, None, state.audit, settings)
     try:
         _user, issued = await accounts.finish_sign_in(token or "")
     except UnauthorizedError as exc:
+        sign_in_failed(who, tokens, token or "", exc)
         if wants_json:
             raise
         return _page("This link cannot sign you in", f"<p>{escape(exc.detail)}</p>", 401)
+    signed_in(who, issued.claims.user_id, via="api" if wants_json else "browser")
     if wants_json:
         return JSONResponse(_issued(issued).model_dump(), headers={"Cache-Control": "no-store"})
     response = RedirectResponse("/", status_code=303)
@@ -174,6 +182,7 @@ async def me(caller: CallerDep) -> Me:
 @router.post("/logout", status_code=204, responses=error_responses(*CALLER_ERRORS))
 async def logout(
     caller: CallerDep,
+    who: WhoDep,
     session: SessionDep,
     tokens: TokensDep,
     settings: SettingsDep,
@@ -183,6 +192,7 @@ async def logout(
     """Clear the cookie and end every session of this user issued before now."""
     if caller.user_id is not None:
         await AccountService(session, tokens, base_url=settings.base_url).sign_out(caller.user_id)
+        who.record(AuditKind.SIGN_OUT, caller.user_id)
         # Forget what this replica remembers about the user, again once the cutoff is committed
         # (a request in between may have read the old one).
         recent.forget(caller.user_id)
@@ -252,11 +262,11 @@ home = APIRouter(tags=["auth"])
     response_class=HTMLResponse,
     responses=_with_page(error_responses(validated=False), 401, "Not signed in: how to sign in"),
 )
-async def signed_in_page(request: Request) -> HTMLResponse:
+async def signed_in_page(request: Request, state: StateDep) -> HTMLResponse:
     """A minimal page saying who is signed in and how to go on (the CLI and the connect
     script); without a session, how to sign in."""
     try:
-        caller = await identify(request)
+        caller = await identify(request, state)
     except AppError:
         return _page(
             "Not signed in",

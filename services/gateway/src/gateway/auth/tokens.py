@@ -94,6 +94,21 @@ class Tokens:
             raise TokenRejected(f"invalid {_name(purpose)}") from exc
         return _claims(payload, purpose)
 
+    def signed_for(self, token: str, purpose: Purpose) -> UUID | None:
+        """Whose token this is, when it carries our signature (even expired or already used),
+        for the audit of a failed sign-in; None for anything we did not sign."""
+        try:
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS, "verify_exp": False},
+            )
+            return _claims(payload, purpose).user_id
+        except (jwt.PyJWTError, TokenRejected, *_UNREADABLE):
+            return None
+
 
 _UNREADABLE = (TypeError, ValueError, OverflowError, OSError)
 """How a claim that is no date, no UUID or out of every range fails to convert: a signed but

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar, Literal
+
+from claudecloud_common.contracts.spend import BUDGET_REACHED
 from claudecloud_common.errors import (
     BadRequestError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    PaymentRequiredError,
     UnavailableError,
 )
 
@@ -29,3 +33,19 @@ class StripeUnavailable(UnavailableError):
 
 class SignedInUsersOnly(ForbiddenError):
     """Billing belongs to a signed-in user; the operator key names nobody."""
+
+
+class BudgetReached(PaymentRequiredError):
+    """The user's hard-stop budget is spent this period: creating, waking and chatting are
+    refused until it is raised or removed (``PUT``/``DELETE /me/budget``, or the Usage page).
+    ``code`` is ``budget_reached``."""
+
+    body_fields: ClassVar[dict[str, Any]] = {"code": (Literal["budget_reached"], BUDGET_REACHED)}
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail
+            or "your monthly budget is reached and its hard stop is on: raise or remove your "
+            "budget (PUT /me/budget or the Usage page) to go on",
+            code=BUDGET_REACHED,
+        )

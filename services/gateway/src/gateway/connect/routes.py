@@ -12,15 +12,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import SecretStr
 
-from claudecloud_common.bus import request as request_reply
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
-from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, NetbirdSubject
+from claudecloud_common.contracts.netbird import GetDeviceKey
 from claudecloud_common.errors import AppError
 from claudecloud_common.logging import get_logger
+from claudecloud_common.rpc import request as request_reply
 
 from ..auth.errors import MissingCredentials
-from ..deps import authorize
-from ..state import gateway_state
+from ..deps import StateDep, authorize
+from ..state import GatewayState
+from ..workspace.waking import ASLEEP, ON_THE_WAY
 from . import service as connect
 from .errors import InvalidUserId
 
@@ -65,15 +66,16 @@ _FAILURES = {
         ]
     },
 )
-async def connect_script(request: Request) -> PlainTextResponse:
+async def connect_script(request: Request, state: StateDep) -> PlainTextResponse:
     """The script for the caller's instance by provider (for Docker, ``docker exec -it
-    claude-{id} tmux attach -t claude``). Bearer token or session cookie; ``?user_id=`` only
-    with the admin key. Every failure is a script too: it says why and exits 1."""
+    claude-{id} tmux attach -t claude``); a paused or frozen instance is woken first and waited
+    for. Bearer token or session cookie; ``?user_id=`` only with the admin key. Every failure
+    is a script too: it says why and exits 1."""
     try:
         named = _user_id(request.query_params.get("user_id"))
-        script, status = await _script_for(request, named)
+        script, status = await _script_for(request, state, named)
     except AppError as exc:
-        script, status = _refusal(exc, gateway_state(request).settings.base_url), exc.status_code
+        script, status = _refusal(exc, state.settings.base_url), exc.status_code
     except Exception:
         log.exception("connect.script_failed")
         script = connect.failure(
@@ -84,10 +86,11 @@ async def connect_script(request: Request) -> PlainTextResponse:
     return PlainTextResponse(script, status_code=status, media_type=_MEDIA_TYPE, headers=headers)
 
 
-async def _script_for(request: Request, user_id: UUID | None) -> tuple[str, int]:
-    caller = await authorize(request)
+async def _script_for(
+    request: Request, state: GatewayState, user_id: UUID | None
+) -> tuple[str, int]:
+    caller = await authorize(request, state)
     owner = caller.acting_for(user_id)
-    state = gateway_state(request)
     if owner is None:
         return connect.failure(
             "an admin key needs ?user_id= to say whose instance",
@@ -98,22 +101,23 @@ async def _script_for(request: Request, user_id: UUID | None) -> tuple[str, int]
         return connect.failure(
             "you have no instance yet", "create one with 'claude-cloud create'"
         ), 404
-    status = 200 if live[0].status is InstanceStatus.RUNNING else 409
-    device_key = await _device_key(request, live[0]) if status == 200 else None
-    return connect.for_instance(live[0], state.settings.base_url, device_key=device_key), status
+    view = live[0]
+    if view.status in ASLEEP | ON_THE_WAY:  # woken (and waited for) like any access
+        await state.waker.agent(view)
+        view = await state.instances.get(view.id)
+    status = 200 if view.status is InstanceStatus.RUNNING else 409
+    device_key = await _device_key(state, view) if status == 200 else None
+    return connect.for_instance(view, state.settings.base_url, device_key=device_key), status
 
 
-async def _device_key(request: Request, view: InstanceView) -> SecretStr | None:
+async def _device_key(state: GatewayState, view: InstanceView) -> SecretStr | None:
     """For a Hetzner instance, a one-off key that joins the caller's device to its mesh."""
-    if view.provider != "hetzner":
+    if not view.capabilities.mesh:
         return None
-    state = gateway_state(request)
     query = GetDeviceKey(instance_id=view.id, user_id=view.user_id)
     timeout = state.settings.rpc_timeout_seconds
-    found = await request_reply(
-        state.broker, NetbirdSubject.DEVICE_KEY, query, DeviceKey, timeout=timeout
-    )
-    return found.setup_key if found is not None else None
+    found = await request_reply(state.broker, query, timeout=timeout)
+    return found.setup_key
 
 
 def _user_id(raw: str | None) -> UUID | None:

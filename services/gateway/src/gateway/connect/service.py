@@ -11,6 +11,7 @@ import shlex
 from pydantic import SecretStr
 
 from claudecloud_common.contracts.instances import InstanceStatus, InstanceView
+from claudecloud_common.contracts.providers import KUBERNETES_NAMESPACE, ConnectVia
 
 _HEADER = """\
 #!/usr/bin/env bash
@@ -38,7 +39,7 @@ def for_instance(view: InstanceView, base_url: str, *, device_key: SecretStr | N
     status = view.status
     if status is InstanceStatus.RUNNING:
         return _connect(view, base_url, device_key)
-    if status in (InstanceStatus.PAUSED, InstanceStatus.PAUSING):
+    if status in (InstanceStatus.PAUSED, InstanceStatus.PAUSING, InstanceStatus.FROZEN):
         return failure(
             "your instance is paused", "wake it with 'claude-cloud wake', then connect again"
         )
@@ -53,18 +54,21 @@ def for_instance(view: InstanceView, base_url: str, *, device_key: SecretStr | N
 
 
 def _connect(view: InstanceView, base_url: str, device_key: SecretStr | None) -> str:
-    if view.provider == "docker":
-        return _docker(view)
-    if view.provider == "hetzner":
-        return _hetzner(view, device_key)
-    if view.provider == "fake":
-        return failure(
-            "this platform runs in demo mode (PROVIDER=fake): instances are simulated, "
-            "there is nothing to connect to",
-            f"ask the operator of {base_url} to run it with a real provider",
-        )
-    return failure(
-        f"connecting to a {view.provider} instance is not supported by this script",
+    match view.capabilities.connect:
+        case ConnectVia.DOCKER_EXEC:
+            return _docker(view)
+        case ConnectVia.KUBECTL_EXEC:
+            return _kubectl(view)
+        case ConnectVia.MESH_SSH:
+            return _hetzner(view, device_key)
+        case ConnectVia.NOTHING:
+            return failure(
+                "this platform runs in demo mode: instances are simulated, "
+                "there is nothing to connect to",
+                f"ask the operator of {base_url} to run it with a real provider",
+            )
+    return failure(  # pragma: no cover: a new way to connect without its script
+        f"connecting to a {view.provider.value} instance is not supported by this script",
         f"use the web terminal at {base_url}",
     )
 
@@ -82,12 +86,44 @@ def _docker(view: InstanceView) -> str:
     )
 
 
-_MESH = """\
+_FAIL = """\
 fail() {
   printf 'claude-cloud: %s\\n' "$1" >&2
   printf '  -> %s\\n' "$2" >&2
   exit 1
 }
+"""
+"""A shell function: the reason and what to do on stderr, then exit 1."""
+
+_KUBECTL = (
+    _FAIL
+    + """\
+command -v kubectl >/dev/null 2>&1 \\
+  || fail 'kubectl is not installed on this machine' \\
+    'run this where kubectl reaches the cluster ClaudeCloud runs workstations on'
+NAMESPACE="${CLAUDECLOUD_NAMESPACE:-$DEFAULT_NAMESPACE}"
+kubectl get pod "$POD" --namespace "$NAMESPACE" >/dev/null 2>&1 \\
+  || fail "no workstation pod $POD in namespace $NAMESPACE" \\
+    'set CLAUDECLOUD_NAMESPACE to the namespace of the workstations, or check your kubectl context'
+exec kubectl exec -it "$POD" --namespace "$NAMESPACE" -c workstation -- tmux attach -t claude
+"""
+)
+
+
+def _kubectl(view: InstanceView) -> str:
+    """``kubectl exec`` into the user's pod (named as the provider names it), in the default
+    workstations' namespace unless ``CLAUDECLOUD_NAMESPACE`` names the operator's own."""
+    return (
+        _HEADER
+        + f"POD={shlex.quote(f'claude-{view.user_id}')}\n"
+        + f"DEFAULT_NAMESPACE={shlex.quote(KUBERNETES_NAMESPACE)}\n"
+        + _KUBECTL
+    )
+
+
+_MESH = (
+    _FAIL
+    + """\
 if ! command -v netbird >/dev/null 2>&1; then
   command -v curl >/dev/null 2>&1 \\
     || fail 'the Netbird client is missing and curl is not there to install it' \\
@@ -112,6 +148,7 @@ command -v ssh >/dev/null 2>&1 \\
 ssh -t "claude@$HOST" tmux attach -t claude \\
   || fail "the connection to $HOST ended with an error" 'run this again to reconnect'
 """
+)
 
 
 def _hetzner(view: InstanceView, device_key: SecretStr | None) -> str:

@@ -11,26 +11,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel
-
+from claudecloud_agentapi import ClaudeStatus, CredentialPush
 from claudecloud_common.logging import get_logger
 
 from ..workspace.agents import Agent, AgentEndpoints, AgentHttp
 from ..workspace.errors import AgentUnavailable, InstanceNotRunning
-from .service import CredentialKind, Delivery
+from .service import Delivery
 
 log = get_logger(__name__)
-
-
-class AgentClaudeStatus(BaseModel):
-    """How Claude Code in the instance is signed in, as its agent reports it."""
-
-    signed_in: bool
-    method: str
-    """``subscription`` (Claude's own sign-in), ``api_key``, ``oauth_token`` or ``none``."""
-    subscription: bool
-    stored_credential: CredentialKind | None = None
-    revision: int | None = None
 
 
 class CredentialPusher:
@@ -39,19 +27,20 @@ class CredentialPusher:
         self.http = http
         self.timeout = timeout
 
-    async def push(self, agent: Agent, delivery: Delivery) -> AgentClaudeStatus:
+    async def push(self, agent: Agent, delivery: Delivery) -> ClaudeStatus:
         """Make the agent hold what ``delivery`` says; its status afterwards."""
         if delivery.kind is None or delivery.value is None:
             status = await self._call(
                 agent, "DELETE", "/credentials", params={"revision": str(delivery.revision)}
             )
         else:
-            body = {
-                "kind": delivery.kind.value,
-                "value": delivery.value.get_secret_value(),
-                "revision": delivery.revision,
-            }
-            status = await self._call(agent, "PUT", "/credentials", json=body)
+            push = CredentialPush(
+                kind=delivery.kind, value=delivery.value, revision=delivery.revision
+            )
+            # The JSON dump carries the value in clear: in this request's body, nowhere else.
+            status = await self._call(
+                agent, "PUT", "/credentials", json=push.model_dump(mode="json")
+            )
         log.info(
             "credential.delivered",
             instance_id=str(agent.instance_id),
@@ -60,10 +49,10 @@ class CredentialPusher:
         )
         return status
 
-    async def status(self, agent: Agent) -> AgentClaudeStatus:
+    async def status(self, agent: Agent) -> ClaudeStatus:
         return await self._call(agent, "GET", "/claude")
 
-    async def to_instance(self, instance_id: UUID, delivery: Delivery) -> AgentClaudeStatus | None:
+    async def to_instance(self, instance_id: UUID, delivery: Delivery) -> ClaudeStatus | None:
         """Push to the instance if it runs; ``None`` when it does not (its next start will)."""
         try:
             agent = await self.endpoints.running(instance_id)
@@ -71,7 +60,7 @@ class CredentialPusher:
             return None
         return await self.push(agent, delivery)
 
-    async def _call(self, agent: Agent, method: str, path: str, **kwargs: Any) -> AgentClaudeStatus:
+    async def _call(self, agent: Agent, method: str, path: str, **kwargs: Any) -> ClaudeStatus:
         response = await self.http.send(agent, method, path, timeout=self.timeout, **kwargs)
         try:
             body = await response.aread()
@@ -83,4 +72,4 @@ class CredentialPusher:
             raise AgentUnavailable(
                 f"the instance's agent answered {method} {path} with {response.status_code}"
             )
-        return AgentClaudeStatus.model_validate_json(body)
+        return ClaudeStatus.model_validate_json(body)

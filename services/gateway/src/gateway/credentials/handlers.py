@@ -33,7 +33,7 @@ def register(state: GatewayState) -> None:
     )
 
     async def deliver(event: InstanceRunning | InstanceWoken) -> None:
-        async with state.db.transaction() as session:
+        async with state.db.read() as session:
             delivery = await CredentialService(session, state.credential_cipher).delivery(
                 event.user_id
             )

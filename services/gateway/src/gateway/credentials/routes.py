@@ -14,19 +14,22 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from claudecloud_agentapi import MIN_CREDENTIAL_CHARS, ClaudeStatus, CredentialKind
+from claudecloud_common.contracts.audit import AuditKind
 from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.errors import BadRequestError, UnavailableError
 from claudecloud_common.logging import get_logger
 
+from ..audit.who import WhoDep
 from ..deps import CALLER_ERRORS, Caller, CallerDep, StateDep
 from ..errors import PayloadTooLarge, error_responses
 from ..instances.errors import InstanceNotFound
+from ..ownership import owned_agent
 from ..state import GatewayState
 from ..workspace.errors import AgentUnavailable, InstanceNotRunning
-from ..workspace.routes import owned_agent
-from .delivery import AgentClaudeStatus, CredentialPusher
+from .delivery import CredentialPusher
 from .errors import CredentialUnreadable, NoClaudeCredential
-from .service import CredentialKind, CredentialService, CredentialSummary, Delivery
+from .service import CredentialService, CredentialSummary, Delivery
 
 router = APIRouter(tags=["claude"])
 log = get_logger(__name__)
@@ -41,7 +44,7 @@ class CredentialBody(BaseModel):
 
     kind: CredentialKind
     value: SecretStr = Field(
-        min_length=8,
+        min_length=MIN_CREDENTIAL_CHARS,
         max_length=4096,
         description="The API key or OAuth token (printable ASCII, no spaces); never returned",
     )
@@ -58,7 +61,9 @@ class CredentialView(BaseModel):
     """The stored credential as it may be shown."""
 
     kind: CredentialKind
-    last_four: str
+    last_four: str | None = Field(
+        description="Its last four characters, to recognise it (none of one under 20 characters)"
+    )
     updated_at: datetime
     delivered_to: list[UUID] = Field(
         default_factory=list, description="Running instances this change reached (a PUT's answer)"
@@ -110,7 +115,7 @@ async def _deliver(state: GatewayState, user_id: UUID, delivery: Delivery) -> li
     responses=error_responses(*CALLER_ERRORS, NoUserAccount, PayloadTooLarge, UnavailableError),
 )
 async def store_credential(
-    body: CredentialBody, caller: CallerDep, state: StateDep, response: Response
+    body: CredentialBody, caller: CallerDep, who: WhoDep, state: StateDep, response: Response
 ) -> CredentialView:
     """Store an Anthropic API key or Claude Code OAuth token for Claude Code in your instances
     (replacing any other); your running instance uses it from its next chat turn."""
@@ -119,6 +124,7 @@ async def store_credential(
         service = CredentialService(session, state.credential_cipher)
         delivery = await service.store(user_id, body.kind, body.value)
         summary = await service.summary(user_id)
+    who.record(AuditKind.CREDENTIAL_SET, user_id, credential=body.kind.value)  # never the value
     response.headers["Cache-Control"] = "no-store"
     return _view(summary, await _deliver(state, user_id, delivery))
 
@@ -130,18 +136,19 @@ async def store_credential(
 )
 async def show_credential(caller: CallerDep, state: StateDep) -> CredentialView:
     """The stored credential's kind and last four characters (never the value)."""
-    async with state.db.transaction() as session:
+    async with state.db.read() as session:
         summary = await CredentialService(session, state.credential_cipher).summary(_user(caller))
     return _view(summary, [])
 
 
 @router.delete("/me/claude-credential", status_code=204, responses=_ME_ERRORS)
-async def clear_credential(caller: CallerDep, state: StateDep) -> Response:
+async def clear_credential(caller: CallerDep, who: WhoDep, state: StateDep) -> Response:
     """Forget the stored credential, here and in your running instance (Claude processes started
     with it there stop; the Claude pane starts again without it)."""
     user_id = _user(caller)
     async with state.db.transaction() as session:
         delivery = await CredentialService(session, state.credential_cipher).clear(user_id)
+    who.record(AuditKind.CREDENTIAL_CLEARED, user_id, had_one=delivery is not None)
     if delivery is not None:
         await _deliver(state, user_id, delivery)
     return Response(status_code=204)
@@ -160,14 +167,14 @@ async def claude_sign_in(instance_id: UUID, caller: CallerDep, state: StateDep) 
     agent = await owned_agent(state.agent_endpoints, caller.user_id, instance_id)
     pusher = _pusher(state)
     status = await pusher.status(agent)
-    async with state.db.transaction() as session:
+    async with state.db.read() as session:
         delivery = await CredentialService(session, state.credential_cipher).delivery(agent.user_id)
     if delivery is not None and (status.revision or 0) < delivery.revision:
         status = await pusher.push(agent, delivery)
     return _sign_in(instance_id, status)
 
 
-def _sign_in(instance_id: UUID, status: AgentClaudeStatus) -> ClaudeSignIn:
+def _sign_in(instance_id: UUID, status: ClaudeStatus) -> ClaudeSignIn:
     return ClaudeSignIn(
         instance_id=instance_id,
         signed_in=status.signed_in,

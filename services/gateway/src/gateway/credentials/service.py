@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 
+from claudecloud_agentapi import CredentialKind
 from claudecloud_common.contracts.base import utcnow
 from claudecloud_common.db import AsyncSession
 
@@ -23,13 +23,12 @@ from .models import ClaudeCredential
 from .repository import CredentialRepository
 
 NONCE_BYTES = 12
-
-
-class CredentialKind(StrEnum):
-    API_KEY = "api_key"
-    """An Anthropic API key (``sk-ant-api...``): Claude Code reads it as ``ANTHROPIC_API_KEY``."""
-    OAUTH_TOKEN = "oauth_token"  # noqa: S105 (a kind, not a token)
-    """A Claude Code OAuth token (``claude setup-token``): read as ``CLAUDE_CODE_OAUTH_TOKEN``."""
+TAG_BYTES = 16
+"""AES-GCM's tag, after the ciphertext: a sealed value is nonce + value + tag long."""
+SHOWN_CHARS = 4
+SHOWN_FROM_CHARS = 20
+"""Only a credential at least this long shows its last ``SHOWN_CHARS`` characters: of a shorter
+one, four would give away too much of it."""
 
 
 class CredentialCipher:
@@ -45,14 +44,18 @@ class CredentialCipher:
         ).derive(secret.get_secret_value().encode())
         self._aead = AESGCM(key)
 
-    def seal(self, user_id: UUID, value: SecretStr) -> bytes:
+    def seal(self, user_id: UUID, value: SecretStr, *, purpose: bytes = b"") -> bytes:
+        """``value`` encrypted for ``user_id``; a ``purpose`` (``b"git"``) joins the associated
+        data, so what is sealed for one use does not open as another's."""
         nonce = os.urandom(NONCE_BYTES)
         plain = value.get_secret_value().encode()
-        return nonce + self._aead.encrypt(nonce, plain, user_id.bytes)
+        return nonce + self._aead.encrypt(nonce, plain, user_id.bytes + purpose)
 
-    def open(self, user_id: UUID, sealed: bytes) -> SecretStr:
+    def open(self, user_id: UUID, sealed: bytes, *, purpose: bytes = b"") -> SecretStr:
         try:
-            plain = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], user_id.bytes)
+            plain = self._aead.decrypt(
+                sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], user_id.bytes + purpose
+            )
         except InvalidTag as exc:
             raise CredentialUnreadable(
                 "the stored Claude credential cannot be read (the server's key changed); "
@@ -66,7 +69,8 @@ class CredentialSummary:
     """What may be shown of a stored credential."""
 
     kind: CredentialKind
-    last_four: str
+    last_four: str | None
+    """None when the credential is too short to show any of it (stored before the minimum)."""
     updated_at: datetime
     revision: int
 
@@ -91,7 +95,7 @@ class CredentialService:
             user_id,
             kind=kind.value,
             ciphertext=self.cipher.seal(user_id, value),
-            last_four=value.get_secret_value()[-4:],
+            last_four=shown_tail(len(value.get_secret_value()), value.get_secret_value()),
             now=utcnow(),
         )
         return Delivery(row.revision, kind, value)
@@ -107,10 +111,14 @@ class CredentialService:
 
     async def summary(self, user_id: UUID) -> CredentialSummary:
         row = await self.credentials.get(user_id)
-        if row is None or row.kind is None or row.last_four is None:
+        if row is None or row.kind is None or row.ciphertext is None:
             raise NoClaudeCredential("no Claude credential is stored; PUT one to store it")
+        length = len(row.ciphertext) - NONCE_BYTES - TAG_BYTES  # no need to decrypt it
         return CredentialSummary(
-            CredentialKind(row.kind), row.last_four, row.updated_at, row.revision
+            CredentialKind(row.kind),
+            shown_tail(length, row.last_four or ""),
+            row.updated_at,
+            row.revision,
         )
 
     async def delivery(self, user_id: UUID) -> Delivery | None:
@@ -123,3 +131,9 @@ class CredentialService:
             return Delivery(row.revision)
         value = self.cipher.open(row.user_id, row.ciphertext)
         return Delivery(row.revision, CredentialKind(row.kind), value)
+
+
+def shown_tail(length: int, value: str) -> str | None:
+    """The last characters of a credential ``length`` long that may be shown (of ``value``, the
+    credential or its stored tail), or None when it is too short to show any."""
+    return value[-SHOWN_CHARS:] if length >= SHOWN_FROM_CHARS else None

@@ -18,14 +18,19 @@ from claudecloud_common.contracts.instances import (
     InstanceDestroyed,
     InstanceStatus,
     InstanceView,
+    LeftOff,
     PauseInstance,
     WakeInstance,
 )
 from claudecloud_common.errors import UnavailableError
 
+from ..audit.acts import commanded
+from ..audit.who import WhoDep
 from ..auth.errors import NotYours
-from ..deps import CALLER_ERRORS, Caller, CallerDep, HubDep, InstancesDep
+from ..billing.errors import BudgetReached
+from ..deps import CALLER_ERRORS, CallerDep, HubDep, InstancesDep, SettingsDep
 from ..errors import PayloadTooLarge, error_responses
+from ..ownership import owned_instance, owned_instances
 from .errors import IllegalTransition, InstanceAlreadyExists, InstanceNotFound, PaymentRequired
 from .service import Accepted
 
@@ -35,7 +40,12 @@ _TERMINAL = {InstanceStatus.DESTROYED}
 _ONE_INSTANCE = error_responses(*CALLER_ERRORS, InstanceNotFound, UnavailableError)
 _TRANSITION = error_responses(*CALLER_ERRORS, InstanceNotFound, IllegalTransition, UnavailableError)
 _WAKE = error_responses(
-    *CALLER_ERRORS, InstanceNotFound, IllegalTransition, PaymentRequired, UnavailableError
+    *CALLER_ERRORS,
+    InstanceNotFound,
+    IllegalTransition,
+    PaymentRequired,
+    BudgetReached,
+    UnavailableError,
 )
 
 
@@ -46,6 +56,17 @@ class CreateInstanceBody(BaseModel):
         default=None,
         description="Whose instance. A signed-in user's own (may be left out; anyone else's is "
         "refused); an operator must name the user.",
+    )
+
+
+class PauseBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep_memory: bool | None = Field(
+        default=None,
+        description="true: freeze it (memory and every process kept; waking takes "
+        "milliseconds) where its provider can; false: stop it (only the files are kept, after "
+        "a checkpoint). Left out: the platform's default (GATEWAY_PAUSE_KEEPS_MEMORY).",
     )
 
 
@@ -71,14 +92,6 @@ def _correlation(request: Request) -> str:
     return correlation_id or str(uuid4())
 
 
-async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> InstanceView:
-    """The instance if the caller may act on it; someone else's is indistinguishable from none."""
-    view = await instances.get(instance_id)
-    if not caller.is_admin and view.user_id != caller.user_id:
-        raise InstanceNotFound(f"no instance with id {instance_id}")
-    return view
-
-
 @router.post(
     "",
     status_code=202,
@@ -88,6 +101,7 @@ async def _owned(instances: InstancesDep, caller: Caller, instance_id: UUID) -> 
         NotYours,
         InstanceAlreadyExists,
         PaymentRequired,
+        BudgetReached,
         PayloadTooLarge,
         UnavailableError,
     ),
@@ -96,6 +110,7 @@ async def create_instance(
     request: Request,
     response: Response,
     caller: CallerDep,
+    who: WhoDep,
     instances: InstancesDep,
     body: CreateInstanceBody | None = None,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
@@ -108,10 +123,10 @@ async def create_instance(
     if owner is None:
         missing = {"loc": ("body", "user_id"), "msg": "Field required", "type": "missing"}
         raise RequestValidationError([missing])
-    result = await instances.create(
+    sending = instances.create(
         owner, idempotency_key=idempotency_key, correlation_id=_correlation(request)
     )
-    return _accepted(result, response)
+    return _accepted(await commanded(who, "create", owner, None, sending), response)
 
 
 @router.get(
@@ -124,11 +139,7 @@ async def list_instances(
 ) -> list[InstanceView]:
     """Instances, newest first; ``user_id`` narrows to one user's. A signed-in user sees only
     their own."""
-    if not caller.is_admin:
-        if user_id is not None and user_id != caller.user_id:
-            return []  # someone else's instances are indistinguishable from none
-        user_id = caller.user_id
-    return await instances.list(user_id)
+    return await owned_instances(instances, caller, user_id)
 
 
 @router.get("/{instance_id}", response_model=InstanceView, responses=_ONE_INSTANCE)
@@ -136,7 +147,7 @@ async def get_instance(
     instance_id: UUID, caller: CallerDep, instances: InstancesDep
 ) -> InstanceView:
     """One instance and its current status."""
-    return await _owned(instances, caller, instance_id)
+    return await owned_instance(instances, caller, instance_id)
 
 
 @router.get("/{instance_id}/activity", response_model=ActivityView, responses=_ONE_INSTANCE)
@@ -147,7 +158,17 @@ async def instance_activity(
     typing, a running or just-ended chat turn), when the longest run without human input ends,
     its health condition (``agent_unreachable``, ``oom_killed``, ``restarting``) and the latest
     decisions with their reasons."""
-    return await instances.activity(await _owned(instances, caller, instance_id))
+    return await instances.activity(await owned_instance(instances, caller, instance_id))
+
+
+@router.get("/{instance_id}/checkpoint", response_model=LeftOff, responses=_ONE_INSTANCE)
+async def instance_left_off(
+    instance_id: UUID, caller: CallerDep, instances: InstancesDep
+) -> LeftOff:
+    """Where it left off: when and why it paused, and what the checkpoint before its latest
+    stop saved (each dirty repository's work on a ``claudecloud/wip/...`` branch with the files
+    it changed, both panes' scrollback, Claude's last prompt), or why there is none."""
+    return await instances.left_off(await owned_instance(instances, caller, instance_id))
 
 
 @router.post(
@@ -158,12 +179,24 @@ async def pause_instance(
     request: Request,
     response: Response,
     caller: CallerDep,
+    who: WhoDep,
     instances: InstancesDep,
+    settings: SettingsDep,
+    body: PauseBody | None = None,
 ) -> CommandAccepted:
-    """Stop a running instance's compute; its data is kept. 409 unless it is running."""
-    view = await _owned(instances, caller, instance_id)
-    command = PauseInstance(instance_id=instance_id, correlation_id=_correlation(request))
-    return _accepted(await instances.transition(command, view.user_id), response)
+    """Pause a running instance: freeze it (``keep_memory``: every process kept, ``frozen``)
+    or stop it (``paused``: files kept). A frozen one can be stopped too. 409 otherwise."""
+    view = await owned_instance(instances, caller, instance_id)
+    keep = body.keep_memory if body is not None and body.keep_memory is not None else None
+    command = PauseInstance(
+        instance_id=instance_id,
+        keep_memory=settings.pause_keeps_memory if keep is None else keep,
+        correlation_id=_correlation(request),
+    )
+    sending = instances.transition(command, view.user_id)
+    keep = command.keep_memory
+    result = await commanded(who, "pause", view.user_id, instance_id, sending, keep_memory=keep)
+    return _accepted(result, response)
 
 
 @router.post(
@@ -174,12 +207,14 @@ async def wake_instance(
     request: Request,
     response: Response,
     caller: CallerDep,
+    who: WhoDep,
     instances: InstancesDep,
 ) -> CommandAccepted:
-    """Start a paused instance again. 409 unless it is paused."""
-    view = await _owned(instances, caller, instance_id)
+    """Start a paused instance again, or thaw a frozen one. 409 unless it is either."""
+    view = await owned_instance(instances, caller, instance_id)
     command = WakeInstance(instance_id=instance_id, correlation_id=_correlation(request))
-    return _accepted(await instances.transition(command, view.user_id), response)
+    sending = instances.transition(command, view.user_id)
+    return _accepted(await commanded(who, "wake", view.user_id, instance_id, sending), response)
 
 
 @router.delete(
@@ -190,15 +225,18 @@ async def destroy_instance(
     request: Request,
     response: Response,
     caller: CallerDep,
+    who: WhoDep,
     instances: InstancesDep,
     purge: Annotated[bool, Query(description="Also delete the data volume")] = False,
 ) -> CommandAccepted:
     """Remove an instance's compute; its data volume is kept unless ``purge=true``."""
-    view = await _owned(instances, caller, instance_id)
+    view = await owned_instance(instances, caller, instance_id)
     command = DestroyInstance(
         instance_id=instance_id, purge=purge, correlation_id=_correlation(request)
     )
-    return _accepted(await instances.transition(command, view.user_id), response)
+    sending = instances.transition(command, view.user_id)
+    result = await commanded(who, "destroy", view.user_id, instance_id, sending, purge=purge)
+    return _accepted(result, response)
 
 
 @router.get(
@@ -211,7 +249,7 @@ async def instance_events(
 ) -> EventSourceResponse:
     """Server-sent events: the current state first (``snapshot``), then each lifecycle event as
     it happens, until the instance is destroyed or the client goes away."""
-    await _owned(instances, caller, instance_id)  # 404 before the stream opens
+    await owned_instance(instances, caller, instance_id)  # 404 before the stream opens
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async with hub.follow(instance_id) as queue:

@@ -4,27 +4,29 @@ JetStream, and the provisioner's answer to each command awaited for a bounded ti
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID, uuid4, uuid5
 
 from faststream.nats import NatsBroker
 
-from claudecloud_common.bus import RemoteError, publish, request
-from claudecloud_common.contracts.activity import ActivitySubject, ActivityView, GetActivity
+from claudecloud_common.bus import publish
+from claudecloud_common.contracts.activity import ActivityView, GetActivity
 from claudecloud_common.contracts.instances import (
     CreateInstance,
     DestroyInstance,
     GetInstance,
+    GetLeftOff,
     InstanceCommand,
     InstanceEvent,
-    InstanceList,
     InstanceRejected,
-    InstanceSubject,
     InstanceView,
+    LeftOff,
     ListInstances,
     PauseInstance,
     WakeInstance,
 )
+from claudecloud_common.rpc import RemoteError, request
 
 from .cache import EventFreshCache
 from .errors import refused
@@ -52,8 +54,12 @@ class InstanceGateway:
         rpc_timeout: float,
         admission_timeout: float,
         cache_seconds: float = 0.0,
+        admit: Callable[[UUID], Awaitable[None]] | None = None,
     ) -> None:
         self.broker = broker
+        self.admit = admit
+        """Raises when the user may not create or wake now (a spent hard-stop budget): asked
+        before every create and wake, the terminal's and chat's wakes on access included."""
         self.hub = hub
         self.rpc_timeout = rpc_timeout
         self.admission_timeout = admission_timeout
@@ -67,40 +73,30 @@ class InstanceGateway:
         return await self._views.get(instance_id, lambda: self._ask(instance_id))
 
     async def _ask(self, instance_id: UUID) -> InstanceView:
-        view = await request(
-            self.broker,
-            InstanceSubject.GET,
-            GetInstance(instance_id=instance_id),
-            InstanceView,
-            timeout=self.rpc_timeout,
+        return await request(
+            self.broker, GetInstance(instance_id=instance_id), timeout=self.rpc_timeout
         )
-        assert view is not None
-        return view
 
     async def list(self, user_id: UUID | None, *, live_only: bool = False) -> list[InstanceView]:
         """Instances, newest first: one user's or everyone's, or only the live ones."""
-        found = await request(
-            self.broker,
-            InstanceSubject.LIST,
-            ListInstances(user_id=user_id, live_only=live_only),
-            InstanceList,
-            timeout=self.rpc_timeout,
-        )
-        return found.items if found else []
+        query = ListInstances(user_id=user_id, live_only=live_only)
+        return (await request(self.broker, query, timeout=self.rpc_timeout)).items
+
+    async def left_off(self, instance: InstanceView) -> LeftOff:
+        """When and why it paused, and what was saved before its latest stop."""
+        query = GetLeftOff(instance_id=instance.id)
+        return await request(self.broker, query, timeout=self.rpc_timeout)
 
     async def activity(self, instance: InstanceView) -> ActivityView:
         """Why the instance still runs or why it stopped, as the activity service decided; only
         its status while activity has nothing on it yet (it has not run)."""
         query = GetActivity(instance_id=instance.id)
         try:
-            found = await request(
-                self.broker, ActivitySubject.GET, query, ActivityView, timeout=self.rpc_timeout
-            )
+            return await request(self.broker, query, timeout=self.rpc_timeout)
         except RemoteError as exc:
             if exc.status_code != 404:
                 raise
-            found = None
-        return found or ActivityView(
+        return ActivityView(
             instance_id=instance.id, user_id=instance.user_id, status=instance.status
         )
 
@@ -138,6 +134,8 @@ class InstanceGateway:
             raise
 
     async def _send(self, command: InstanceCommand, user_id: UUID) -> Accepted:
+        if self.admit is not None and isinstance(command, CreateInstance | WakeInstance):
+            await self.admit(user_id)
         with self.hub.admission(command.id) as answer:
             await publish(self.broker, command)
             try:

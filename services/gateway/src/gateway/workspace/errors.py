@@ -13,6 +13,12 @@ class InstanceNotRunning(ConflictError):
     """The instance exists but is not running (paused, waking, ...): nothing to connect to."""
 
 
+class WakeTimedOut(AppError):
+    """The instance was woken on access but did not run in time."""
+
+    status_code = 504
+
+
 class AgentUnavailable(AppError):
     """The instance's agent did not answer."""
 

@@ -4,8 +4,10 @@ the files and projects calls, all proxied to the instance's agent.
 HTTP calls authenticate as every API call does. A WebSocket upgrade authenticates with a
 single-use ticket (``?ticket=``, what browsers use), the session cookie, or a bearer header (CLIs).
 A ticket or cookie must come with an allowed ``Origin``; a bearer client may send none. Refusals
-happen after the upgrade, as a close code (4000 + the HTTP status: 4401, 4403, 4404, 4409, 4502)
-with a reason, since a browser cannot read an upgrade's HTTP status.
+happen after the upgrade, as a close code (4000 + the HTTP status: 4401, 4402, 4403, 4404, 4409,
+4502, 4504) with a reason, since a browser cannot read an upgrade's HTTP status. A paused or
+frozen instance is woken by any of these (where billing allows) and waited for: the sockets say
+so in a status line, and outlive the instance's later pauses (see :mod:`.sessions`).
 """
 
 from __future__ import annotations
@@ -19,46 +21,66 @@ from fastapi import APIRouter, Query, Response, WebSocket
 from fastapi.responses import StreamingResponse
 from opentelemetry.trace import StatusCode
 from pydantic import BaseModel, Field
-from websockets.asyncio.client import ClientConnection
+from starlette.websockets import WebSocketState
 
+from claudecloud_agentapi import CloneRequest
+from claudecloud_common.contracts.audit import AuditKind
+from claudecloud_common.contracts.instances import InstanceStatus
 from claudecloud_common.errors import AppError, UnavailableError
 from claudecloud_common.telemetry import get_tracer
 
+from ..audit.acts import socket_session, without_credentials
+from ..audit.who import WhoDep, who_is
 from ..auth.errors import NotYours, OriginRefused
-from ..auth.identify import identify
-from ..deps import CALLER_ERRORS, AgentHttpDep, CallerDep, EndpointsDep, SessionDep, SettingsDep
-from ..errors import PayloadTooLarge, error_responses
-from ..instances.errors import InstanceNotFound
-from ..state import GatewayState, gateway_state
-from .agents import (
-    Agent,
-    AgentEndpoints,
-    AgentHttp,
-    BridgeLimits,
-    body_of,
-    bridge,
-    close_client,
-    open_upstream,
-    response_headers,
+from ..auth.identify import Caller, identify
+from ..billing.errors import BudgetReached
+from ..deps import (
+    CALLER_ERRORS,
+    AgentHttpDep,
+    CallerDep,
+    InstancesDep,
+    SessionDep,
+    SettingsDep,
+    StateDep,
+    WakerDep,
 )
-from .errors import AgentUnavailable, InstanceNotRunning
+from ..errors import PayloadTooLarge, error_responses
+from ..instances.errors import InstanceNotFound, PaymentRequired
+from ..ownership import owned_workstation
+from ..state import GatewayState
+from .agents import AgentHttp, BridgeLimits, body_of, close_client, response_headers
+from .errors import AgentUnavailable, InstanceNotRunning, WakeTimedOut
 from .service import TicketService
+from .sessions import Session, Socket
+from .waking import ASLEEP, ON_THE_WAY, Waker
 
 router = APIRouter(prefix="/instances", tags=["workspace"])
+WORKABLE = frozenset({InstanceStatus.RUNNING}) | ASLEEP | ON_THE_WAY
+"""What a ticket may be had for: running, or on its way there once the socket wakes it."""
 TRACER = get_tracer(__name__)
 
 _TICKET_ERRORS = error_responses(
     *CALLER_ERRORS, InstanceNotFound, InstanceNotRunning, UnavailableError
 )
 _PROXY_ERRORS = error_responses(
-    *CALLER_ERRORS, InstanceNotFound, InstanceNotRunning, AgentUnavailable, UnavailableError
+    *CALLER_ERRORS,
+    InstanceNotFound,
+    InstanceNotRunning,
+    PaymentRequired,
+    BudgetReached,
+    AgentUnavailable,
+    WakeTimedOut,
+    UnavailableError,
 )
 """The gateway's own refusals; past them, the agent's answer (and its errors) passes through."""
 _PROXY_POST_ERRORS = error_responses(
     *CALLER_ERRORS,
     InstanceNotFound,
     InstanceNotRunning,
+    PaymentRequired,
+    BudgetReached,
     AgentUnavailable,
+    WakeTimedOut,
     PayloadTooLarge,
     UnavailableError,
 )
@@ -73,20 +95,7 @@ class Ticket(BaseModel):
     expires_in: float = Field(description="Seconds it stays valid")
 
 
-class CloneBody(BaseModel):
-    url: str = Field(min_length=1, max_length=2048)
-    name: str | None = Field(default=None, max_length=100)
-
-
 PathQuery = Annotated[str, Query(max_length=4096, description="Relative to /claude-data")]
-
-
-async def owned_agent(endpoints: AgentEndpoints, user_id: UUID | None, instance_id: UUID) -> Agent:
-    """The caller's own running instance's agent; someone else's is indistinguishable from none."""
-    endpoint = await endpoints.lookup(instance_id)
-    if user_id is None or endpoint.user_id != user_id:
-        raise InstanceNotFound(f"no instance with id {instance_id}")
-    return await endpoints.running(instance_id)
 
 
 @router.post(
@@ -96,12 +105,18 @@ async def issue_ticket(
     instance_id: UUID,
     response: Response,
     caller: CallerDep,
-    endpoints: EndpointsDep,
+    instances: InstancesDep,
     session: SessionDep,
     settings: SettingsDep,
 ) -> Ticket:
-    """A single-use ticket (about 30 s) to open this instance's terminal or chat WebSocket."""
-    await owned_agent(endpoints, caller.user_id, instance_id)
+    """A single-use ticket (about 30 s) to open this instance's terminal or chat WebSocket (the
+    socket wakes a paused or frozen instance)."""
+    view = await owned_workstation(instances, caller.user_id, instance_id)
+    if view.status not in WORKABLE:
+        raise InstanceNotRunning(
+            f"instance {instance_id} is {view.status.value}: nothing to open",
+            status=view.status.value,
+        )
     assert caller.user_id is not None
     issued = await TicketService(session, settings.ticket_ttl_seconds).issue(
         caller.user_id, instance_id
@@ -125,7 +140,7 @@ def _span_attributes(user_id: UUID | None, instance_id: UUID) -> dict[str, str]:
 
 
 async def _forward(
-    endpoints: AgentEndpoints,
+    waker: Waker,
     http: AgentHttp,
     caller_id: UUID | None,
     instance_id: UUID,
@@ -137,12 +152,13 @@ async def _forward(
         f"proxy.{path.strip('/').split('/')[0]}",
         attributes=_span_attributes(caller_id, instance_id),
     ) as span:
-        agent = await owned_agent(endpoints, caller_id, instance_id)
+        view = await owned_workstation(waker.instances, caller_id, instance_id)
+        agent = await waker.agent(view)  # a paused or frozen one is woken first
         upstream = await http.send(agent, method, path, **kwargs)
         if upstream.status_code == 401:  # a stale secret (the machine was made anew): ask again
             await upstream.aclose()
-            endpoints.forget(instance_id)
-            agent = await owned_agent(endpoints, caller_id, instance_id)
+            waker.endpoints.forget(instance_id)
+            agent = await waker.agent(view)
             upstream = await http.send(agent, method, path, **kwargs)
             if upstream.status_code == 401:
                 await upstream.aclose()
@@ -157,13 +173,13 @@ async def _forward(
 async def list_files(
     instance_id: UUID,
     caller: CallerDep,
-    endpoints: EndpointsDep,
+    waker: WakerDep,
     http: AgentHttpDep,
     path: PathQuery = ".",
 ) -> StreamingResponse:
     """A folder's entries in the instance's ``/claude-data``."""
     return await _forward(
-        endpoints, http, caller.user_id, instance_id, "GET", "/files", params={"path": path}
+        waker, http, caller.user_id, instance_id, "GET", "/files", params={"path": path}
     )
 
 
@@ -171,36 +187,61 @@ async def list_files(
 async def read_file(
     instance_id: UUID,
     caller: CallerDep,
-    endpoints: EndpointsDep,
+    who: WhoDep,
+    waker: WakerDep,
     http: AgentHttpDep,
     path: PathQuery,
 ) -> StreamingResponse:
     """A text file's content (at most 1 MB; ``truncated`` says when it was cut)."""
-    return await _forward(
-        endpoints, http, caller.user_id, instance_id, "GET", "/files/read", params={"path": path}
+    read = await _forward(
+        waker, http, caller.user_id, instance_id, "GET", "/files/read", params={"path": path}
     )
+    who.record(
+        AuditKind.FILE_READ,
+        caller.user_id,
+        instance_id=instance_id,
+        path=path,
+        status=read.status_code,
+    )
+    return read
 
 
 @router.get("/{instance_id}/projects", responses=_PROXY_ERRORS)
 async def list_projects(
-    instance_id: UUID, caller: CallerDep, endpoints: EndpointsDep, http: AgentHttpDep
+    instance_id: UUID, caller: CallerDep, waker: WakerDep, http: AgentHttpDep
 ) -> StreamingResponse:
     """Git repositories in ``/claude-data`` (up to three levels deep), each with its remote."""
-    return await _forward(endpoints, http, caller.user_id, instance_id, "GET", "/projects")
+    return await _forward(waker, http, caller.user_id, instance_id, "GET", "/projects")
+
+
+@router.get("/{instance_id}/chat/history", responses=_PROXY_ERRORS)
+async def chat_history(
+    instance_id: UUID,
+    caller: CallerDep,
+    waker: WakerDep,
+    http: AgentHttpDep,
+    cwd: PathQuery = ".",
+) -> StreamingResponse:
+    """The previous conversation with Claude in ``cwd`` (the one the chat continues): the latest
+    messages, from Claude's own transcripts on the instance."""
+    return await _forward(
+        waker, http, caller.user_id, instance_id, "GET", "/chat/history", params={"cwd": cwd}
+    )
 
 
 @router.post("/{instance_id}/projects/clone", responses=_PROXY_POST_ERRORS)
 async def clone_project(
     instance_id: UUID,
-    body: CloneBody,
+    body: CloneRequest,
     caller: CallerDep,
-    endpoints: EndpointsDep,
+    who: WhoDep,
+    waker: WakerDep,
     http: AgentHttpDep,
     settings: SettingsDep,
 ) -> StreamingResponse:
     """Clone a repository (http, https, ssh or git URL) into ``/claude-data``."""
-    return await _forward(
-        endpoints,
+    cloning = await _forward(
+        waker,
         http,
         caller.user_id,
         instance_id,
@@ -209,54 +250,55 @@ async def clone_project(
         json=body.model_dump(exclude_none=True),
         timeout=settings.agent_clone_timeout_seconds,
     )
+    who.record(
+        AuditKind.PROJECT_CLONED,
+        caller.user_id,
+        instance_id=instance_id,
+        url=without_credentials(body.url),
+        status=cloning.status_code,
+    )
+    return cloning
 
 
 # WebSockets, bridged
 
 
 @router.websocket("/{instance_id}/terminal")
-async def terminal(websocket: WebSocket, instance_id: UUID) -> None:
+async def terminal(websocket: WebSocket, instance_id: UUID, state: StateDep) -> None:
     """The instance's terminal (ttyd's protocol), proxied to its agent."""
-    await _proxy_socket(websocket, instance_id, "/terminal")
+    await _proxy_socket(websocket, state, instance_id, Socket("/terminal", terminal=True))
 
 
 @router.websocket("/{instance_id}/chat")
-async def chat(websocket: WebSocket, instance_id: UUID, cwd: str = ".") -> None:
+async def chat(websocket: WebSocket, instance_id: UUID, state: StateDep, cwd: str = ".") -> None:
     """Chat with Claude on the instance (JSON events), proxied to its agent."""
-    await _proxy_socket(websocket, instance_id, "/chat?" + urlencode({"cwd": cwd}))
+    path = "/chat?" + urlencode({"cwd": cwd})
+    await _proxy_socket(websocket, state, instance_id, Socket(path, terminal=False))
 
 
-async def _proxy_socket(websocket: WebSocket, instance_id: UUID, path: str) -> None:
-    state = gateway_state(websocket)
-    settings, endpoints = state.settings, state.agent_endpoints
-    offered: list[str] = list(websocket.scope.get("subprotocols") or [])
+async def _proxy_socket(
+    websocket: WebSocket, state: GatewayState, instance_id: UUID, socket: Socket
+) -> None:
+    settings = state.settings
     limits = BridgeLimits(settings.ws_max_message_bytes, settings.ws_ping_interval_seconds)
-    name = f"proxy.{path.strip('/').split('?')[0]}"  # proxy.terminal, proxy.chat: the session
+    name = f"proxy.{socket.path.strip('/').split('?')[0]}"  # proxy.terminal, proxy.chat
     with TRACER.start_as_current_span(name, attributes={"instance.id": str(instance_id)}) as span:
         try:
             user_id = await _socket_user(websocket, state, instance_id)
             span.set_attribute("user.id", str(user_id))
-            agent = await owned_agent(endpoints, user_id, instance_id)  # whose, before what state
-            upstream = await _open(endpoints, agent, path, offered, limits)
+            view = await owned_workstation(state.instances, user_id, instance_id)
+            if not socket.terminal:  # a chat turn spends Claude: not past a hard-stop budget
+                await state.billing.refuse_if_budget_reached(user_id)
+            who = who_is(websocket, Caller(is_admin=False, user_id=user_id), state.audit, settings)
+            async with socket_session(who, user_id, instance_id, terminal=socket.terminal):
+                await Session(websocket, state.waker, view, socket, limits).serve()
         except AppError as refused:
             span.record_exception(refused)
             span.set_status(StatusCode.ERROR, refused.detail)
-            await websocket.accept(subprotocol=offered[0] if offered else None)
+            if websocket.application_state is WebSocketState.CONNECTING:
+                offered = list(websocket.scope.get("subprotocols") or [])
+                await websocket.accept(subprotocol=offered[0] if offered else None)
             await close_client(websocket, 4000 + refused.status_code, refused.detail)
-            return
-        await websocket.accept(subprotocol=upstream.subprotocol)
-        await bridge(websocket, upstream, limits)
-
-
-async def _open(
-    endpoints: AgentEndpoints, agent: Agent, path: str, offered: list[str], limits: BridgeLimits
-) -> ClientConnection:
-    try:
-        return await open_upstream(agent, path, offered, limits)
-    except AgentUnavailable:
-        endpoints.forget(agent.instance_id)  # paused or moved since we looked? Say which.
-        agent = await endpoints.running(agent.instance_id)
-        return await open_upstream(agent, path, offered, limits)
 
 
 async def _socket_user(websocket: WebSocket, state: GatewayState, instance_id: UUID) -> UUID:
@@ -270,7 +312,7 @@ async def _socket_user(websocket: WebSocket, state: GatewayState, instance_id: U
             return await TicketService(session, state.settings.ticket_ttl_seconds).redeem(
                 ticket, instance_id
             )
-    caller = await identify(websocket)
+    caller = await identify(websocket, state)
     if caller.user_id is None:
         raise NotYours("an operator key does not open an instance's terminal or chat")
     return caller.user_id

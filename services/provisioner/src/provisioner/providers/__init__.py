@@ -2,6 +2,7 @@
 
 from .base import (
     Activity,
+    AgentUnreachable,
     Machine,
     MachineRef,
     OwnedMachine,
@@ -9,11 +10,13 @@ from .base import (
     ProviderError,
     ProviderFailure,
     ProviderUnavailable,
+    WarmPool,
 )
 from .factory import make_provider
 
 __all__ = [
     "Activity",
+    "AgentUnreachable",
     "Machine",
     "MachineRef",
     "OwnedMachine",
@@ -21,5 +24,6 @@ __all__ = [
     "ProviderError",
     "ProviderFailure",
     "ProviderUnavailable",
+    "WarmPool",
     "make_provider",
 ]

@@ -18,6 +18,8 @@ from uuid import UUID
 
 from pydantic import SecretStr
 
+from claudecloud_common.contracts.instances import HostMemory
+from claudecloud_common.contracts.providers import ProviderKind
 from claudecloud_common.logging import get_logger
 
 from .base import (
@@ -33,7 +35,8 @@ log = get_logger(__name__)
 
 
 class FakeProvider:
-    name = "fake"
+    name = ProviderKind.FAKE
+    pool = None
 
     def __init__(
         self,
@@ -42,8 +45,16 @@ class FakeProvider:
         latency: float = 0.0,
         fail_operations: frozenset[str] = frozenset(),
         transient_failures: int = 0,
+        host_memory_mb: tuple[int, int] | None = None,
+        agent_host: str | None = None,
     ) -> None:
+        self._host_memory = (
+            HostMemory(total_bytes=host_memory_mb[0] << 20, available_bytes=host_memory_mb[1] << 20)
+            if host_memory_mb
+            else None
+        )
         self._file = state_file
+        self._agent_host = agent_host
         self._latency = latency
         self._fail = fail_operations
         self._transient = transient_failures
@@ -91,7 +102,7 @@ class FakeProvider:
         state = self._load()
         _count(state, op, str(ref.user_id), 1)
         self._append({"call": op, "user": str(ref.user_id)})
-        log.info("fake_provider.call", operation=op, instance_id=str(ref.instance_id))
+        log.debug("fake_provider.call", operation=op, instance_id=str(ref.instance_id))
         return state
 
     @staticmethod
@@ -101,6 +112,7 @@ class FakeProvider:
             running=record["running"],
             host=record["host"],
             agent_secret=SecretStr(record["agent_secret"]),
+            frozen=record.get("frozen", False),
         )
 
     async def create(self, ref: MachineRef) -> Machine:
@@ -111,7 +123,7 @@ class FakeProvider:
             if record is None:
                 record = machines[str(ref.user_id)] = {
                     "provider_id": f"fake-{ref.user_id}",
-                    "host": f"fake-{ref.user_id}.local",
+                    "host": self._agent_host or f"fake-{ref.user_id}.local",
                     "agent_secret": secrets.token_urlsafe(24),
                     "volume": True,
                 }
@@ -119,18 +131,18 @@ class FakeProvider:
             self._record(str(ref.user_id), record)
             return self._machine(record)
 
-    async def pause(self, ref: MachineRef) -> None:
+    async def pause(self, ref: MachineRef, *, keep_memory: bool) -> None:
         async with self._lock:
-            state = await self._step("pause", ref)
+            state = await self._step("freeze" if keep_memory else "pause", ref)
             record = self._require(state, ref)
-            record["running"] = False
+            record.update(running=keep_memory, frozen=keep_memory)
             self._record(str(ref.user_id), record)
 
     async def wake(self, ref: MachineRef) -> Machine:
         async with self._lock:
             state = await self._step("wake", ref)
             record = self._require(state, ref)
-            record["running"] = True
+            record.update(running=True, frozen=False)
             self._record(str(ref.user_id), record)
             return self._machine(record)
 
@@ -147,7 +159,8 @@ class FakeProvider:
     async def activity(self, ref: MachineRef) -> Activity:
         record = self._load()["machines"].get(str(ref.user_id))
         running = bool(record and record["running"])
-        return Activity(running=running, healthy=running)
+        frozen = bool(record and record.get("frozen"))
+        return Activity(running=running, healthy=running, frozen=frozen)
 
     async def inventory(self) -> list[OwnedMachine]:
         return [
@@ -159,6 +172,9 @@ class FakeProvider:
             )
             for user_id, record in self._load()["machines"].items()
         ]
+
+    async def host_memory(self) -> HostMemory | None:
+        return self._host_memory
 
     async def remove_orphan(self, machine: OwnedMachine) -> None:
         async with self._lock:

@@ -1,4 +1,5 @@
-"""inbox and outbox
+"""the first revision (it once made an inbox and outbox the gateway never used; 0006 drops them
+where it did)
 
 Revision ID: 0001
 Revises:
@@ -7,8 +8,6 @@ Create Date: 2026-11-27 11:13:46.752998
 
 from collections.abc import Sequence
 
-from claudecloud_common.migrations import create_inbox_and_outbox, drop_inbox_and_outbox
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +15,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    create_inbox_and_outbox()
+    pass
 
 
 def downgrade() -> None:
-    drop_inbox_and_outbox()
+    pass

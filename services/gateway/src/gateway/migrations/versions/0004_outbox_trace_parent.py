@@ -1,4 +1,4 @@
-"""outbox rows keep the span that wrote them
+"""nothing now (it once added a column to the outbox the gateway never used)
 
 Revision ID: 0004
 Revises: 0003
@@ -7,8 +7,6 @@ Create Date: 2026-11-29 21:10:00
 
 from collections.abc import Sequence
 
-from claudecloud_common.migrations import add_outbox_trace_parent
-
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +14,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    add_outbox_trace_parent()
+    pass
 
 
 def downgrade() -> None:
-    pass  # the column is harmless to keep; the first revision drops the table
+    pass

@@ -1,0 +1,1 @@
+"""The audit service: who did what, append-only, on a hash chain per user."""

@@ -1,0 +1,1 @@
+"""The webhooks service: users' own endpoints told of their workstation's life, signed."""
