@@ -4,7 +4,9 @@ order, and the saga's timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 from datetime import timedelta
 
 import pytest
@@ -104,9 +106,11 @@ async def test_a_failure_at_each_step_leaves_nothing_behind(
         view = await p.until_status(instance_id, "failed")
         assert view.reason
         if step == "terraform":
+            assert view.failure == "provider_error"
             assert "terraform apply failed" in view.reason
             assert "server_type unavailable" in view.reason
         else:
+            assert view.failure == "mesh_step_failed"
             assert f"({step})" in view.reason
             failed = p.seen.of(instance_id, "netbird.failed")
             assert {f["step"] for f in failed} == {step}
@@ -160,7 +164,7 @@ async def test_the_saga_timeout_fails_the_instance_and_cleans_up(
         await held.arrived.wait()
 
         view = await p.until_status(instance_id, "failed")
-        assert view.reason == "timed out while provisioning"
+        assert (view.failure, view.reason) == ("stuck", "timed out while provisioning")
         held.released.set()
 
         await eventually(lambda: p.servers(user_id) == [], what="the server removed")
@@ -214,3 +218,59 @@ async def test_netbird_unavailable_for_a_while_is_retried_without_duplicates(
         assert p.netbird.count("POST", "/api/setup-keys") == 3
         assert p.seen.of(instance_id, "netbird.failed") == []
         assert_document_followed(p)
+
+
+async def test_a_netbird_call_longer_than_the_ack_wait_is_made_once(
+    platform: PlatformFactory,
+) -> None:
+    """A slow Netbird: making the group outlasts the bus's ack wait (3 s here). The saga's step
+    beats while it waits, so JetStream does not hand the event to a second run beside it, which
+    made a second group (and key) under load, and left the mesh impossible to tear down."""
+    async with platform() as p:
+        p.netbird.slow("POST", "/api/groups", 4.0)
+        instance_id, _ = await p.create()
+        await p.until_status(instance_id, "running", timeout=60)
+        await p.destroy(instance_id)
+        await eventually(
+            lambda: p.seen.of(instance_id, "netbird.torn_down"), timeout=30, what="torn down"
+        )
+    assert p.netbird.count("POST", "/api/groups") == 1
+    assert p.netbird.count("POST", "/api/setup-keys") == 1
+    assert mesh_resources(p) == NOTHING
+    assert p.netbird.refused == []
+
+
+async def test_two_deliveries_of_one_event_at_once_make_the_mesh_once(
+    platform: PlatformFactory,
+) -> None:
+    """The same ``requested`` event delivered twice, the second while the first still waits on
+    Netbird for the setup key (a redelivery that overlaps its first run, as CI's load once
+    made): the second waits for its instance's turn, finds the step done, and makes no second
+    key."""
+    async with platform() as p:
+        held = p.netbird.hold("POST", "/api/setup-keys")
+        instance_id, _ = await p.create()
+        async with asyncio.timeout(30):
+            await held.arrived.wait()
+        [requested] = p.seen.of(instance_id, "instance.requested")
+        again = json.dumps(requested).encode()  # stored anew: another Nats-Msg-Id
+        await p.bus.jetstream().publish(
+            "evt.instance.requested", again, headers={"Nats-Msg-Id": f"again-{instance_id}"}
+        )
+        await eventually(lambda: _delivered_twice(p), timeout=15, what="the second delivery")
+        held.released.set()
+        await p.until_status(instance_id, "running", timeout=60)
+        assert mesh_resources(p) == {"groups": 1, "setup_keys": 1, "routes": 1, "policies": 1}
+        await p.destroy(instance_id)
+        await eventually(
+            lambda: p.seen.of(instance_id, "netbird.torn_down"), timeout=30, what="torn down"
+        )
+    assert p.netbird.count("POST", "/api/groups") == 1
+    assert p.netbird.count("POST", "/api/setup-keys") == 1
+    assert mesh_resources(p) == NOTHING
+
+
+async def _delivered_twice(p: Platform) -> bool:
+    """The netbird service has taken the copy (nothing left undelivered on its consumer)."""
+    info = await p.bus.jetstream().consumer_info("EVT", "netbird-evt-instance-requested")
+    return bool(info.num_pending == 0)

@@ -10,6 +10,7 @@ once, is deleted and made again.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
@@ -22,6 +23,7 @@ from claudecloud_common.contracts.instances import (
 )
 from claudecloud_common.contracts.netbird import DeviceKey, GetDeviceKey, MeshStep
 from claudecloud_common.db import Database
+from claudecloud_common.locks import KeyedLock
 from claudecloud_common.logging import bind_correlation, get_logger
 
 from .client import Group, NetbirdClient, Policy, Route, SetupKeyClear
@@ -42,6 +44,13 @@ class MeshSaga:
         self.db = db
         self.client = client
         self.settings = settings
+        self._turns: KeyedLock[UUID] = KeyedLock()
+
+    def turn(self, instance_id: UUID) -> AbstractAsyncContextManager[None]:
+        """One step of one instance's saga at a time in this process. Two deliveries of one
+        event can overlap (a redelivery while the first still runs, as under load in CI): the
+        second waits, then finds the step done, instead of making a second setup key."""
+        return self._turns.hold(instance_id)
 
     async def _tx(self, work: Callable[[MeshService], Awaitable[T]]) -> T:
         async with self.db.transaction() as session:

@@ -29,6 +29,10 @@ from uuid import UUID
 from pydantic import SecretStr
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from claudecloud_common.contracts.instances import HostMemory
+from claudecloud_common.contracts.providers import ProviderKind
+from claudecloud_common.locks import KeyedLock
+
 from .base import Activity, Machine, MachineRef, OwnedMachine, ProviderFailure
 
 __all__ = ["MODULE_OUTPUTS", "MODULE_VARIABLES", "HetznerOptions", "HetznerProvider"]
@@ -46,6 +50,7 @@ MODULE_VARIABLES = (
     "setup_script",
     "setup_key",
     "agent_secret",
+    "gateway_url",
 )
 """What the provider passes to the module (a test matches it with the module's variables)."""
 SENSITIVE = ("setup_key", "agent_secret")
@@ -68,18 +73,21 @@ class HetznerOptions:
     volume_size_gb: int = 20
     agent_port: int = 3001
     workspaces: Path | None = None
+    gateway_url: str | None = None
+    """The gateway's workstation listener as the servers reach it (over the mesh, or public)."""
     """Where the per-user workspaces live; default ``terraform_dir/workspaces``."""
 
 
 class HetznerProvider:
-    name = "hetzner"
+    name = ProviderKind.HETZNER
+    pool = None
 
     def __init__(self, options: HetznerOptions) -> None:
         self.options = options
         self.root = (options.workspaces or options.terraform_dir / "workspaces").resolve()
         self.module = (options.terraform_dir / "modules" / "user_instance").resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._locks: dict[UUID, asyncio.Lock] = {}
+        self._locks: KeyedLock[UUID] = KeyedLock()
 
     # The protocol
 
@@ -91,8 +99,12 @@ class HetznerProvider:
     async def wake(self, ref: MachineRef) -> Machine:
         return await self._run(ref, self._apply_on, ref.setup_key)
 
-    async def pause(self, ref: MachineRef) -> None:
+    async def pause(self, ref: MachineRef, *, keep_memory: bool) -> None:
+        # A server cannot be frozen (the capability says so): a pause always stops it.
         await self._run(ref, self._apply_off)
+
+    async def host_memory(self) -> HostMemory | None:
+        return None  # a server per user: no host is shared
 
     async def destroy(self, ref: MachineRef, *, purge: bool) -> None:
         await self._run(ref, self._purge if purge else self._apply_off)
@@ -125,8 +137,10 @@ class HetznerProvider:
         return found
 
     async def remove_orphan(self, machine: OwnedMachine) -> None:
+        if machine.instance_id is None or machine.user_id is None:
+            return  # not a server of ours: every one of ours says whose it is
         ref = MachineRef(instance_id=machine.instance_id, user_id=machine.user_id)
-        await self.pause(ref)
+        await self.pause(ref, keep_memory=False)
 
     async def close(self) -> None:
         return None
@@ -134,8 +148,7 @@ class HetznerProvider:
     # One user's runs, one at a time
 
     async def _run(self, ref: MachineRef, step: Callable[..., T], *args: Any) -> T:
-        lock = self._locks.setdefault(ref.user_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(ref.user_id):
             return await asyncio.to_thread(self._locked, ref, step, *args)
 
     def _locked(self, ref: MachineRef, step: Callable[..., T], *args: Any) -> T:
@@ -207,6 +220,7 @@ class HetznerProvider:
             "volume_size_gb": self.options.volume_size_gb,
             "agent_port": self.options.agent_port,
             "setup_script": self.options.setup_script.read_text(),
+            "gateway_url": self.options.gateway_url or "",
         }
         _write_json(workspace / "terraform.tfvars.json", values)
 
