@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
@@ -23,14 +23,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from claudecloud_common.bus import request
 from claudecloud_common.contracts.instances import (
     GetInstanceEndpoint,
     InstanceEndpoint,
     InstanceStatus,
-    InstanceSubject,
 )
-from claudecloud_common.logging import get_logger
+from claudecloud_common.logging import describe_error, get_logger
+from claudecloud_common.rpc import request
 
 from ..instances.cache import EventFreshCache
 from .errors import AgentUnavailable, InstanceNotRunning
@@ -38,6 +37,8 @@ from .errors import AgentUnavailable, InstanceNotRunning
 log = get_logger(__name__)
 
 _FORWARDED_RESPONSE_HEADERS = ("content-type", "content-length", "content-encoding")
+_CONNECT_RETRY_SECONDS = 0.5
+"""How long a refused connection waits before its one retry (an agent restarting)."""
 _PASSED_THROUGH = frozenset({1000, 1008, 1009})
 """Close codes from the agent that mean the same to the client (done, refused, too big)."""
 
@@ -75,15 +76,8 @@ class AgentEndpoints:
         """The instance's endpoint; raises ``InstanceNotFound`` (from the provisioner)."""
 
         async def ask() -> InstanceEndpoint:
-            found = await request(
-                self.broker,
-                InstanceSubject.ENDPOINT,
-                GetInstanceEndpoint(instance_id=instance_id),
-                InstanceEndpoint,
-                timeout=self.rpc_timeout,
-            )
-            assert found is not None
-            return found
+            query = GetInstanceEndpoint(instance_id=instance_id)
+            return await request(self.broker, query, timeout=self.rpc_timeout)
 
         return await self._cache.get(
             instance_id, ask, keep=lambda found: found.status is InstanceStatus.RUNNING
@@ -133,15 +127,28 @@ class AgentHttp:
             headers=agent.headers(),
             timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
         )
-        try:
-            return await self.client.send(upstream, stream=True)
-        except httpx.TimeoutException as exc:
-            raise AgentUnavailable("the instance's agent did not answer in time") from exc
-        except httpx.HTTPError as exc:
-            raise AgentUnavailable("the instance's agent does not answer") from exc
+        for again in (True, False):
+            try:
+                return await self.client.send(upstream, stream=True)
+            except httpx.TimeoutException as exc:
+                raise AgentUnavailable("the instance's agent did not answer in time") from exc
+            except httpx.TransportError as exc:
+                if not (again and _safe_to_repeat(method, exc)):
+                    raise AgentUnavailable("the instance's agent does not answer") from exc
+                # A kept-alive connection the agent dropped (it restarted, its machine was
+                # stopped and started), or an agent starting up: once more, on a new one.
+                log.info("proxy.agent_retried", error=describe_error(exc))
+                if isinstance(exc, httpx.ConnectError):
+                    await asyncio.sleep(_CONNECT_RETRY_SECONDS)
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _safe_to_repeat(method: str, exc: httpx.TransportError) -> bool:
+    """A read may be sent again; a change only when it never left (the connection failed)."""
+    return method in ("GET", "HEAD") or isinstance(exc, httpx.ConnectError)
 
 
 def response_headers(response: httpx.Response) -> dict[str, str]:
@@ -165,15 +172,15 @@ class BridgeLimits:
 async def open_upstream(
     agent: Agent, path: str, subprotocols: list[str], limits: BridgeLimits
 ) -> ClientConnection:
-    """The agent's WebSocket at ``path``, authenticated with its secret."""
+    """The agent's WebSocket at ``path``, authenticated with its secret. Its keepalive is the
+    relay's (:func:`relay`), which knows when the instance is frozen."""
     try:
         return await websockets.connect(
             f"ws://{agent.host}{path}",
             additional_headers=agent.headers(),
             subprotocols=subprotocols or None,  # type: ignore[arg-type]
             max_size=limits.max_message_bytes,
-            ping_interval=limits.ping_interval,
-            ping_timeout=limits.ping_interval,
+            ping_interval=None,
             open_timeout=10,
             compression=None,  # terminal output is mostly small frames; deflate costs latency
             proxy=None,
@@ -185,44 +192,81 @@ async def open_upstream(
         raise AgentUnavailable("the instance's agent does not answer") from exc
 
 
-async def bridge(client: WebSocket, upstream: ClientConnection, limits: BridgeLimits) -> None:
-    """Copy messages both ways until one side closes, then close the other with a reason."""
-    to_agent = asyncio.create_task(_client_to_agent(client, upstream, limits))
-    to_client = asyncio.create_task(_agent_to_client(upstream, client))
-    done, pending = await asyncio.wait({to_agent, to_client}, return_when=asyncio.FIRST_COMPLETED)
+Message = bytes | str
+
+
+@dataclass(frozen=True)
+class Ended:
+    """Why a relay stopped: the client left or broke a rule (``by_client``), or the agent's side
+    went away; ``pending`` is what the client sent that the agent never got."""
+
+    code: int
+    reason: str
+    by_client: bool
+    pending: Message | None = None
+
+
+class Frozen(Protocol):
+    """What the relay asks of the session: is the instance frozen (nothing in it answers, and
+    a keystroke should wake it), and the wake itself."""
+
+    def frozen(self) -> bool: ...
+
+    async def nudge(self) -> None: ...
+
+
+async def relay(
+    client: WebSocket, upstream: ClientConnection, limits: BridgeLimits, state: Frozen
+) -> Ended:
+    """Copy messages both ways until one side ends; the agent's side is pinged except while
+    the instance is frozen, and a message for a frozen instance wakes it on its way."""
+    tasks = {
+        asyncio.create_task(_client_to_agent(client, upstream, limits, state)),
+        asyncio.create_task(_agent_to_client(upstream, client)),
+        asyncio.create_task(_keepalive(upstream, limits.ping_interval, state)),
+    }
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     for task in pending:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    code, reason = next(iter(done)).result()
-    if to_agent in done:  # the client left (or broke a rule): tell the agent
+    ended: Ended = next(iter(done)).result()
+    if ended.by_client:
         await upstream.close(CloseCode.NORMAL, "the client went away")
-        await close_client(client, code, reason)
     else:
         await upstream.close()
-        await close_client(client, code, reason)
+    return ended
 
 
 async def _client_to_agent(
-    client: WebSocket, upstream: ClientConnection, limits: BridgeLimits
-) -> tuple[int, str]:
+    client: WebSocket, upstream: ClientConnection, limits: BridgeLimits, state: Frozen
+) -> Ended:
     while True:
-        message = await client.receive()
-        if message["type"] == "websocket.disconnect":
-            return CloseCode.NORMAL, "the client went away"
-        data: bytes | str | None = message.get("bytes")
+        data = await receive(client)
         if data is None:
-            data = message.get("text") or ""
+            return Ended(CloseCode.NORMAL, "the client went away", by_client=True)
         if len(data) > limits.max_message_bytes:
-            return CloseCode.TOO_BIG, f"messages are limited to {limits.max_message_bytes} bytes"
+            reason = f"messages are limited to {limits.max_message_bytes} bytes"
+            return Ended(CloseCode.TOO_BIG, reason, by_client=True)
+        if state.frozen():
+            await state.nudge()  # the message waits in the socket until the thaw, then arrives
         try:
             await upstream.send(data)
         except ConnectionClosed:
-            return _upstream_gone(upstream)
+            return _upstream_gone(upstream, pending=data)
 
 
-async def _agent_to_client(upstream: ClientConnection, client: WebSocket) -> tuple[int, str]:
+async def receive(client: WebSocket) -> Message | None:
+    """The client's next message, or None when it went away."""
+    message = await client.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    data: bytes | str | None = message.get("bytes")
+    return data if data is not None else message.get("text") or ""
+
+
+async def _agent_to_client(upstream: ClientConnection, client: WebSocket) -> Ended:
     try:
         async for data in upstream:
             if isinstance(data, bytes):
@@ -232,15 +276,35 @@ async def _agent_to_client(upstream: ClientConnection, client: WebSocket) -> tup
     except ConnectionClosed:
         pass
     except (WebSocketDisconnect, RuntimeError):
-        return CloseCode.NORMAL, "the client went away"
+        return Ended(CloseCode.NORMAL, "the client went away", by_client=True)
     return _upstream_gone(upstream)
 
 
-def _upstream_gone(upstream: ClientConnection) -> tuple[int, str]:
+async def _keepalive(upstream: ClientConnection, interval: float, state: Frozen) -> Ended:
+    """Ping the agent every ``interval``; a ping unanswered for as long ends the relay, unless
+    the instance froze meanwhile (then silence is expected: a keystroke wakes it)."""
+    while True:
+        await asyncio.sleep(interval)
+        if state.frozen():
+            continue
+        try:
+            await asyncio.wait_for(await upstream.ping(), interval)
+        except TimeoutError:
+            if not state.frozen():
+                return Ended(CloseCode.UPSTREAM_GONE, _GONE, by_client=False)
+        except ConnectionClosed:
+            return _upstream_gone(upstream)
+
+
+_GONE = "upstream gone: the instance's agent went away"
+
+
+def _upstream_gone(upstream: ClientConnection, pending: Message | None = None) -> Ended:
     closed = upstream.protocol.close_rcvd
     if closed is not None and closed.code in _PASSED_THROUGH:
-        return closed.code, closed.reason or "the instance closed the connection"
-    return CloseCode.UPSTREAM_GONE, "upstream gone: the instance's agent went away"
+        reason = closed.reason or "the instance closed the connection"
+        return Ended(closed.code, reason, by_client=False, pending=pending)
+    return Ended(CloseCode.UPSTREAM_GONE, _GONE, by_client=False, pending=pending)
 
 
 async def close_client(client: WebSocket, code: int, reason: str) -> None:
