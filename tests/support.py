@@ -9,16 +9,20 @@ and stopped when the run ends (``tests/conftest.py``), or by the kernel should t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any, TypeVar
+from uuid import UUID
 
 import nats
 import pytest
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from devstack import free_port, servers
+from devstack import Stack, free_port, servers
 from devstack.engine import ROOT, docker_answers
 from devstack.waiting import eventually
 
@@ -116,12 +120,19 @@ def require_docker_engine() -> None:
 
 
 AGENT_SECRET_FILE = "/etc/claudecloud/agent-secret"
-"""Where a workstation's agent keeps its secret (the provider puts it there before the start)."""
+"""Where a workstation keeps what it has of its agent's secret: a verifier and the agent's token to
+the gateway (``AgentCredential``), never the secret (the provider puts it there before the
+start)."""
 
 
-def agent_secret_of(container: Any) -> str:
-    """The secret a running workstation's agent accepts, read from inside the container (it is
-    in no environment ``docker inspect`` shows)."""
-    code, output = container.exec_run(["cat", AGENT_SECRET_FILE], user="claude")
-    assert code == 0, output
-    return str(output.decode().strip())
+def agent_secret_of(stack: Stack, instance_id: str | UUID) -> str:
+    """The secret an instance's agent accepts while it runs, as the provisioner keeps it (in its
+    database of a stack on SQLite); the machine itself has only a verifier of it."""
+    database = Path(stack.config.data_dir) / "provisioner.db"
+    assert database.exists(), f"the provisioner's database is not at {database}"
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        [(secret,)] = db.execute(
+            "SELECT agent_secret FROM instances WHERE id = ?", (UUID(str(instance_id)).hex,)
+        ).fetchall()
+    assert secret, f"no agent secret for instance {instance_id}"
+    return str(secret)

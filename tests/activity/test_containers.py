@@ -114,7 +114,7 @@ class Live:
 
         await eventually(followed, what="activity following the new run")
         container = self.engine.containers.get(f"claude-{view['user_id']}")
-        return container, view["host"], agent_secret_of(container)
+        return container, view["host"], agent_secret_of(self.stack, view["id"])
 
     async def _is_running(self) -> dict[str, Any] | None:
         view = await self.instance()

@@ -77,7 +77,8 @@ def running_agent(
     port = free_port()
     secret = secret or secrets.token_urlsafe(32)
     kept = base / "agent-secret"
-    expected = kept.read_text() if kept.exists() else secret  # a secret replaced before wins
+    # A secret in the file wins (an older machine's); a credential there is one the caller knows
+    expected = kept.read_text() if kept.exists() and ":" not in kept.read_text() else secret
     environ = {
         **{
             k: v

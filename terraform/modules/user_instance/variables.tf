@@ -70,5 +70,5 @@ variable "gateway_url" {
 variable "agent_secret" {
   type        = string
   sensitive   = true
-  description = "AGENT_SECRET of the instance agent."
+  description = "AGENT_SECRET of the instance agent: what the server keeps of the secret (a verifier and the agent's token to the gateway, agent-credential:v1:...), never the secret itself."
 }

@@ -7,7 +7,8 @@ its settings, one agent per address. Its container's environment is resolved as 
 resolves it (``secretKeyRef`` read from the Secret: a missing one is
 ``CreateContainerConfigError``), its volume claim is a folder that outlives the pod, and its
 container is a :class:`Runtime`: a small in-process agent (:class:`StubAgents`, answering
-``/healthz`` with the secret) or the real agent as a process (:class:`AgentProcesses`).
+``/healthz`` to the secret its environment's credential verifies) or the real agent as a process
+(:class:`AgentProcesses`).
 ``mode`` makes pods that never start (``"hang"``: ``ContainerCreating`` for ever) or whose image
 cannot be pulled (``"bad-image"``). Deleting a pod stops its container, then removes it.
 """
@@ -35,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from claudecloud_agentapi import AgentCredential
 from devstack.processes import Child
 from tests.support import eventually
 
@@ -64,10 +66,11 @@ class StubAgents:
     """An agent that answers ``/healthz`` when the caller presents its secret, in-process."""
 
     async def start(self, container: Container) -> uvicorn.Server:
-        secret = container.env["AGENT_SECRET"]
+        kept = AgentCredential.parse(container.env["AGENT_SECRET"])  # never the secret itself
 
         async def healthz(request: Request) -> Response:
-            if request.headers.get("authorization") != f"Bearer {secret}":
+            scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+            if scheme != "Bearer" or not kept.accepts(given):
                 return JSONResponse({"error": "Unauthorized"}, status_code=401)
             return JSONResponse({"status": "ok", "uptime_seconds": 0.0})
 
@@ -102,9 +105,8 @@ class AgentProcesses:
         log = self.logs / f"{container.pod}.log"
         child = Child(container.pod, [sys.executable, "-m", "agent"], env, log=log)
         await asyncio.to_thread(child.start)
-        url = f"http://{container.address}:{container.port}/healthz"
-        headers = {"Authorization": f"Bearer {container.env['AGENT_SECRET']}"}
-        await eventually(lambda: _answers(url, headers), timeout=60, what=f"{container.pod} up")
+        url = f"http://{container.address}:{container.port}/livez"  # the pod holds no secret
+        await eventually(lambda: _answers(url, {}), timeout=60, what=f"{container.pod} up")
         return child
 
     async def stop(self, handle: Child) -> None:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import httpx
 
+from claudecloud_agentapi import gateway_token
 from claudecloud_common.contracts.instances import InstanceStatus
 from gateway.git.flows import GitConnections
 from tests.fakes.github import FakeGitHub
@@ -53,8 +54,10 @@ async def ask(
 
 
 async def workstation(gateway: Gateway, alice: Person) -> tuple[UUID, str]:
+    """The user's instance, and what its agent presents to the gateway: the token derived from
+    its secret (the machine keeps that, never the secret)."""
     instance_id = await gateway.instance(alice.user_id)
-    return instance_id, await agent_secret(gateway, instance_id)
+    return instance_id, gateway_token(await agent_secret(gateway, instance_id))
 
 
 async def test_the_agent_gets_its_owners_token_and_no_one_else_does(

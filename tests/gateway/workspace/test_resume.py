@@ -10,19 +10,14 @@ import json
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
-from tests.support import eventually
+from tests.support import agent_secret_of, eventually
 from tests.ttyd import Layout
 
 from .conftest import ORIGIN, SHELL_PANE, Proxied, User, exec_in
-
-CHECKPOINT = (
-    'curl -sf -X POST -H "Authorization: Bearer $(cat /etc/claudecloud/agent-secret)"'
-    " -H 'Content-Type: application/json' -d '{\"reason\": \"user\"}'"
-    " http://127.0.0.1:3001/checkpoint"
-)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +69,15 @@ async def test_after_a_stop_the_user_finds_their_screen_their_work_and_their_con
         return "marker-42" in exec_in(person.container, f"tmux capture-pane -p -t {SHELL_PANE}")[1]
 
     await eventually(in_shell, what="the marker in the shell pane")
-    code, answer = exec_in(person.container, CHECKPOINT)
-    assert code == 0, answer
-    taken_at = datetime.fromisoformat(json.loads(answer)["taken_at"])
+    secret = agent_secret_of(proxied.stack, person.instance_id)  # as the provisioner asks it
+    async with httpx.AsyncClient(timeout=60) as http:
+        answer = await http.post(
+            f"http://{person.host}/checkpoint",
+            json={"reason": "user"},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert answer.status_code == 200, answer.text
+    taken_at = datetime.fromisoformat(answer.json()["taken_at"])
     response = await proxied.admin.post(
         f"/instances/{person.instance_id}/pause", json={"keep_memory": False}
     )

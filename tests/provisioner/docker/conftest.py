@@ -122,5 +122,5 @@ def exec_in(container: Container, command: str, user: str = "claude") -> tuple[i
     return code, output.decode(errors="replace")
 
 
-def agent_secret(container: Container) -> str:
-    return agent_secret_of(container)
+def agent_secret(platform: DockerPlatform, instance_id: str) -> str:
+    return agent_secret_of(platform.stack, instance_id)

@@ -58,16 +58,24 @@ async def test_containers_are_hardened_and_isolated(platform: DockerPlatform) ->
     assert no_new_privs.split() == ["NoNewPrivs:", "1"]
     assert caps.split() == ["CapEff:", "0000000000000000"]
 
-    # The agent's secret is in no process's environment (the panes', Claude's, the agent's own).
-    secret = agent_secret(a_box)
+    # The agent's secret is in no process's environment (the panes', Claude's, the agent's own),
+    # in no file the user can read (the machine keeps only a verifier of it), nor in inspect.
+    secret = agent_secret(platform, a["id"])
     code, environ = exec_in(a_box, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'")
     assert "HOME=" in environ  # the environments were read
     assert secret not in environ
+    _code, files = exec_in(
+        a_box, f"grep -rlsF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -- {secret} /"
+    )
+    assert files.strip() == "", f"the agent's secret is readable in: {files}"
+    code, kept = exec_in(a_box, "cat /etc/claudecloud/agent-secret")
+    assert code == 0
+    assert kept.startswith("agent-credential:v1:")
     assert secret not in str(a_box.attrs)  # nor anywhere docker inspect shows
 
     # The host (where the gateway and the activity service run) reaches both agents...
-    for view, box in ((a_view, a_box), (b_view, b_box)):
-        assert await agent_answers(view["host"], agent_secret(box))
+    for view in (a_view, b_view):
+        assert await agent_answers(view["host"], agent_secret(platform, view["id"]))
     # ...while one instance reaches neither the other's address nor its published port.
     b_ip = b_box.attrs["NetworkSettings"]["Networks"][platform.network]["IPAddress"]
     gateway_ip = b_box.attrs["NetworkSettings"]["Networks"][platform.network]["Gateway"]
@@ -103,7 +111,7 @@ async def test_supervisor_restarts_a_killed_agent(platform: DockerPlatform) -> N
 
     await eventually(agent_pid, timeout=20, what="a new agent process")
 
-    secret = agent_secret(box)
+    secret = agent_secret(platform, created["id"])
     await eventually(
         lambda: agent_answers(view["host"], secret), timeout=20, what="the agent answering"
     )

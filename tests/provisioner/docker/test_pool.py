@@ -136,7 +136,7 @@ async def test_creates_claim_started_slots_and_make_them_their_users(
             )
             new = await http.get(
                 f"http://{view['host']}/healthz",
-                headers={"Authorization": f"Bearer {agent_secret_of(box)}"},
+                headers={"Authorization": f"Bearer {agent_secret_of(pooled.stack, instance)}"},
             )
         assert (old.status_code, new.status_code) == (401, 200)
         assert str(user) not in str(box.attrs["Config"]["Env"])

@@ -4,12 +4,14 @@ provider's containers are, with the agent's secret referenced and never written 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from claudecloud_agentapi import AgentCredential
 from provisioner.providers.base import MachineRef
 from provisioner.providers.factory import kubernetes_options
 from provisioner.providers.kubernetes import KubernetesOptions
@@ -74,6 +76,14 @@ def test_the_pod_is_hardened_as_docker_containers_are() -> None:
     assert "s3cret-value" not in str(pod)
     [secret_env] = [e for e in box["env"] if e["name"] == "AGENT_SECRET"]
     assert secret_env["valueFrom"]["secretKeyRef"]["name"] == f"claude-agent-{ref.user_id}"
+    # The pod's environment (readable by its own processes) gets what the machine keeps of the
+    # secret, never the secret, which stays in the Secret for the provider alone
+    assert secret_env["valueFrom"]["secretKeyRef"]["key"] == "agent-credential"
+    data = m.secret(o, ref, "s3cret-value-of-32-characters-long").to_dict()["data"]
+    kept = base64.b64decode(data["agent-credential"]).decode()
+    assert "s3cret-value" not in kept
+    assert AgentCredential.parse(kept).accepts("s3cret-value-of-32-characters-long")
+    assert base64.b64decode(data["agent-secret"]).decode() == "s3cret-value-of-32-characters-long"
 
 
 def test_names_and_labels_are_dockers() -> None:

@@ -95,7 +95,7 @@ class OnDocker(Workstations):
     def agent_secret(self, user: uuid.UUID) -> str:
         box = self.docker.container(user)
         assert box is not None
-        return agent_secret(box)
+        return agent_secret(self.docker, box.labels["io.claudecloud.instance-id"])
 
     async def write(self, user: uuid.UUID, path: str, text: str) -> None:
         box = self.docker.container(user)

@@ -23,7 +23,7 @@ from .credentials import (
     SignInMethod,
 )
 from .git import GIT_NOT_CONNECTED, CredentialQuery, GitCredential, GitSetup, SshKey
-from .secret import MIN_SECRET_CHARS, SecretRotation
+from .secret import MIN_SECRET_CHARS, AgentCredential, SecretRotation, gateway_token
 from .spend import ClaudeSource, ClaudeSpendDay
 from .workspace import CloneRequest, Entry, EntryKind, FileText, Health, Listing, Project
 
@@ -33,6 +33,7 @@ __all__ = [
     "MIN_SECRET_CHARS",
     "ActivityReport",
     "ActivitySignals",
+    "AgentCredential",
     "ChatHistory",
     "Checkpoint",
     "CheckpointRequest",
@@ -59,4 +60,5 @@ __all__ = [
     "SessionCheckpoint",
     "SignInMethod",
     "SshKey",
+    "gateway_token",
 ]

@@ -46,6 +46,12 @@ def create_app(settings: AgentSettings | None = None) -> FastAPI:
     app.include_router(sshkey.router)
     app.include_router(git.local)
 
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        """For the machine's own health check, which holds no secret: up, and nothing more
+        (``/healthz``, asked with the secret, is what says the instance is usable)."""
+        return {"status": "ok"}
+
     @app.exception_handler(AgentError)
     async def on_agent_error(request: Request, exc: AgentError) -> JSONResponse:
         body = {"error": type(exc).__name__, "detail": exc.detail}

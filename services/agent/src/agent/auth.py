@@ -1,15 +1,18 @@
-"""The agent's one credential: the per-instance secret, compared in constant time.
+"""The agent's one credential: the per-instance secret, checked in constant time.
 
 A caller sends it as ``Authorization: Bearer <secret>`` or, equivalently, ``X-Agent-Secret:
 <secret>``, on HTTP requests and WebSocket upgrades alike. Anything else is a 401 (an HTTP
-request) or a refused upgrade (a WebSocket). The secret is read from the secret file (the
-provider writes it before the machine starts), else ``AGENT_SECRET``; ``PUT /secret`` replaces
-it, in the file first, so the agent started again keeps the new one.
+request) or a refused upgrade (a WebSocket). The agent holds no secret, only what the machine
+keeps of it (:class:`~claudecloud_agentapi.AgentCredential`: a verifier and the token it names
+itself with to the gateway), since the user's processes run as its uid and could read anything
+it reads. The credential is read from the secret file (the provider writes it before the machine
+starts), else ``AGENT_SECRET``; ``PUT /secret`` replaces it, in the file first, so the agent
+started again keeps the new one.
 """
 
 from __future__ import annotations
 
-import hmac
+import contextlib
 import os
 import secrets as random
 from pathlib import Path
@@ -17,6 +20,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, WebSocket, WebSocketException, status
 from pydantic import SecretStr
+
+from claudecloud_agentapi import AgentCredential
 
 from .errors import Unauthorized
 from .settings import AgentSettings
@@ -33,36 +38,40 @@ def presented_secret(authorization: str | None, x_agent_secret: str | None) -> s
 
 
 class SecretKeeper:
-    """The secret now, and its replacement."""
+    """What the machine keeps of the secret now, and its replacement."""
 
     def __init__(self, settings: AgentSettings) -> None:
         self.file = settings.secret_file
-        self._secret = _read(self.file) or settings.secret
+        in_file = _read(self.file)
+        kept = in_file or settings.secret
         self._instance_file = self.file.with_name("instance-id")
         found = _read(self._instance_file)
         self.instance_id = found.get_secret_value() if found else settings.instance_id
         """The instance this machine is (a claimed pool machine learns it with its secret)."""
-        if self._secret is None:
+        if kept is None:
             raise RuntimeError(f"no agent secret: neither {self.file} nor AGENT_SECRET holds one")
+        self._credential = AgentCredential.parse(kept.get_secret_value())
+        if in_file is not None and in_file.get_secret_value() != self._credential.dump():
+            with contextlib.suppress(OSError):  # an older machine's file held the secret itself
+                _write(self.file, self._credential.dump())
 
     @property
     def current(self) -> SecretStr:
-        """The secret as it is now (the agent presents it to the gateway: agent.git)."""
-        assert self._secret is not None
-        return self._secret
+        """What the agent presents to the gateway (agent.git): derived from the secret."""
+        return SecretStr(self._credential.token)
 
     def valid(self, given: str | None) -> bool:
-        expected = self._secret.get_secret_value().encode() if self._secret else b""
-        return given is not None and hmac.compare_digest(given.encode(), expected)
+        return given is not None and self._credential.accepts(given)
 
     def replace(self, new: SecretStr, instance_id: str | None = None) -> None:
-        """Write the new secret (and the instance it now is), atomically, readable by this user
-        only; then use them."""
+        """Keep what the new secret gives (and the instance it now is), atomically, readable
+        by this user only; then use them. The secret itself is written nowhere."""
         if instance_id is not None:
             _write(self._instance_file, instance_id)
             self.instance_id = instance_id
-        _write(self.file, new.get_secret_value())
-        self._secret = new
+        credential = AgentCredential.of(new.get_secret_value())
+        _write(self.file, credential.dump())
+        self._credential = credential
 
 
 def _write(path: Path, text: str) -> None:

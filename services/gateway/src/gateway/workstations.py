@@ -1,6 +1,7 @@
 """The workstations' own way into the gateway: their agents call ``/agent/...`` (for now: git
-credentials), authenticating with the instance's agent secret, which the gateway checks against
-the provisioner's record of the instance (``rpc.instance.endpoint``, the proxies' lookup).
+credentials), authenticating with a token derived from the instance's agent secret, which the
+gateway checks against the provisioner's record of the instance (``rpc.instance.endpoint``, the
+proxies' lookup).
 
 Those routes answer on a listener of their own when ``AGENT_PORT`` is set (the address
 workstations reach, never the public one), and nowhere else; the public port then knows nothing
@@ -17,6 +18,7 @@ from uuid import UUID
 from fastapi import Depends, Header
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from claudecloud_agentapi import gateway_token
 from claudecloud_common.contracts.instances import InstanceEndpoint, InstanceStatus
 
 from .deps import StateDep
@@ -69,12 +71,13 @@ async def calling_agent(
     state: StateDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> InstanceEndpoint:
-    """The running instance whose agent this is, or :class:`AgentNotRecognised`: the secret
-    must be the one the provisioner gave that instance (asked again once, in case it was just
-    made anew). An unknown instance and a wrong secret look the same."""
+    """The running instance whose agent this is, or :class:`AgentNotRecognised`: the token must
+    be the one derived from the secret the provisioner gave that instance (asked again once, in
+    case it was just made anew); the machine keeps that token, never the secret
+    (``AgentCredential``). An unknown instance and a wrong token look the same."""
     presented = _bearer(authorization)
     if presented is None:
-        raise AgentNotRecognised("send the instance's agent secret as 'Authorization: Bearer'")
+        raise AgentNotRecognised("send the instance's agent token as 'Authorization: Bearer'")
     for fresh in (False, True):
         if fresh:
             state.agent_endpoints.forget(instance_id)
@@ -86,7 +89,9 @@ async def calling_agent(
         if (
             endpoint.status is InstanceStatus.RUNNING
             and secret is not None
-            and hmac.compare_digest(presented.encode(), secret.get_secret_value().encode())
+            and hmac.compare_digest(
+                presented.encode(), gateway_token(secret.get_secret_value()).encode()
+            )
         ):
             return endpoint
     raise AgentNotRecognised("this is not the running agent of that instance")

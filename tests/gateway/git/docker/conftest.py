@@ -28,7 +28,6 @@ from tests.fakes.git_http import GitServer
 from tests.fakes.github import FakeGitHub
 from tests.gateway.git.conftest import enter_device_code, git_settings
 from tests.gateway.workspace.conftest import User, _user, build_standin_image, exec_in
-from tests.support import agent_secret_of as read_agent_secret
 from tests.support import eventually, require_docker_engine
 from tests.ttyd import Terminal
 
@@ -196,8 +195,3 @@ def environ_of(user: User) -> str:
     """Every environment variable of every process in the workstation."""
     _code, output = exec_in(user.container, "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'")
     return output
-
-
-def agent_secret_of(engine: docker.DockerClient, user: User) -> str:
-    """The secret B's agent holds (read from inside B's container: no environment has it)."""
-    return read_agent_secret(engine.containers.get(user.container.id))

@@ -14,7 +14,9 @@ import json
 
 import httpx
 
-from .conftest import Platform, agent_secret_of, environ_of, shell
+from claudecloud_agentapi import AgentCredential
+
+from .conftest import Platform, environ_of, shell
 
 REPO = "octocat/plans"
 
@@ -156,12 +158,16 @@ async def test_another_users_workstation_gets_nothing(platform: Platform) -> Non
     assert "connect GitHub: open " in said
     assert "octocat" not in said
 
-    # B's agent naming A's instance, with B's own secret, at the gateway's workstation listener.
+    # B's agent naming A's instance, with all that B's machine holds (its token to the gateway),
+    # at the gateway's workstation listener.
+    code, kept = shell(b, "cat /etc/claudecloud/agent-secret")
+    assert code == 0
+    token = AgentCredential.parse(kept).token
     async with httpx.AsyncClient(base_url=platform.workstations_url, timeout=30) as workstations:
         refused = await workstations.post(
             f"/agent/instances/{platform.a.instance_id}/git/credential",
             json={"protocol": "http", "host": f"host.docker.internal:{platform.git.port}"},
-            headers={"Authorization": f"Bearer {agent_secret_of(platform.engine, b)}"},
+            headers={"Authorization": f"Bearer {token}"},
         )
     assert (refused.status_code, refused.json()["error"]) == (401, "AgentNotRecognised")
     assert all(r.login in (None, "octocat") for r in platform.git.requests)

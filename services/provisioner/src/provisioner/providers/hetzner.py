@@ -29,6 +29,7 @@ from uuid import UUID
 from pydantic import SecretStr
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from claudecloud_agentapi import AgentCredential
 from claudecloud_common.contracts.instances import HostMemory
 from claudecloud_common.contracts.providers import ProviderKind
 from claudecloud_common.locks import KeyedLock
@@ -167,13 +168,14 @@ class HetznerProvider:
     def _apply_on(self, ref: MachineRef, setup_key: SecretStr | None) -> Machine:
         workspace = self._prepare(ref, server_enabled=True)
         secret = self._agent_secret(workspace)
+        kept = _kept(secret)
         key = setup_key.get_secret_value() if setup_key else ""
         try:
-            self._terraform(workspace, "apply", setup_key=key, agent_secret=secret)
+            self._terraform(workspace, "apply", setup_key=key, agent_secret=kept)
         except ProviderFailure:
             self._write_values(workspace, ref, server_enabled=False)
             with contextlib.suppress(ProviderFailure):  # best effort: the first error is the news
-                self._terraform(workspace, "apply", setup_key="", agent_secret=secret)
+                self._terraform(workspace, "apply", setup_key="", agent_secret=kept)
             raise
         return self._machine(self._read_outputs(workspace), SecretStr(secret))
 
@@ -183,7 +185,7 @@ class HetznerProvider:
             return  # nothing was ever made
         self._prepare(ref, server_enabled=False)
         self._terraform(
-            workspace, "apply", setup_key="", agent_secret=self._agent_secret(workspace)
+            workspace, "apply", setup_key="", agent_secret=_kept(self._agent_secret(workspace))
         )
 
     def _purge(self, ref: MachineRef) -> None:
@@ -357,3 +359,8 @@ def _state_outputs(path: Path) -> dict[str, Any]:
 def _last_words(err: str | None) -> str:
     lines = [line.strip() for line in (err or "").splitlines() if line.strip()]
     return " ".join(lines[-3:])[:500] or "no error output"
+
+
+def _kept(secret: str) -> str:
+    """What the server is given of its agent's secret (its user data is readable on it)."""
+    return AgentCredential.of(secret).dump()

@@ -13,6 +13,8 @@ from uuid import UUID
 from docker.models.containers import Container
 from pydantic import SecretStr
 
+from claudecloud_agentapi import AgentCredential
+
 from ..base import Machine, MachineRef
 
 LABEL_MANAGED = "io.claudecloud.managed"
@@ -158,8 +160,10 @@ def spec(
 
 
 def secret_archive(secret: SecretStr, uid: int) -> bytes:
-    """A tar of the agent's secret file (only its user may read it), for ``put_archive``."""
-    data = secret.get_secret_value().encode()
+    """A tar of the agent's secret file (only its user may read it), for ``put_archive``: what
+    the machine keeps of the secret (``AgentCredential``), never the secret, since the user's
+    processes run as that user."""
+    data = AgentCredential.of(secret.get_secret_value()).dump().encode()
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for folder in ("etc/claudecloud",):

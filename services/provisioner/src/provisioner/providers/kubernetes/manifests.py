@@ -46,6 +46,8 @@ from lightkube.models.networking_v1 import (
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
 from lightkube.resources.networking_v1 import NetworkPolicy
 
+from claudecloud_agentapi import AgentCredential
+
 from ..base import MachineRef
 
 LABEL_MANAGED = "io.claudecloud.managed"
@@ -55,8 +57,11 @@ LABEL_USER = "io.claudecloud.user-id"
 SIZE_ANNOTATION = "io.claudecloud.size"  # "cpus=1.0,memory_mb=2048" is no valid label value
 CONTAINER = "workstation"
 SECRET_KEY = "agent-secret"  # noqa: S105 (the key the secret is under, not one)
+CREDENTIAL_KEY = "agent-credential"
+"""What the pod's environment gets of the secret (``AgentCredential``: a verifier and the token
+the agent names itself with), never the secret: the user's processes can read PID 1's."""
 DATA_PATH = "/claude-data"
-HEALTHCHECK = "/opt/claudecloud/bin/healthcheck.sh"  # the image's: the agent answers its secret
+HEALTHCHECK = "/opt/claudecloud/bin/healthcheck.sh"  # the image's: the agent is up
 DNS_PORT = 53
 
 
@@ -138,14 +143,18 @@ def claim(o: KubernetesOptions, ref: MachineRef) -> PersistentVolumeClaim:
 
 
 def secret(o: KubernetesOptions, ref: MachineRef, token: str) -> Secret:
-    """The agent's secret, which the pod's environment references (never a literal in the pod
-    spec, so reading pods does not reveal it)."""
+    """The agent's secret, for the provider, and what the machine keeps of it, which the pod's
+    environment references (never a literal in the pod spec, so reading pods does not reveal
+    it; and only the credential, so the pod's own processes cannot learn the secret)."""
     return Secret(
         metadata=ObjectMeta(
             name=secret_name(ref.user_id), namespace=o.namespace, labels=labels(o, ref)
         ),
         type="Opaque",
-        data={SECRET_KEY: base64.b64encode(token.encode()).decode()},
+        data={
+            SECRET_KEY: base64.b64encode(token.encode()).decode(),
+            CREDENTIAL_KEY: base64.b64encode(AgentCredential.of(token).dump().encode()).decode(),
+        },
     )
 
 
@@ -200,7 +209,9 @@ def _container(o: KubernetesOptions, ref: MachineRef) -> Container:
             EnvVar(
                 name="AGENT_SECRET",
                 valueFrom=EnvVarSource(
-                    secretKeyRef=SecretKeySelector(name=secret_name(ref.user_id), key=SECRET_KEY)
+                    secretKeyRef=SecretKeySelector(
+                        name=secret_name(ref.user_id), key=CREDENTIAL_KEY
+                    )
                 ),
             ),
             EnvVar(name="AGENT_PORT", value=str(o.agent_port)),

@@ -168,8 +168,11 @@ class KubernetesProvider:
         """This instance's agent secret: the one made for it, or a new one (a new instance)."""
         found = await self._get(Secret, m.secret_name(ref.user_id))
         if found is not None and _labels(found).get(m.LABEL_INSTANCE) == str(ref.instance_id):
-            return _decode(found)
-        wanted = m.secret(self.options, ref, secrets.token_urlsafe(32))
+            if m.CREDENTIAL_KEY in (found.data or {}):
+                return _decode(found)
+            wanted = m.secret(self.options, ref, _decode(found))  # made before the credential
+        else:
+            wanted = m.secret(self.options, ref, secrets.token_urlsafe(32))
         if found is None:
             made = await self._create(wanted)
             return _decode(made) if made is not None else await self._ensure_secret(ref)
