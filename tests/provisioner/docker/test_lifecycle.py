@@ -72,6 +72,10 @@ async def test_containers_are_hardened_and_isolated(platform: DockerPlatform) ->
     assert code == 0
     assert kept.startswith("agent-credential:v1:")
     assert secret not in str(a_box.attrs)  # nor anywhere docker inspect shows
+    # The agent's memory, where callers' secrets pass, is closed to the user's processes
+    code, said = exec_in(a_box, "cat /proc/$(pgrep -o -f -- '-m agent')/environ")
+    assert code != 0
+    assert "Permission denied" in said
 
     # The host (where the gateway and the activity service run) reaches both agents...
     for view in (a_view, b_view):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
+
 import uvicorn
 
 from .app import create_app
@@ -10,6 +13,7 @@ from .settings import AgentSettings
 
 
 def main() -> None:
+    _undumpable()
     settings = AgentSettings()
     config = uvicorn.Config(
         create_app(settings),
@@ -33,6 +37,19 @@ def main() -> None:
     server.run(sockets=sockets)
     if not server.started:
         raise SystemExit(3)
+
+
+def _undumpable() -> None:
+    """The user's processes run as this uid: without this they could read this process's memory
+    (``/proc/PID/mem``, ptrace), where each caller's secret passes. Its children (tmux, Claude)
+    are dumpable again once they exec, as usual."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+_PR_SET_DUMPABLE = 4
 
 
 if __name__ == "__main__":
