@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -230,13 +231,7 @@ async def test_a_netbird_call_longer_than_the_ack_wait_is_made_once(
         p.netbird.slow("POST", "/api/groups", 4.0)
         instance_id, _ = await p.create()
         await p.until_status(instance_id, "running", timeout=60)
-        await p.destroy(instance_id)
-        await eventually(
-            lambda: p.seen.of(instance_id, "netbird.torn_down"), timeout=30, what="torn down"
-        )
-    assert p.netbird.count("POST", "/api/groups") == 1
-    assert p.netbird.count("POST", "/api/setup-keys") == 1
-    assert mesh_resources(p) == NOTHING
+        await _made_once_and_torn_down(p, instance_id)
     assert p.netbird.refused == []
 
 
@@ -261,10 +256,15 @@ async def test_two_deliveries_of_one_event_at_once_make_the_mesh_once(
         held.released.set()
         await p.until_status(instance_id, "running", timeout=60)
         assert mesh_resources(p) == {"groups": 1, "setup_keys": 1, "routes": 1, "policies": 1}
-        await p.destroy(instance_id)
-        await eventually(
-            lambda: p.seen.of(instance_id, "netbird.torn_down"), timeout=30, what="torn down"
-        )
+        await _made_once_and_torn_down(p, instance_id)
+
+
+async def _made_once_and_torn_down(p: Platform, instance_id: uuid.UUID) -> None:
+    """Destroyed, its mesh is gone, and it was made with one group and one key."""
+    await p.destroy(instance_id)
+    await eventually(
+        lambda: p.seen.of(instance_id, "netbird.torn_down"), timeout=30, what="torn down"
+    )
     assert p.netbird.count("POST", "/api/groups") == 1
     assert p.netbird.count("POST", "/api/setup-keys") == 1
     assert mesh_resources(p) == NOTHING
