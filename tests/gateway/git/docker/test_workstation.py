@@ -15,6 +15,7 @@ import json
 import httpx
 
 from claudecloud_agentapi import AgentCredential
+from tests.support import agent_secret_of
 
 from .conftest import Platform, environ_of, shell
 
@@ -126,6 +127,22 @@ async def test_the_ssh_key_is_shown(platform: Platform) -> None:
     printed = await platform.cli(platform.a, "ssh-key")
     out, _ = await printed.communicate()
     assert out.decode().strip() == key_line
+
+
+async def test_a_chat_turns_bash_tool_finds_no_agent_secret(platform: Platform) -> None:
+    """What Claude's Bash tool reads in a chat turn (the file the machine keeps, its own
+    environment, every process's) holds no agent secret: the machine keeps only a verifier."""
+    secret = agent_secret_of(platform.stack, platform.a.instance_id)
+    events = await platform.chat_turn(
+        platform.a,
+        "Look around.\nrun: cat /etc/claudecloud/agent-secret; echo; env;"
+        " cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'",
+    )
+    [result] = [e for e in events if e["type"] == "tool_result"]
+    seen = str(result["content"])
+    assert seen.startswith("agent-credential:v1:"), seen[:200]
+    assert "AGENT_GATEWAY_URL=" in seen  # the environments were read
+    assert secret not in seen
 
 
 async def test_the_token_is_nowhere_else(platform: Platform) -> None:
