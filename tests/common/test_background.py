@@ -43,3 +43,12 @@ async def test_interval_zero_means_never() -> None:
     await clock.stop()
     await never.stop()
     assert never.ticks == 0
+
+
+async def test_one_tick_now_logs_its_failure_instead_of_raising() -> None:
+    """What a service's start-up runs once (the provisioner's reconciliation): a database busy
+    for a moment is logged, and the service starts; the timer tries again."""
+    task = Flaky(0)
+    await task.tick_once()  # the first tick fails: not raised
+    await task.tick_once()
+    assert task.ticks == 2

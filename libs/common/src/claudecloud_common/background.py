@@ -59,11 +59,16 @@ class Periodic(BackgroundTask):
         if not self.at_start:
             await asyncio.sleep(self.interval)
         while True:
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.warning(self.failure_event, error=describe_error(exc))
+            await self.tick_once()
             await asyncio.sleep(self.interval)
+
+    async def tick_once(self) -> None:
+        """One tick now, its failure logged as :attr:`failure_event` rather than raised (a
+        service's start-up must not die of a database busy for a moment)."""
+        try:
+            await self.tick()
+        except Exception as exc:
+            log.warning(self.failure_event, error=describe_error(exc))
 
     async def tick(self) -> None:
         raise NotImplementedError

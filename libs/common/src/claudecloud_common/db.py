@@ -265,7 +265,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, read_only: bool) 
     # Let SQLAlchemy drive transactions (the "begin" listeners below say how each one starts).
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL stays set in the file: set it once. Asking it again of a file in use by another
+    # connection can answer "database is locked" at once, whatever the busy timeout.
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     if read_only:

@@ -65,8 +65,10 @@ def create_app(settings: ProvisionerSettings | None = None) -> AsgiFastStream:
     sweeper = StuckSweeper(parts.db, parts.provider.name, after)
     counts = InstanceCounts(parts.db)
     check_timer = CheckTimer(parts.check, settings.check_interval_seconds)
-    # Start-up reconciliation is the check with its safe fixes, once before anything runs.
-    reconcile = [check_timer.tick] if settings.reconcile_on_start else []
+    # Start-up reconciliation is the check with its safe fixes, once before anything runs. Its
+    # failure is logged, not fatal: the timer runs the check again (make run's provisioner once
+    # died of SQLite answering "database is locked" to the check's first connection).
+    reconcile = [check_timer.tick_once] if settings.reconcile_on_start else []
     keeper = parts.runner.keeper
     keep = [keeper.start] if keeper is not None else []
     stop_keeping = [keeper.stop] if keeper is not None else []
