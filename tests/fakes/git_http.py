@@ -16,20 +16,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.github import FakeGitHub
+from tests.fakes.threaded import serving_in_thread
 from tests.support import free_port
 
 REALM = 'Basic realm="GitHub"'
@@ -97,27 +95,8 @@ class GitServer:
     def serve(self) -> Iterator[GitServer]:
         self.port = free_port()
         anywhere = "0.0.0.0"  # noqa: S104 (containers reach it through their bridge)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                self.app,
-                host=anywhere,
-                port=self.port,
-                log_level="warning",
-                lifespan="off",
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the git server did not start listening")
-            time.sleep(0.01)
-        try:
+        with serving_in_thread(self.app, anywhere, self.port, "the git server"):
             yield self
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
 
     async def _handle(self, request: Request) -> Response:
         path = "/" + request.path_params["path"]

@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import uvicorn
 import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -57,6 +56,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from tests.fakes.openapi import OpenAPI
+from tests.fakes.threaded import serving_in_thread
 from tests.support import free_port
 
 DOCUMENT = Path(__file__).parent / "github-openapi.yml"
@@ -229,22 +229,9 @@ class FakeGitHub:
         """Serve on a free port in a thread of its own (tests may block their loop); yields the
         base URL."""
         port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(self.app, host=host, port=port, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake GitHub did not start listening")
-            time.sleep(0.01)
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
+        with serving_in_thread(self.app, host, port, "the fake GitHub"):
+            self.base_url = f"http://127.0.0.1:{port}"
             yield self.base_url
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
 
     # The web flow
 

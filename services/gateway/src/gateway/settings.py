@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, ClassVar, Self
@@ -17,6 +15,7 @@ from claudecloud_common.settings import (
     Environment,
     ServiceSettings,
     is_default_secret,
+    kept_secret,
     secret_problems,
 )
 
@@ -257,24 +256,9 @@ class GatewaySettings(ServiceSettings):
 
 
 def _kept_secret(path: Path) -> str:
-    """The secret in ``path``, written first if there is none. Concurrent first starts agree:
-    each writes a private temporary file and links it into place, which never replaces one
-    already there, so every process reads the same winner."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-            file.flush()
-            os.fsync(file.fileno())
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass  # another process got there first: use its secret
-        finally:
-            draft.unlink()
-    secret = path.read_text().strip()
-    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
-        raise ConfigurationError("gateway", [f"{path} holds no usable secret: remove it"])
-    return secret
+    """The secret in ``path``, written first if there is none (:func:`kept_secret`); an
+    unusable one stops the gateway as any other bad setting does."""
+    try:
+        return kept_secret(path).get_secret_value()
+    except ValueError as exc:
+        raise ConfigurationError("gateway", [str(exc)]) from None
